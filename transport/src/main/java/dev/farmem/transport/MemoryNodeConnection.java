@@ -1,0 +1,44 @@
+package dev.farmem.transport;
+
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * One authenticated connection to one memory node. Thread-safe; many requests may be in flight
+ * at once and complete out of order. Slab numbers are the node's own (remote) slab numbers, as
+ * granted by the token presented at connect.
+ *
+ * <p>Back-pressure: when the bytes in flight on this connection reach the configured bound, a
+ * call blocks its caller until responses free room (or fails after the request timeout).
+ */
+public interface MemoryNodeConnection extends AutoCloseable {
+
+    /**
+     * One-sided READ: copies {@code dst.remaining()} bytes from {@code (slab, offset)} of the
+     * node's region into {@code dst}, from its position. The future completes when the bytes are
+     * in {@code dst}; the caller must not touch that range of {@code dst} until then. The
+     * position and limit of {@code dst} are not changed.
+     */
+    CompletableFuture<Void> read(int slab, long offset, ByteBuffer dst);
+
+    /**
+     * One-sided WRITE of a scatter list into one slab, as one request. The bytes of every
+     * segment are read from their source buffers before this method returns, so the caller may
+     * reuse them at once. The future completes when the node acknowledged that all segments are
+     * in its region: from then on a read returns them.
+     */
+    CompletableFuture<Void> writev(int slab, WriteBatch batch);
+
+    /** Round trip to the node; completes with the round-trip time in nanoseconds. */
+    CompletableFuture<Long> ping();
+
+    /** The endpoint this connection reaches. */
+    Endpoint endpoint();
+
+    /** False once the connection closed or failed; every pending request has then failed. */
+    boolean isOpen();
+
+    /** Closes the connection; pending requests fail with a {@link TransportException}. */
+    @Override
+    void close();
+}
