@@ -1,0 +1,69 @@
+package dev.farmem.agent;
+
+import dev.farmem.agent.metrics.AgentMetrics;
+import dev.farmem.agent.region.SlabStore;
+import dev.farmem.agent.server.AgentServer;
+import dev.farmem.transport.Endpoint;
+import dev.farmem.transport.tcp.EventLoops;
+import dev.farmem.transport.token.TokenVerifier;
+import io.prometheus.client.CollectorRegistry;
+import java.time.Duration;
+
+/** One memory node: its region of slabs, its TCP server, its metrics. Started by AgentMain or an EmbeddedPool. */
+public final class MemoryNodeAgent implements AutoCloseable {
+
+    public static final String VERSION = versionOf();
+
+    private final AgentSettings settings;
+    private final SlabStore store;
+    private final AgentMetrics metrics;
+    private final AgentServer server;
+
+    private MemoryNodeAgent(AgentSettings settings, CollectorRegistry registry) {
+        this.settings = settings;
+        TokenVerifier verifier = new TokenVerifier(settings.key(), settings.node());
+        this.store = SlabStore.allocate(settings.capacity(), settings.slabSize(), settings.backingFile());
+        this.metrics = new AgentMetrics(registry, VERSION, "tcp-" + EventLoops.kind());
+        metrics.region(store.capacity(), store.slabCount());
+        metrics.slabsOwned(0);
+        this.server = AgentServer.start(settings.listen(), store, verifier, metrics, settings.maxFrameSize(), settings.maxSegments(),
+                settings.ioThreads());
+    }
+
+    /** Allocates the region and starts serving; metrics go to {@code registry}. */
+    public static MemoryNodeAgent start(AgentSettings settings, CollectorRegistry registry) {
+        return new MemoryNodeAgent(settings, registry);
+    }
+
+    public String node() {
+        return settings.node();
+    }
+
+    public Endpoint endpoint() {
+        return server.endpoint();
+    }
+
+    public AgentMetrics metrics() {
+        return metrics;
+    }
+
+    public SlabStore store() {
+        return store;
+    }
+
+    /** Stops accepting, finishes requests already received, closes connections. */
+    public void drain(Duration timeout) {
+        server.drain(timeout);
+    }
+
+    /** Stops at once, dropping connections (a failed node). */
+    @Override
+    public void close() {
+        server.close();
+    }
+
+    private static String versionOf() {
+        String v = MemoryNodeAgent.class.getPackage().getImplementationVersion();
+        return v == null ? "dev" : v;
+    }
+}

@@ -1,0 +1,102 @@
+package dev.farmem.agent.server;
+
+import dev.farmem.agent.metrics.AgentMetrics;
+import dev.farmem.agent.region.SlabStore;
+import dev.farmem.transport.Endpoint;
+import dev.farmem.transport.tcp.EventLoops;
+import dev.farmem.transport.token.TokenVerifier;
+import dev.farmem.transport.wire.FrameDecoder;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+/** The memory node's TCP server: accepts clients and serves their requests from a {@link SlabStore}. */
+public final class AgentServer implements AutoCloseable {
+
+    private final EventLoopGroup boss;
+    private final EventLoopGroup workers;
+    private final Channel listener;
+    private final ChannelGroup clients = new DefaultChannelGroup("farmem-agent-clients", GlobalEventExecutor.INSTANCE);
+    private final Endpoint endpoint;
+
+    private AgentServer(InetSocketAddress listen, SlabStore store, TokenVerifier verifier, AgentMetrics metrics,
+                        int maxFrameSize, int maxSegments, int ioThreads) {
+        boss = EventLoops.group(1, "farmem-agent-accept");
+        workers = EventLoops.group(ioThreads, "farmem-agent-io");
+        ByteBuf[] regionSlabs = RequestHandler.wrap(store);
+        try {
+            listener = new ServerBootstrap()
+                    .group(boss, workers)
+                    .channel(EventLoops.serverChannel())
+                    .option(ChannelOption.SO_REUSEADDR, true)
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childOption(ChannelOption.ALLOCATOR, PooledByteBufAllocator.DEFAULT)
+                    .childHandler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            clients.add(ch);
+                            ch.pipeline().addLast(new FrameDecoder(maxFrameSize, true),
+                                    new RequestHandler(store, regionSlabs, verifier, metrics, maxFrameSize, maxSegments));
+                        }
+                    })
+                    .bind(listen).syncUninterruptibly().channel();
+        } catch (RuntimeException e) {
+            boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
+            workers.shutdownGracefully(0, 0, TimeUnit.SECONDS);
+            throw new IllegalStateException("cannot listen on " + listen + ": " + e.getMessage(), e);
+        }
+        InetSocketAddress bound = (InetSocketAddress) listener.localAddress();
+        endpoint = new Endpoint(bound.getAddress().getHostAddress(), bound.getPort());
+    }
+
+    /** Binds {@code listen} (port 0 for any free port) and starts serving. */
+    public static AgentServer start(InetSocketAddress listen, SlabStore store, TokenVerifier verifier, AgentMetrics metrics,
+                                    int maxFrameSize, int maxSegments, int ioThreads) {
+        return new AgentServer(listen, store, verifier, metrics, maxFrameSize, maxSegments, ioThreads);
+    }
+
+    /** The address clients reach: the bound address and port. */
+    public Endpoint endpoint() {
+        return endpoint;
+    }
+
+    /**
+     * Stops accepting, lets every connection finish the requests it already received (their
+     * responses are flushed), then closes the connections. Waits at most {@code timeout}.
+     */
+    public void drain(Duration timeout) {
+        listener.close().syncUninterruptibly();
+        for (Channel ch : clients) {
+            ch.config().setAutoRead(false);
+            // Runs after the event loop finished the batch it is reading: every decoded request has its response queued.
+            ch.eventLoop().execute(() -> ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE));
+        }
+        clients.newCloseFuture().awaitUninterruptibly(timeout.toMillis());
+        shutdown();
+    }
+
+    /** Closes at once: connections drop, pending requests of clients fail. */
+    @Override
+    public void close() {
+        listener.close().syncUninterruptibly();
+        clients.close().awaitUninterruptibly(1000);
+        shutdown();
+    }
+
+    private void shutdown() {
+        boss.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        workers.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+}

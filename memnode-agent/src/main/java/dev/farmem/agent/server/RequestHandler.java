@@ -1,0 +1,266 @@
+package dev.farmem.agent.server;
+
+import dev.farmem.agent.metrics.AgentMetrics;
+import dev.farmem.agent.metrics.AgentMetrics.Op;
+import dev.farmem.agent.region.SlabStore;
+import dev.farmem.transport.ErrorCode;
+import dev.farmem.transport.TransportException;
+import dev.farmem.transport.token.CapabilityToken;
+import dev.farmem.transport.token.TokenVerifier;
+import dev.farmem.transport.wire.BadFrame;
+import dev.farmem.transport.wire.Frame;
+import dev.farmem.transport.wire.FrameWriter;
+import dev.farmem.transport.wire.Protocol;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Serves one client connection: HELLO first, then READ, WRITEV and PING against the slabs its
+ * token grants. Responses are written as requests are handled and flushed once per batch read.
+ *
+ * <p>Two kinds of failure: a frame that breaks the protocol (malformed, oversized, before HELLO,
+ * bad token) gets an error frame and the connection closes; a well-formed request that is not
+ * allowed (foreign slab, out of range, fenced, read-only) gets an error frame for that request
+ * and the connection goes on. Nothing is copied into the region until the whole request checked out.
+ */
+final class RequestHandler extends ChannelInboundHandlerAdapter {
+
+    private final SlabStore store;
+    private final TokenVerifier verifier;
+    private final AgentMetrics metrics;
+    private final int maxFrameSize;
+    private final int maxSegments;
+    /** One wrapper per slab so a READ response is a slice of the region, not a copy. */
+    private final ByteBuf[] regionSlabs;
+
+    private CapabilityToken grant;
+    private boolean closing;
+
+    RequestHandler(SlabStore store, ByteBuf[] regionSlabs, TokenVerifier verifier, AgentMetrics metrics, int maxFrameSize, int maxSegments) {
+        this.store = store;
+        this.regionSlabs = regionSlabs;
+        this.verifier = verifier;
+        this.metrics = metrics;
+        this.maxFrameSize = maxFrameSize;
+        this.maxSegments = maxSegments;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        metrics.connectionOpened();
+        ctx.fireChannelActive();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        metrics.connectionClosed();
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (msg instanceof BadFrame bad) {
+            refuseAndClose(ctx, bad.requestId(), bad.code(), bad.message());
+            return;
+        }
+        Frame frame = (Frame) msg;
+        try {
+            if (!closing) handle(ctx, frame);
+        } finally {
+            frame.release();
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        ctx.flush();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        // Connection resets and the like: nothing to answer, the connection is gone.
+        ctx.close();
+    }
+
+    private void handle(ChannelHandlerContext ctx, Frame f) {
+        long start = System.nanoTime();
+        long id = f.requestId();
+        ByteBuf body = f.body();
+        if (grant == null && f.op() != Protocol.HELLO) {
+            refuseAndClose(ctx, id, ErrorCode.UNAUTHENTICATED, Protocol.opName(f.op()) + " before HELLO: present a token first");
+            return;
+        }
+        switch (f.op()) {
+            case Protocol.HELLO -> hello(ctx, id, body, start);
+            case Protocol.READ -> read(ctx, id, body, start);
+            case Protocol.WRITEV -> writev(ctx, id, body, start);
+            case Protocol.PING -> {
+                ctx.write(FrameWriter.empty(ctx.alloc(), Protocol.PONG, id), ctx.voidPromise());
+                metrics.served(Op.PING, start);
+            }
+            default -> refuseAndClose(ctx, id, ErrorCode.BAD_FRAME, "unknown op " + Protocol.opName(f.op()));
+        }
+    }
+
+    private void hello(ChannelHandlerContext ctx, long id, ByteBuf body, long start) {
+        if (grant != null) {
+            refuseAndClose(ctx, id, ErrorCode.BAD_FRAME, "a second HELLO on one connection");
+            return;
+        }
+        if (body.readableBytes() < 2 || body.getUnsignedShortLE(body.readerIndex()) != body.readableBytes() - 2) {
+            refuseAndClose(ctx, id, ErrorCode.BAD_FRAME, "HELLO token length does not match the frame");
+            return;
+        }
+        String token = body.toString(body.readerIndex() + 2, body.readableBytes() - 2, StandardCharsets.US_ASCII);
+        try {
+            CapabilityToken verified = verifier.verify(token, System.currentTimeMillis());
+            store.attach(verified);
+            metrics.slabsOwned(store.ownedSlabs());
+            grant = verified;
+        } catch (TransportException e) {
+            refuseAndClose(ctx, id, e.code(), stripCode(e));
+            return;
+        }
+        ctx.write(FrameWriter.helloOk(ctx.alloc(), id, maxFrameSize, store.slabSize(), store.slabCount(), maxSegments), ctx.voidPromise());
+        metrics.served(Op.HELLO, start);
+    }
+
+    private void read(ChannelHandlerContext ctx, long id, ByteBuf body, long start) {
+        if (body.readableBytes() != Protocol.READ_BODY) {
+            refuseAndClose(ctx, id, ErrorCode.BAD_FRAME, "READ body of " + body.readableBytes() + " bytes, expected " + Protocol.READ_BODY);
+            return;
+        }
+        int at = body.readerIndex();
+        int slab = body.getIntLE(at);
+        int length = body.getIntLE(at + 4);
+        long offset = body.getLongLE(at + 8);
+        if (length <= 0 || length > Protocol.maxReadLength(maxFrameSize)) {
+            refuseAndClose(ctx, id, ErrorCode.FRAME_TOO_LARGE, "READ length " + length + " is not in 1.." + Protocol.maxReadLength(maxFrameSize));
+            return;
+        }
+        TransportException denied = authorize(slab, offset, length, false);
+        if (denied != null) {
+            refuse(ctx, id, denied);
+            return;
+        }
+        ByteBuf header = ctx.alloc().directBuffer(Protocol.HEADER_SIZE);
+        FrameWriter.header(header, Protocol.READ_OK, id, length);
+        ctx.write(header, ctx.voidPromise());
+        ctx.write(regionSlabs[slab].retainedSlice((int) offset, length), ctx.voidPromise());
+        metrics.read(length);
+        metrics.served(Op.READ, start);
+    }
+
+    private void writev(ChannelHandlerContext ctx, long id, ByteBuf body, long start) {
+        int size = body.readableBytes();
+        int at = body.readerIndex();
+        if (size < Protocol.WRITEV_BODY_HEADER) {
+            refuseAndClose(ctx, id, ErrorCode.BAD_FRAME, "WRITEV body of " + size + " bytes is shorter than its header");
+            return;
+        }
+        int slab = body.getIntLE(at);
+        int count = body.getIntLE(at + 4);
+        if (count < 1 || count > maxSegments) {
+            refuseAndClose(ctx, id, ErrorCode.BAD_FRAME, "WRITEV segment count " + count + " is not in 1.." + maxSegments);
+            return;
+        }
+        if ((long) count * Protocol.SEGMENT_HEADER > size - Protocol.WRITEV_BODY_HEADER) {
+            refuseAndClose(ctx, id, ErrorCode.BAD_FRAME, "WRITEV claims " + count + " segments but the frame cannot hold their headers");
+            return;
+        }
+        // First pass: every segment is well-formed and inside the slab, before a byte is copied.
+        TransportException denied = null;
+        long total = 0;
+        int pos = Protocol.WRITEV_BODY_HEADER;
+        for (int i = 0; i < count; i++) {
+            if (size - pos < Protocol.SEGMENT_HEADER) {
+                refuseAndClose(ctx, id, ErrorCode.BAD_FRAME, "WRITEV segment " + i + " header is truncated");
+                return;
+            }
+            long offset = body.getLongLE(at + pos);
+            int length = body.getIntLE(at + pos + 8);
+            if (length <= 0 || length > size - pos - Protocol.SEGMENT_HEADER) {
+                refuseAndClose(ctx, id, ErrorCode.BAD_FRAME, "WRITEV segment " + i + " length " + length + " does not fit the frame");
+                return;
+            }
+            if (denied == null) denied = authorize(slab, offset, length, true);
+            total += length;
+            pos += Protocol.SEGMENT_HEADER + length;
+        }
+        if (pos != size) {
+            refuseAndClose(ctx, id, ErrorCode.BAD_FRAME, "WRITEV has " + (size - pos) + " bytes after its last segment");
+            return;
+        }
+        if (denied != null) {
+            refuse(ctx, id, denied);
+            return;
+        }
+        // Second pass: copy, holding the slab against a takeover, re-checking ownership under the lock.
+        long stamp = store.beginWrite(slab);
+        try {
+            TransportException fenced = store.checkAccess(slab, 0, 0, grant.claimUid(), grant.epoch());
+            if (fenced != null) {
+                refuse(ctx, id, fenced);
+                return;
+            }
+            ByteBuffer region = store.slab(slab);
+            pos = Protocol.WRITEV_BODY_HEADER;
+            for (int i = 0; i < count; i++) {
+                long offset = body.getLongLE(at + pos);
+                int length = body.getIntLE(at + pos + 8);
+                ByteBuffer target = region.duplicate();
+                target.position((int) offset).limit((int) offset + length);
+                body.getBytes(at + pos + Protocol.SEGMENT_HEADER, target);
+                pos += Protocol.SEGMENT_HEADER + length;
+            }
+        } finally {
+            store.endWrite(slab, stamp);
+        }
+        ctx.write(FrameWriter.empty(ctx.alloc(), Protocol.WRITEV_OK, id), ctx.voidPromise());
+        metrics.written(total);
+        metrics.served(Op.WRITEV, start);
+    }
+
+    /** The checks every data request passes: expiry, the token grants the slab (and writes), range, fencing. */
+    private TransportException authorize(int slab, long offset, int length, boolean write) {
+        if (System.currentTimeMillis() >= grant.expiresAtMillis()) {
+            return new TransportException(ErrorCode.TOKEN_EXPIRED, "the connection's token expired: reconnect with a fresh binding");
+        }
+        if (!grant.grants(slab)) {
+            return new TransportException(ErrorCode.FORBIDDEN, "the token does not grant slab " + slab);
+        }
+        if (write && !grant.rights().canWrite()) {
+            return new TransportException(ErrorCode.FORBIDDEN, "the token grants slab " + slab + " read-only");
+        }
+        return store.checkAccess(slab, offset, length, grant.claimUid(), grant.epoch());
+    }
+
+    private void refuse(ChannelHandlerContext ctx, long id, TransportException e) {
+        metrics.error(e.code());
+        ctx.write(FrameWriter.error(ctx.alloc(), id, e.code(), stripCode(e)), ctx.voidPromise());
+    }
+
+    private void refuseAndClose(ChannelHandlerContext ctx, long id, ErrorCode code, String message) {
+        if (closing) return;
+        closing = true;
+        metrics.error(code);
+        ctx.writeAndFlush(FrameWriter.error(ctx.alloc(), id, code, message)).addListener(ChannelFutureListener.CLOSE);
+    }
+
+    private static String stripCode(TransportException e) {
+        String m = e.getMessage();
+        String prefix = e.code() + ": ";
+        return m.startsWith(prefix) ? m.substring(prefix.length()) : m;
+    }
+
+    static ByteBuf[] wrap(SlabStore store) {
+        ByteBuf[] out = new ByteBuf[store.slabCount()];
+        for (int i = 0; i < out.length; i++) out[i] = Unpooled.wrappedBuffer(store.slab(i).duplicate().clear());
+        return out;
+    }
+}

@@ -1,0 +1,350 @@
+package dev.farmem.transport.tcp;
+
+import dev.farmem.transport.Endpoint;
+import dev.farmem.transport.ErrorCode;
+import dev.farmem.transport.MemoryNodeConnection;
+import dev.farmem.transport.TransportException;
+import dev.farmem.transport.WriteBatch;
+import dev.farmem.transport.wire.BadFrame;
+import dev.farmem.transport.wire.Frame;
+import dev.farmem.transport.wire.FrameWriter;
+import dev.farmem.transport.wire.Protocol;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import java.nio.ByteBuffer;
+import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The client side of one TCP connection to a memory node. Callers on any thread encode their
+ * request into a pooled buffer and queue it; one task on the connection's event loop writes
+ * everything queued and flushes once, so concurrent callers share syscalls. Responses are matched
+ * to requests by id and complete their futures on the event loop: callbacks must not block (use
+ * the {@code *Async} stages of {@link CompletableFuture} to move work elsewhere).
+ */
+final class NettyConnection implements MemoryNodeConnection {
+
+    private static final long HELLO_ID = 1;
+
+    private final Channel channel;
+    private final Endpoint endpoint;
+    private final TcpOptions options;
+    private final ByteBufAllocator alloc;
+    private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
+    private final AtomicLong ids = new AtomicLong(HELLO_ID + 1);
+    private final Semaphore room;
+    private final Queue<ByteBuf> outbox = new ConcurrentLinkedQueue<>();
+    private final AtomicBoolean drainScheduled = new AtomicBoolean();
+    private final long timeoutNanos;
+    private volatile TransportException closedBecause;
+    private ScheduledFuture<?> sweeper;
+
+    /** Limits the node announced in HELLO_OK. */
+    private volatile int maxFrameSize;
+    private volatile int maxSegments = Protocol.DEFAULT_MAX_SEGMENTS;
+
+    NettyConnection(Channel channel, Endpoint endpoint, TcpOptions options) {
+        this.channel = channel;
+        this.endpoint = endpoint;
+        this.options = options;
+        this.alloc = channel.alloc();
+        this.room = new Semaphore(options.maxBytesInFlight());
+        this.timeoutNanos = options.requestTimeout().toNanos();
+        this.maxFrameSize = options.maxFrameSize();
+    }
+
+    ChannelInboundHandlerAdapter handler() {
+        return new ResponseHandler();
+    }
+
+    /** Sends the preamble and HELLO; completes when the node accepted the token. */
+    CompletableFuture<MemoryNodeConnection> hello(String token) {
+        long sweepMillis = Math.max(10, Math.min(100, options.requestTimeout().toMillis() / 4));
+        sweeper = channel.eventLoop().scheduleAtFixedRate(this::expireOverdue, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
+        Pending p = new Pending(HELLO_ID, Kind.HELLO, null, 0, 0, System.nanoTime() + options.connectTimeout().toNanos());
+        ByteBuf frame;
+        try {
+            frame = FrameWriter.hello(alloc, HELLO_ID, token);
+        } catch (IllegalArgumentException e) {
+            close();
+            return CompletableFuture.failedFuture(new TransportException(ErrorCode.UNAUTHENTICATED, e.getMessage()));
+        }
+        register(p);
+        enqueue(FrameWriter.preamble(alloc));
+        enqueue(frame);
+        return p.future.thenApply(ignored -> this);
+    }
+
+    @Override
+    public CompletableFuture<Void> read(int slab, long offset, ByteBuffer dst) {
+        int length = dst.remaining();
+        if (length == 0) return CompletableFuture.completedFuture(null);
+        int max = Protocol.maxReadLength(maxFrameSize);
+        if (length > max) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("READ of " + length + " bytes is above the largest one frame holds ("
+                    + max + "): split it"));
+        }
+        if (offset < 0) return CompletableFuture.failedFuture(new IllegalArgumentException("READ offset " + offset + " is negative"));
+        int cost = length + Protocol.HEADER_SIZE;
+        TransportException noRoom = acquire(cost);
+        if (noRoom != null) return CompletableFuture.failedFuture(noRoom);
+        long id = ids.getAndIncrement();
+        Pending p = new Pending(id, Kind.READ, dst, length, cost, System.nanoTime() + timeoutNanos);
+        if (!register(p)) return p.future.thenApply(x -> null);
+        enqueue(FrameWriter.read(alloc, id, slab, offset, length));
+        return p.future.thenApply(x -> null);
+    }
+
+    @Override
+    public CompletableFuture<Void> writev(int slab, WriteBatch batch) {
+        int segments = batch.size();
+        if (segments == 0) return CompletableFuture.completedFuture(null);
+        if (segments > maxSegments) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("WRITEV of " + segments + " segments is above the node's limit of "
+                    + maxSegments + ": split the batch"));
+        }
+        long body = Protocol.WRITEV_BODY_HEADER + (long) segments * Protocol.SEGMENT_HEADER + batch.totalBytes();
+        if (body + Protocol.HEADER_SIZE > maxFrameSize) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("WRITEV frame of " + (body + Protocol.HEADER_SIZE)
+                    + " bytes is above the frame limit of " + maxFrameSize + ": split the batch"));
+        }
+        int cost = (int) body + Protocol.HEADER_SIZE;
+        TransportException noRoom = acquire(cost);
+        if (noRoom != null) return CompletableFuture.failedFuture(noRoom);
+        long id = ids.getAndIncrement();
+        // Copy the segments now: the caller may reuse its buffers as soon as this returns.
+        ByteBuf frame = alloc.directBuffer(cost);
+        FrameWriter.header(frame, Protocol.WRITEV, id, (int) body);
+        frame.writeIntLE(slab);
+        frame.writeIntLE(segments);
+        for (int i = 0; i < segments; i++) {
+            int length = batch.length(i);
+            frame.writeLongLE(batch.remoteOffset(i));
+            frame.writeIntLE(length);
+            ByteBuffer src = batch.source(i).duplicate();
+            int from = batch.sourceIndex(i);
+            src.limit(from + length).position(from);
+            frame.writeBytes(src);
+        }
+        Pending p = new Pending(id, Kind.WRITEV, null, 0, cost, System.nanoTime() + timeoutNanos);
+        if (!register(p)) {
+            frame.release();
+            return p.future.thenApply(x -> null);
+        }
+        enqueue(frame);
+        return p.future.thenApply(x -> null);
+    }
+
+    @Override
+    public CompletableFuture<Long> ping() {
+        long id = ids.getAndIncrement();
+        Pending p = new Pending(id, Kind.PING, null, 0, 0, System.nanoTime() + timeoutNanos);
+        if (!register(p)) return p.future.thenApply(x -> 0L);
+        enqueue(FrameWriter.empty(alloc, Protocol.PING, id));
+        return p.future.thenApply(x -> System.nanoTime() - p.sentNanos);
+    }
+
+    @Override
+    public Endpoint endpoint() {
+        return endpoint;
+    }
+
+    @Override
+    public boolean isOpen() {
+        return closedBecause == null && channel.isActive();
+    }
+
+    @Override
+    public void close() {
+        fail(new TransportException(ErrorCode.CONNECTION_CLOSED, "connection to " + endpoint + " was closed by this client"));
+    }
+
+    /** Waits for room for {@code bytes} in flight; on an event-loop thread it never waits (it would wait on itself). */
+    private TransportException acquire(int bytes) {
+        if (channel.eventLoop().inEventLoop()) {
+            room.tryAcquire(bytes);
+            return null;
+        }
+        try {
+            if (room.tryAcquire(bytes, timeoutNanos, TimeUnit.NANOSECONDS)) return null;
+            return new TransportException(ErrorCode.TIMEOUT, "no room to send to " + endpoint + " within " + options.requestTimeout()
+                    + ": " + options.maxBytesInFlight() + " bytes already in flight");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new TransportException(ErrorCode.CONNECTION_CLOSED, "interrupted while waiting for room to send");
+        }
+    }
+
+    /** Records a request before it is sent; false (and the request failed) when the connection is closed. */
+    private boolean register(Pending p) {
+        pending.put(p.id, p);
+        TransportException closed = closedBecause;
+        if (closed != null && pending.remove(p.id, p)) {
+            p.fail(closed);
+            return false;
+        }
+        return true;
+    }
+
+    private void enqueue(ByteBuf frame) {
+        outbox.add(frame);
+        if (drainScheduled.compareAndSet(false, true)) channel.eventLoop().execute(this::drain);
+    }
+
+    /** On the event loop: writes everything queued, one flush. */
+    private void drain() {
+        drainScheduled.set(false);
+        ByteBuf frame;
+        boolean wrote = false;
+        while ((frame = outbox.poll()) != null) {
+            channel.write(frame, channel.voidPromise());
+            wrote = true;
+        }
+        if (wrote) channel.flush();
+    }
+
+    private void expireOverdue() {
+        long now = System.nanoTime();
+        for (Pending p : pending.values()) {
+            if (now - p.deadline > 0 && pending.remove(p.id, p)) {
+                p.fail(new TransportException(ErrorCode.TIMEOUT, p.kind + " to " + endpoint + " got no response within "
+                        + (p.kind == Kind.HELLO ? options.connectTimeout() : options.requestTimeout())));
+            }
+        }
+    }
+
+    /** Fails every pending request with {@code cause} and closes the channel; the first cause wins. */
+    private void fail(TransportException cause) {
+        if (closedBecause == null) closedBecause = cause;
+        TransportException reason = closedBecause;
+        if (sweeper != null) sweeper.cancel(false);
+        for (Pending p : pending.values()) {
+            if (pending.remove(p.id, p)) p.fail(reason);
+        }
+        channel.close();
+        channel.eventLoop().execute(() -> {
+            ByteBuf frame;
+            while ((frame = outbox.poll()) != null) frame.release();
+        });
+    }
+
+    private enum Kind { HELLO, READ, WRITEV, PING }
+
+    private final class Pending {
+        final long id;
+        final Kind kind;
+        final ByteBuffer dst;
+        final int length;
+        final int cost;
+        final long deadline;
+        final long sentNanos = System.nanoTime();
+        final CompletableFuture<Object> future = new CompletableFuture<>();
+
+        Pending(long id, Kind kind, ByteBuffer dst, int length, int cost, long deadline) {
+            this.id = id;
+            this.kind = kind;
+            this.dst = dst;
+            this.length = length;
+            this.cost = cost;
+            this.deadline = deadline;
+        }
+
+        void complete(Frame f) {
+            room.release(cost);
+            byte expected = switch (kind) {
+                case HELLO -> Protocol.HELLO_OK;
+                case READ -> Protocol.READ_OK;
+                case WRITEV -> Protocol.WRITEV_OK;
+                case PING -> Protocol.PONG;
+            };
+            ByteBuf body = f.body();
+            if (f.op() != expected) {
+                failConnection(kind + " got a " + Protocol.opName(f.op()) + " response");
+                return;
+            }
+            switch (kind) {
+                case READ -> {
+                    if (body.readableBytes() != length) {
+                        failConnection("READ of " + length + " bytes got " + body.readableBytes());
+                        return;
+                    }
+                    ByteBuffer target = dst.duplicate();
+                    target.limit(target.position() + length);
+                    body.getBytes(body.readerIndex(), target);
+                }
+                case HELLO -> {
+                    if (body.readableBytes() != Protocol.HELLO_OK_BODY) {
+                        failConnection("HELLO_OK body of " + body.readableBytes() + " bytes");
+                        return;
+                    }
+                    int at = body.readerIndex();
+                    maxFrameSize = Math.min(options.maxFrameSize(), body.getIntLE(at + 4));
+                    maxSegments = body.getIntLE(at + 20);
+                }
+                default -> { }
+            }
+            future.complete(null);
+        }
+
+        void fail(TransportException e) {
+            room.release(cost);
+            future.completeExceptionally(e);
+        }
+    }
+
+    private void failConnection(String why) {
+        fail(new TransportException(ErrorCode.BAD_FRAME, "node " + endpoint + " broke the protocol: " + why));
+    }
+
+    /** Matches responses to pending requests. */
+    private final class ResponseHandler extends ChannelInboundHandlerAdapter {
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof BadFrame bad) {
+                fail(new TransportException(bad.code(), "node " + endpoint + " sent a bad frame: " + bad.message()));
+                return;
+            }
+            Frame frame = (Frame) msg;
+            try {
+                if (frame.op() == Protocol.ERROR) {
+                    FrameWriter.ErrorFrame error = FrameWriter.parseError(frame.body());
+                    TransportException e = new TransportException(error.code(), "node " + endpoint + ": " + error.message());
+                    Pending p = pending.remove(frame.requestId());
+                    if (p == null || p.kind == Kind.HELLO) {
+                        if (p != null) p.fail(e);
+                        fail(e);
+                    } else {
+                        p.fail(e);
+                    }
+                    return;
+                }
+                Pending p = pending.remove(frame.requestId());
+                if (p != null) p.complete(frame);
+            } finally {
+                frame.release();
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            fail(new TransportException(ErrorCode.CONNECTION_CLOSED, "connection to " + endpoint + " closed"));
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            fail(new TransportException(ErrorCode.CONNECTION_CLOSED, "connection to " + endpoint + " failed: " + cause.getMessage(), cause));
+        }
+    }
+}

@@ -1,0 +1,100 @@
+package dev.farmem.transport.tcp;
+
+import dev.farmem.transport.Endpoint;
+import dev.farmem.transport.ErrorCode;
+import dev.farmem.transport.MemoryNodeConnection;
+import dev.farmem.transport.Transport;
+import dev.farmem.transport.TransportException;
+import dev.farmem.transport.wire.FrameDecoder;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.util.AttributeKey;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The TCP transport: the farmem wire protocol over Netty (native epoll where it loads). One
+ * instance owns its I/O threads; share it between connections.
+ *
+ * <pre>{@code
+ * try (Transport tcp = new NettyTransport()) {
+ *     MemoryNodeConnection c = tcp.connect(Endpoint.parse("127.0.0.1:7070"), token).join();
+ *     ByteBuffer block = ByteBuffer.allocateDirect(4096);
+ *     c.read(slab, 0, block).join();
+ * }
+ * }</pre>
+ */
+public final class NettyTransport implements Transport {
+
+    private static final AttributeKey<NettyConnection> CONNECTION = AttributeKey.valueOf("farmem.connection");
+
+    private final TcpOptions options;
+    private final EventLoopGroup group;
+    private final Bootstrap bootstrap;
+    private final Set<NettyConnection> connections = ConcurrentHashMap.newKeySet();
+
+    public NettyTransport() {
+        this(TcpOptions.defaults());
+    }
+
+    public NettyTransport(TcpOptions options) {
+        this.options = options;
+        this.group = EventLoops.group(options.ioThreads(), "farmem-tcp-client");
+        this.bootstrap = new Bootstrap()
+                .group(group)
+                .channel(EventLoops.socketChannel())
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.ALLOCATOR, PooledByteBufAllocator.DEFAULT)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) options.connectTimeout().toMillis());
+    }
+
+    @Override
+    public String name() {
+        return "tcp";
+    }
+
+    public TcpOptions options() {
+        return options;
+    }
+
+    @Override
+    public CompletableFuture<MemoryNodeConnection> connect(Endpoint endpoint, String token) {
+        CompletableFuture<MemoryNodeConnection> result = new CompletableFuture<>();
+        Bootstrap b = bootstrap.clone().handler(new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                NettyConnection c = new NettyConnection(ch, endpoint, options);
+                ch.attr(CONNECTION).set(c);
+                ch.pipeline().addLast(new FrameDecoder(options.maxFrameSize(), false), c.handler());
+            }
+        });
+        b.connect(endpoint.host(), endpoint.port()).addListener((ChannelFuture f) -> {
+            if (!f.isSuccess()) {
+                result.completeExceptionally(new TransportException(ErrorCode.CONNECTION_CLOSED, "cannot connect to memory node "
+                        + endpoint + ": " + f.cause().getMessage(), f.cause()));
+                return;
+            }
+            NettyConnection c = f.channel().attr(CONNECTION).get();
+            connections.add(c);
+            f.channel().closeFuture().addListener(x -> connections.remove(c));
+            c.hello(token).whenComplete((conn, error) -> {
+                if (error == null) result.complete(conn);
+                else result.completeExceptionally(error instanceof java.util.concurrent.CompletionException ? error.getCause() : error);
+            });
+        });
+        return result;
+    }
+
+    @Override
+    public void close() {
+        for (NettyConnection c : connections) c.close();
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+}
