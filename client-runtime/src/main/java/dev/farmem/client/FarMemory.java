@@ -1,0 +1,164 @@
+package dev.farmem.client;
+
+import dev.farmem.client.cache.CacheRegion;
+import dev.farmem.client.engine.CacheEngine;
+import dev.farmem.client.engine.ClientMetrics;
+import dev.farmem.client.engine.ReplicaRouter;
+import dev.farmem.transport.Transport;
+import dev.farmem.transport.binding.Binding;
+import dev.farmem.transport.tcp.NettyTransport;
+import io.prometheus.client.CollectorRegistry;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A claim's far memory, cached in local DRAM. Reads and writes go to the cache; only the
+ * 64-byte lines a program changed travel back to the memory nodes.
+ *
+ * <pre>{@code
+ * try (FarMemory mem = FarMemory.open(Path.of("/var/run/farmem/binding"),
+ *         FarMemoryOptions.defaults().cacheBytes(256L << 20))) {
+ *     FarLongArray counters = mem.longArray(0, 1_000_000);
+ *     counters.set(42, counters.get(42) + 1);
+ *     mem.flush(); // every write so far is on every replica
+ * }
+ * }</pre>
+ *
+ * Thread-safe. After {@link #close()} every use throws {@link IllegalStateException}.
+ */
+public final class FarMemory implements AutoCloseable {
+
+    private final Binding binding;
+    private final CacheEngine engine;
+    private final ReplicaRouter router;
+    private final ClientMetrics metrics;
+    private final Transport ownedTransport;
+    private final int trackingGranularity;
+
+    private FarMemory(Binding binding, FarMemoryOptions options) {
+        binding.validate();
+        if (!"tcp".equals(binding.transport()) && binding.transport() != null && options.transport() == null) {
+            throw new IllegalArgumentException("transport '" + binding.transport() + "' of claim " + binding.claim()
+                    + " is not available in this build: bind the claim with transport tcp");
+        }
+        int blockSize = binding.blockSize();
+        if (options.trackingGranularity() > blockSize) {
+            throw new IllegalArgumentException("tracking granularity " + options.trackingGranularity()
+                    + " is larger than the block size " + blockSize + ": use at most " + blockSize);
+        }
+        long claimBlocks = binding.sizeBytes() / blockSize;
+        long frames = Math.min(options.cacheBytes() / blockSize, claimBlocks);
+        if (frames < Math.min(16, claimBlocks)) {
+            throw new IllegalArgumentException("a cache of " + options.cacheBytes() + " bytes holds fewer than 16 blocks of "
+                    + blockSize + " bytes: give at least " + 16L * blockSize);
+        }
+        this.binding = binding;
+        this.trackingGranularity = options.trackingGranularity();
+        CollectorRegistry registry = options.registry() != null ? options.registry() : new CollectorRegistry(true);
+        CacheRegion region = CacheRegion.allocate(blockSize, Math.toIntExact(frames));
+        this.metrics = new ClientMetrics(binding.claim(), frames * blockSize, registry);
+        this.ownedTransport = options.transport() == null ? new NettyTransport() : null;
+        Transport transport = ownedTransport != null ? ownedTransport : options.transport().get();
+        try {
+            this.router = new ReplicaRouter(binding, transport, metrics.replicaFailures, options.requestTimeoutMillis());
+            this.engine = new CacheEngine(region, router, metrics, binding.claim(), binding.sizeBytes(), binding.slabSize(),
+                    options.trackingGranularity(), options.prefetchDepth(), options.backgroundFlusher(),
+                    options.flusherLowWatermark());
+        } catch (RuntimeException e) {
+            metrics.unregister();
+            if (ownedTransport != null) ownedTransport.close();
+            throw e;
+        }
+    }
+
+    /** Opens a bound claim with default options. */
+    public static FarMemory open(Binding binding) {
+        return open(binding, FarMemoryOptions.defaults());
+    }
+
+    public static FarMemory open(Binding binding, FarMemoryOptions options) {
+        return new FarMemory(binding, options);
+    }
+
+    /** Opens the binding in a file, or in a mounted binding Secret directory. */
+    public static FarMemory open(Path binding, FarMemoryOptions options) {
+        return new FarMemory(Binding.read(binding), options);
+    }
+
+    public static FarMemory open(Path binding) {
+        return open(binding, FarMemoryOptions.defaults());
+    }
+
+    /** Bytes of far memory (the claim's size). */
+    public long size() {
+        return binding.sizeBytes();
+    }
+
+    public int blockSize() {
+        return binding.blockSize();
+    }
+
+    public int trackingGranularity() {
+        return trackingGranularity;
+    }
+
+    public String claim() {
+        return binding.claim();
+    }
+
+    /** Bytes of local cache. */
+    public long cacheBytes() {
+        return (long) engine.region().frameCount() * engine.region().blockSize();
+    }
+
+    /** The whole far memory as one buffer. */
+    public FarBuffer buffer() {
+        return buffer(0, size());
+    }
+
+    /** The far bytes {@code [offset, offset + length)} as a buffer indexed from 0. */
+    public FarBuffer buffer(long offset, long length) {
+        engine.ensureOpen();
+        if (offset < 0 || length < 0 || offset > size() - length) {
+            throw new IndexOutOfBoundsException("far range [" + offset + ", " + (offset + length) + ") is outside the claim of "
+                    + size() + " bytes");
+        }
+        return new FarBuffer(engine, offset, length, size());
+    }
+
+    /** {@code count} longs from far address {@code offset}. */
+    public FarLongArray longArray(long offset, long count) {
+        if (count < 0 || count > (Long.MAX_VALUE >> 3)) throw new IllegalArgumentException("long count " + count + " is not valid");
+        return new FarLongArray(buffer(offset, count * 8));
+    }
+
+    /** Every write before this call is acknowledged by every live replica when it returns. */
+    public void flush() {
+        engine.flush();
+    }
+
+    /** The counters so far (also exported as {@code farmem_client_*}). */
+    public ClientMetrics.Snapshot stats() {
+        return metrics.snapshot();
+    }
+
+    /** Where this far memory's metrics are registered. */
+    public CollectorRegistry registry() {
+        return metrics.registry();
+    }
+
+    /** Memory nodes that failed and are no longer used by this far memory. */
+    public List<String> failedReplicas() {
+        return router.failedNodes();
+    }
+
+    /** Flushes and releases the cache and the connections. */
+    @Override
+    public void close() {
+        try {
+            engine.close();
+        } finally {
+            if (ownedTransport != null) ownedTransport.close();
+        }
+    }
+}

@@ -1,0 +1,322 @@
+package dev.farmem.client.cache;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * All the cache state the hit path touches, in one off-heap region that could as well be a
+ * mapped file shared with a sidecar: a small header, one header per frame, the block table and
+ * the frame data. This class is a flyweight: it holds no per-block Java object, only offsets.
+ *
+ * <p>Frame header ({@link #headerStride()} bytes, a power of two):
+ * <pre>
+ *   0  long  tag      block + 1, or 0 when the frame holds nothing
+ *   8  long  version  seqlock: odd while the frame's block or data change (load, eviction)
+ *  16  int   state    pin count (bits 0..28) | {@link #WRITEBACK} | {@link #EXCLUSIVE}
+ *  20  int   access   CLOCK access bit
+ *  24  long[maskWords] dirty-line bits, one bit per 64-byte line
+ * </pre>
+ * Memory ordering: a write stores its data and then sets its dirty bit with a release RMW; a
+ * write-back takes the mask with an atomic get-and-clear and then copies the lines.
+ */
+public final class CacheRegion {
+
+    public static final int LINE = 64;
+    public static final int LINE_SHIFT = 6;
+
+    /** The frame is being loaded or evicted by one thread; nobody else may pin it. */
+    public static final int EXCLUSIVE = 1 << 30;
+    /** A write-back of the frame is in flight (until every replica acknowledged). */
+    public static final int WRITEBACK = 1 << 29;
+    public static final int PIN_MASK = WRITEBACK - 1;
+
+    static final int MAGIC = 0x4641524d; // "FARM"
+    static final int REGION_HEADER = 4096; // keeps frame data page-aligned
+    private static final int TAG = 0;
+    private static final int VERSION = 8;
+    private static final int STATE = 16;
+    private static final int ACCESS = 20;
+    private static final int MASK = 24;
+
+    /** Frame indexes live in the low bits of a table slot, block + 1 in the high bits. */
+    static final int FRAME_BITS = 24;
+    public static final int MAX_FRAMES = 1 << FRAME_BITS;
+    public static final long MAX_BLOCKS = (1L << (64 - FRAME_BITS)) - 2;
+
+    private static final VarHandle LONG = MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle INT = MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+
+    private final ByteBuffer buf;
+    private final int blockSize;
+    private final int blockShift;
+    private final int frameCount;
+    private final int maskWords;
+    private final int headerStride;
+    private final int headersOffset;
+    private final int tableOffset;
+    private final int tableSlots;
+    private final int tableShift;
+    private final int dataOffset;
+
+    private CacheRegion(ByteBuffer buf, int blockSize, int frameCount) {
+        this.buf = buf;
+        this.blockSize = blockSize;
+        this.blockShift = Integer.numberOfTrailingZeros(blockSize);
+        this.frameCount = frameCount;
+        this.maskWords = Math.max(1, (blockSize / LINE + 63) / 64);
+        this.headerStride = Integer.highestOneBit(MASK + 8 * maskWords - 1) << 1;
+        this.headersOffset = REGION_HEADER;
+        this.tableSlots = Integer.highestOneBit(Math.max(2, frameCount) * 2 - 1) << 1;
+        this.tableShift = 64 - Integer.numberOfTrailingZeros(tableSlots);
+        this.tableOffset = headersOffset + headerStride * frameCount;
+        this.dataOffset = alignUp(tableOffset + 8 * tableSlots, 4096);
+    }
+
+    /** Bytes a region for {@code frameCount} frames of {@code blockSize} needs. */
+    public static long bytesNeeded(int blockSize, int frameCount) {
+        long maskWords = Math.max(1, (blockSize / LINE + 63) / 64);
+        long stride = Long.highestOneBit(MASK + 8 * maskWords - 1) << 1;
+        long slots = Long.highestOneBit(Math.max(2, frameCount) * 2L - 1) << 1;
+        long data = alignUp(REGION_HEADER + stride * frameCount + 8 * slots, 4096);
+        return data + (long) blockSize * frameCount;
+    }
+
+    /**
+     * Allocates a region off-heap (in-process mode). The whole region must fit one ByteBuffer,
+     * which bounds the cache at about 2 GiB in this version.
+     */
+    public static CacheRegion allocate(int blockSize, int frameCount) {
+        long bytes = checkGeometry(blockSize, frameCount);
+        ByteBuffer raw = ByteBuffer.allocateDirect(Math.toIntExact(bytes + 4096));
+        ByteBuffer aligned = raw.alignedSlice(4096).order(ByteOrder.LITTLE_ENDIAN);
+        return over(aligned, blockSize, frameCount);
+    }
+
+    /** A region over an existing zeroed, 4096-aligned buffer (for example a mapped file); writes its header. */
+    public static CacheRegion over(ByteBuffer buffer, int blockSize, int frameCount) {
+        long bytes = checkGeometry(blockSize, frameCount);
+        if (buffer.capacity() < bytes) {
+            throw new IllegalArgumentException("region buffer of " + buffer.capacity() + " bytes is smaller than the " + bytes + " needed");
+        }
+        CacheRegion r = new CacheRegion(buffer, blockSize, frameCount);
+        INT.set(buffer, 0, MAGIC);
+        INT.set(buffer, 4, blockSize);
+        INT.set(buffer, 8, frameCount);
+        INT.set(buffer, 12, r.headerStride);
+        INT.set(buffer, 16, r.tableSlots);
+        INT.set(buffer, 20, r.dataOffset);
+        return r;
+    }
+
+    private static long checkGeometry(int blockSize, int frameCount) {
+        if (blockSize < LINE || Integer.bitCount(blockSize) != 1) {
+            throw new IllegalArgumentException("block size " + blockSize + " must be a power of two of at least " + LINE);
+        }
+        if (frameCount < 1 || frameCount > MAX_FRAMES) {
+            throw new IllegalArgumentException("frame count " + frameCount + " must be in 1.." + MAX_FRAMES);
+        }
+        long bytes = bytesNeeded(blockSize, frameCount);
+        if (bytes > Integer.MAX_VALUE - 8192) {
+            throw new IllegalArgumentException("a cache of " + frameCount + " frames of " + blockSize
+                    + " bytes needs " + bytes + " bytes, more than one region holds (2 GiB): choose a smaller cache");
+        }
+        return bytes;
+    }
+
+    private static int alignUp(long v, int a) {
+        return Math.toIntExact((v + a - 1) & -a);
+    }
+
+    public ByteBuffer buffer() { return buf; }
+    public int blockSize() { return blockSize; }
+    public int blockShift() { return blockShift; }
+    public int frameCount() { return frameCount; }
+    public int maskWords() { return maskWords; }
+    public int headerStride() { return headerStride; }
+    public int linesPerBlock() { return blockSize >>> LINE_SHIFT; }
+
+    // ---- frame data -------------------------------------------------------------------
+
+    /** Absolute index in {@link #buffer()} of byte {@code offset} of frame {@code frame}'s data. */
+    public int dataIndex(int frame, int offset) {
+        return dataOffset + (frame << blockShift) + offset;
+    }
+
+    public long getLong(int frame, int offset) { return (long) LONG.get(buf, dataIndex(frame, offset)); }
+    public void putLong(int frame, int offset, long v) { LONG.set(buf, dataIndex(frame, offset), v); }
+    public int getInt(int frame, int offset) { return (int) INT.get(buf, dataIndex(frame, offset)); }
+    public void putInt(int frame, int offset, int v) { INT.set(buf, dataIndex(frame, offset), v); }
+    public byte getByte(int frame, int offset) { return buf.get(dataIndex(frame, offset)); }
+    public void putByte(int frame, int offset, byte v) { buf.put(dataIndex(frame, offset), v); }
+    public void getBytes(int frame, int offset, byte[] dst, int dstOff, int len) { buf.get(dataIndex(frame, offset), dst, dstOff, len); }
+    public void putBytes(int frame, int offset, byte[] src, int srcOff, int len) { buf.put(dataIndex(frame, offset), src, srcOff, len); }
+    public void getBytes(int frame, int offset, ByteBuffer dst, int len) { dst.put(dst.position(), buf, dataIndex(frame, offset), len); dst.position(dst.position() + len); }
+    public void putBytes(int frame, int offset, ByteBuffer src, int len) { buf.put(dataIndex(frame, offset), src, src.position(), len); src.position(src.position() + len); }
+
+    /** A view of one frame's data, for the transport to fill. */
+    public ByteBuffer frameSlice(int frame) {
+        return buf.slice(dataIndex(frame, 0), blockSize);
+    }
+
+    // ---- frame header -----------------------------------------------------------------
+
+    private int header(int frame) {
+        return headersOffset + frame * headerStride;
+    }
+
+    /** block + 1 of the frame, 0 if empty. */
+    public long tag(int frame) { return (long) LONG.getAcquire(buf, header(frame) + TAG); }
+    public void setTag(int frame, long tag) { LONG.setRelease(buf, header(frame) + TAG, tag); }
+
+    public long version(int frame) { return (long) LONG.getAcquire(buf, header(frame) + VERSION); }
+    public long versionPlain(int frame) { return (long) LONG.get(buf, header(frame) + VERSION); }
+
+    /** Makes the version odd: optimistic readers of this frame will retry. Full fence so data changes come after. */
+    public void beginChange(int frame) {
+        long v = (long) LONG.getAndAdd(buf, header(frame) + VERSION, 1L);
+        if ((v & 1) != 0) throw new IllegalStateException("frame " + frame + " is already changing");
+    }
+
+    /** Makes the version even again once the frame's data and tag are final (release). */
+    public void endChange(int frame) {
+        int at = header(frame) + VERSION;
+        LONG.setRelease(buf, at, (long) LONG.get(buf, at) + 1);
+    }
+
+    public int state(int frame) { return (int) INT.getVolatile(buf, header(frame) + STATE); }
+    public boolean casState(int frame, int expect, int update) { return INT.compareAndSet(buf, header(frame) + STATE, expect, update); }
+    public void setState(int frame, int v) { INT.setVolatile(buf, header(frame) + STATE, v); }
+
+    /** Adds one pin unless the frame is exclusively held; true if pinned. */
+    public boolean tryPin(int frame) {
+        int at = header(frame) + STATE;
+        for (;;) {
+            int s = (int) INT.getVolatile(buf, at);
+            if ((s & EXCLUSIVE) != 0) return false;
+            if (INT.compareAndSet(buf, at, s, s + 1)) return true;
+        }
+    }
+
+    public void unpin(int frame) {
+        INT.getAndAdd(buf, header(frame) + STATE, -1);
+    }
+
+    /** Takes the write-back flag unless another write-back is in flight or the frame is exclusively held. */
+    public boolean tryBeginWriteBack(int frame) {
+        int at = header(frame) + STATE;
+        for (;;) {
+            int s = (int) INT.getVolatile(buf, at);
+            if ((s & (EXCLUSIVE | WRITEBACK)) != 0) return false;
+            if (INT.compareAndSet(buf, at, s, s | WRITEBACK)) return true;
+        }
+    }
+
+    public void endWriteBack(int frame) {
+        INT.getAndBitwiseAnd(buf, header(frame) + STATE, ~WRITEBACK);
+    }
+
+    /** Claims a frame for eviction or loading: only when nobody pins it and no write-back is in flight. */
+    public boolean tryExclusive(int frame) {
+        return INT.compareAndSet(buf, header(frame) + STATE, 0, EXCLUSIVE);
+    }
+
+    public boolean accessed(int frame) { return (int) INT.get(buf, header(frame) + ACCESS) != 0; }
+    public void clearAccess(int frame) { INT.set(buf, header(frame) + ACCESS, 0); }
+
+    /** Sets the access bit; reads first so a hot frame's header line is not written on every hit. */
+    public void touch(int frame) {
+        int at = header(frame) + ACCESS;
+        if ((int) INT.get(buf, at) == 0) INT.set(buf, at, 1);
+    }
+
+    public long maskWord(int frame, int word) { return (long) LONG.getVolatile(buf, header(frame) + MASK + 8 * word); }
+
+    /** True if any dirty bit of the frame is set. */
+    public boolean isDirty(int frame) {
+        int at = header(frame) + MASK;
+        for (int w = 0; w < maskWords; w++) if ((long) LONG.getVolatile(buf, at + 8 * w) != 0) return true;
+        return false;
+    }
+
+    /** Sets dirty bits after the data was written (release); returns the word as it was before. */
+    public long orMask(int frame, int word, long bits) {
+        return (long) LONG.getAndBitwiseOrRelease(buf, header(frame) + MASK + 8 * word, bits);
+    }
+
+    /** Takes and clears one word of the mask (acquire), before the write-back copies the lines. */
+    public long takeMask(int frame, int word) {
+        return (long) LONG.getAndSetAcquire(buf, header(frame) + MASK + 8 * word, 0L);
+    }
+
+    // ---- block table: open addressing, linear probing, slots = block+1 << 24 | frame -------
+
+    public int tableSlots() { return tableSlots; }
+
+    private int home(long block) {
+        return (int) (((block + 1) * 0x9E3779B97F4A7C15L) >>> tableShift);
+    }
+
+    private int slotIndex(int slot) {
+        return tableOffset + 8 * slot;
+    }
+
+    /**
+     * The frame the table maps {@code block} to, or -1. Lock-free: may miss an entry that a
+     * concurrent removal is moving, and the frame must be validated against its tag.
+     */
+    public int lookup(long block) {
+        long key = block + 1;
+        int mask = tableSlots - 1;
+        int i = home(block);
+        for (int probes = 0; probes < tableSlots; probes++) {
+            long s = (long) LONG.getAcquire(buf, slotIndex(i));
+            if (s == 0) return -1;
+            if ((s >>> FRAME_BITS) == key) return (int) (s & (MAX_FRAMES - 1));
+            i = (i + 1) & mask;
+        }
+        return -1;
+    }
+
+    /** Maps {@code block} to {@code frame}. Callers serialize table changes (one lock). */
+    public void insert(long block, int frame) {
+        if (block < 0 || block > MAX_BLOCKS) throw new IllegalArgumentException("block " + block + " is out of the table's range");
+        int mask = tableSlots - 1;
+        int i = home(block);
+        for (int probes = 0; probes < tableSlots; probes++) {
+            long s = (long) LONG.get(buf, slotIndex(i));
+            if (s == 0 || (s >>> FRAME_BITS) == block + 1) {
+                LONG.setRelease(buf, slotIndex(i), ((block + 1) << FRAME_BITS) | frame);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+        throw new IllegalStateException("block table is full: " + tableSlots + " slots");
+    }
+
+    /** Removes {@code block}; shifts later entries of the probe chain back so no tombstone is left. */
+    public boolean remove(long block) {
+        int mask = tableSlots - 1;
+        int i = home(block);
+        for (int probes = 0; ; probes++) {
+            long s = (long) LONG.get(buf, slotIndex(i));
+            if (s == 0 || probes == tableSlots) return false;
+            if ((s >>> FRAME_BITS) == block + 1) break;
+            i = (i + 1) & mask;
+        }
+        int j = i;
+        for (;;) {
+            j = (j + 1) & mask;
+            long s = (long) LONG.get(buf, slotIndex(j));
+            if (s == 0) break;
+            int k = home((s >>> FRAME_BITS) - 1);
+            boolean stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+            if (stays) continue;
+            LONG.setRelease(buf, slotIndex(i), s);
+            i = j;
+        }
+        LONG.setRelease(buf, slotIndex(i), 0L);
+        return true;
+    }
+}

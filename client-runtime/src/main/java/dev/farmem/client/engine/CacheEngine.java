@@ -1,0 +1,502 @@
+package dev.farmem.client.engine;
+
+import dev.farmem.client.cache.CacheRegion;
+import dev.farmem.client.cache.ClockHand;
+import dev.farmem.client.cache.DirtyLineMask;
+import dev.farmem.transport.WriteBatch;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The cache engine over a {@link CacheRegion}: misses (merged per block), CLOCK eviction of
+ * clean frames, sequential prefetch, and write-back of dirty lines coalesced into runs, one
+ * WRITEV per block per replica, by a background flusher and by {@link #flush()}.
+ *
+ * <p>Frame life cycle: a miss claims a clean victim ({@code EXCLUSIVE}), makes its version odd,
+ * moves the table entry to the new block, fetches, makes the version even and releases the
+ * frame. Writers pin frames; readers read optimistically and validate the version. A dirty
+ * frame is never evicted: it is written back first and reused only after every replica
+ * acknowledged, so a refetch cannot read stale bytes.
+ */
+public final class CacheEngine implements AutoCloseable {
+
+    /** Wire cost of one more WRITEV segment (offset and length), for choosing runs vs the whole block. */
+    static final int SEGMENT_OVERHEAD = 16;
+    private static final int FLUSHER_MAX_IN_FLIGHT = 32;
+
+    private final CacheRegion region;
+    private final ClockHand clock;
+    private final ReplicaRouter router;
+    private final ClientMetrics metrics;
+    private final String claim;
+    private final long slabSize;
+    private final long blockCount;
+    private final int blockShift;
+    private final int blockSize;
+    private final int linesPerUnit;
+    private final int prefetchDepth;
+    private final double flusherLowWatermark;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition frameReleased = lock.newCondition();
+    private final Thread flusher;
+    private long lastMissBlock = Long.MIN_VALUE / 2; // under lock
+    private volatile boolean closed;
+
+    public CacheEngine(CacheRegion region, ReplicaRouter router, ClientMetrics metrics, String claim, long claimBytes,
+                       long slabSize, int trackingGranularity, int prefetchDepth, boolean backgroundFlusher,
+                       double flusherLowWatermark) {
+        this.region = region;
+        this.clock = new ClockHand(region);
+        this.router = router;
+        this.metrics = metrics;
+        this.claim = claim;
+        this.slabSize = slabSize;
+        this.blockSize = region.blockSize();
+        this.blockShift = region.blockShift();
+        this.blockCount = claimBytes >>> blockShift;
+        this.linesPerUnit = trackingGranularity / CacheRegion.LINE;
+        this.prefetchDepth = prefetchDepth;
+        this.flusherLowWatermark = flusherLowWatermark;
+        if (blockCount > CacheRegion.MAX_BLOCKS) {
+            throw new IllegalArgumentException("a claim of " + blockCount + " blocks is more than the cache can address ("
+                    + CacheRegion.MAX_BLOCKS + "): use a larger block size");
+        }
+        if (backgroundFlusher) {
+            flusher = new Thread(this::runFlusher, "farmem-flusher-" + claim);
+            flusher.setDaemon(true);
+            flusher.start();
+        } else {
+            flusher = null;
+        }
+    }
+
+    public CacheRegion region() {
+        return region;
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    public void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("far memory of claim " + claim + " is closed: open it again to use it");
+        }
+    }
+
+    // ---- misses ------------------------------------------------------------------------
+
+    /**
+     * Returns the frame holding {@code block}, pinned (eviction will not take it until
+     * {@link #unpin}); fetches the block on a miss. Counts one hit or one miss.
+     */
+    public int pin(long block) {
+        int f = region.lookup(block);
+        if (f >= 0 && tryPin(f, block)) {
+            metrics.hits.increment();
+            region.touch(f);
+            return f;
+        }
+        boolean missCounted = false;
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(router.timeoutMillis() * 4);
+        for (;;) {
+            ensureOpen();
+            int load = -1;
+            int dirty = -1;
+            long[] prefetchBlocks = null;
+            int[] prefetchFrames = null;
+            lock.lock();
+            try {
+                f = region.lookup(block);
+                if (f >= 0) {
+                    if (tryPin(f, block)) {
+                        if (!missCounted) metrics.hits.increment();
+                        region.touch(f);
+                        return f;
+                    }
+                    if (!missCounted) {
+                        metrics.misses.increment(); // merged with the fetch in flight
+                        missCounted = true;
+                    }
+                    frameReleased.awaitNanos(TimeUnit.MILLISECONDS.toNanos(5));
+                    continue;
+                }
+                if (!missCounted) {
+                    metrics.misses.increment();
+                    missCounted = true;
+                }
+                int victim = clock.claimVictim();
+                if (victim >= 0) {
+                    install(victim, block);
+                    load = victim;
+                    int n = sequentialPrefetchCount(block);
+                    if (n > 0) {
+                        prefetchBlocks = new long[n];
+                        prefetchFrames = new int[n];
+                        int k = 0;
+                        for (long b = block + 1; b <= block + n; b++) {
+                            if (region.lookup(b) >= 0) continue;
+                            int v = clock.claimVictim();
+                            if (v < 0) break;
+                            install(v, b);
+                            prefetchBlocks[k] = b;
+                            prefetchFrames[k++] = v;
+                        }
+                        if (k < n) prefetchFrames = java.util.Arrays.copyOf(prefetchFrames, k);
+                    }
+                } else {
+                    dirty = clock.dirtyCandidate();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for block " + block + " of claim " + claim, e);
+            } finally {
+                lock.unlock();
+            }
+            if (load >= 0) {
+                CompletableFuture<Void> demand = startFetch(load, block);
+                if (prefetchFrames != null) {
+                    for (int i = 0; i < prefetchFrames.length; i++) prefetch(prefetchFrames[i], prefetchBlocks[i]);
+                }
+                finishFetch(load, block, demand);
+                return load;
+            }
+            makeRoom(dirty, block, deadline);
+        }
+    }
+
+    /** Counts an access served by an optimistic read. */
+    public void countHit() {
+        metrics.hits.increment();
+    }
+
+    public void unpin(int frame) {
+        region.unpin(frame);
+    }
+
+    private boolean tryPin(int f, long block) {
+        if (!region.tryPin(f)) return false;
+        if (region.tag(f) == block + 1) return true;
+        region.unpin(f);
+        return false;
+    }
+
+    /** Under the lock: the victim (EXCLUSIVE, clean) now stands for {@code block}; readers of its old block retry. */
+    private void install(int victim, long block) {
+        long old = region.tag(victim);
+        region.beginChange(victim);
+        if (old != 0) {
+            region.remove(old - 1);
+            metrics.evictions.increment();
+        }
+        region.setTag(victim, block + 1);
+        region.clearAccess(victim);
+        region.insert(block, victim);
+    }
+
+    /** Under the lock: how many blocks to fetch ahead when {@code block} continues a sequential stream. */
+    private int sequentialPrefetchCount(long block) {
+        boolean sequential = block > lastMissBlock && block <= lastMissBlock + prefetchDepth + 1;
+        lastMissBlock = block;
+        if (!sequential || prefetchDepth == 0) return 0;
+        return (int) Math.min(prefetchDepth, blockCount - 1 - block);
+    }
+
+    private CompletableFuture<Void> startFetch(int frame, long block) {
+        long address = block << blockShift;
+        long start = System.nanoTime();
+        CompletableFuture<Void> f;
+        try {
+            f = router.read(address / slabSize, address % slabSize, region.frameSlice(frame));
+        } catch (RuntimeException e) {
+            f = CompletableFuture.failedFuture(e);
+        }
+        return f.whenComplete((ok, err) -> {
+            if (err == null) {
+                metrics.observeFetch(System.nanoTime() - start);
+                metrics.fetchedBytes.add(blockSize);
+            }
+        });
+    }
+
+    /** Waits for the demand fetch; returns with the frame pinned once for the caller. */
+    private void finishFetch(int frame, long block, CompletableFuture<Void> fetch) {
+        try {
+            fetch.join();
+        } catch (CompletionException | java.util.concurrent.CancellationException e) {
+            abandon(frame, block);
+            throw rethrow("fetching block " + block + " of claim " + claim, e);
+        }
+        release(frame, 1);
+    }
+
+    private void prefetch(int frame, long block) {
+        startFetch(frame, block).whenComplete((ok, err) -> {
+            if (err == null) {
+                metrics.prefetches.increment();
+                release(frame, 0);
+            } else {
+                abandon(frame, block);
+            }
+        });
+    }
+
+    /** The frame's data is final: readers may use it; the state becomes {@code pins}. */
+    private void release(int frame, int pins) {
+        region.endChange(frame);
+        lock.lock();
+        try {
+            region.setState(frame, pins);
+            frameReleased.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** A fetch failed: the frame goes back empty so the next access tries again. */
+    private void abandon(int frame, long block) {
+        lock.lock();
+        try {
+            region.remove(block);
+            region.setTag(frame, 0);
+            region.endChange(frame);
+            region.setState(frame, 0);
+            frameReleased.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** No clean frame was free: write back a cold dirty one, or wait for pins and write-backs to end. */
+    private void makeRoom(int dirtyFrame, long block, long deadline) {
+        if (flusher != null) LockSupport.unpark(flusher);
+        if (dirtyFrame >= 0 && region.tryBeginWriteBack(dirtyFrame)) {
+            await(writeBack(dirtyFrame), "writing back a frame to make room");
+            return;
+        }
+        if (System.nanoTime() > deadline) {
+            throw new IllegalStateException("no cache frame could be freed for block " + block + " of claim " + claim
+                    + ": every frame is pinned or being written back; the cache (" + region.frameCount()
+                    + " frames) is too small for this many concurrent threads");
+        }
+        LockSupport.parkNanos(20_000);
+    }
+
+    // ---- writes and write-back ---------------------------------------------------------
+
+    /** Marks bytes {@code [offset, offset + length)} of a pinned frame dirty; call after writing them. */
+    public void markDirty(int frame, int offset, int length) {
+        int from = offset >>> CacheRegion.LINE_SHIFT;
+        int to = ((offset + length - 1) >>> CacheRegion.LINE_SHIFT) + 1;
+        for (int w = from >>> 6; w <= (to - 1) >>> 6; w++) {
+            long bits = DirtyLineMask.bitsInWord(w, from, to);
+            long old = region.orMask(frame, w, bits);
+            long fresh = bits & ~old;
+            if (fresh != 0) {
+                metrics.dirtyLines.add(Long.bitCount(fresh));
+                if (old == 0) metrics.dirtyWords.increment();
+            }
+        }
+    }
+
+    /**
+     * Writes back the dirty lines of a frame whose write-back flag the caller holds; the flag is
+     * released once every replica acknowledged (or all failed: then the lines stay dirty).
+     */
+    CompletableFuture<Void> writeBack(int frame) {
+        int words = region.maskWords();
+        long[] taken = new long[words];
+        long any = 0;
+        for (int w = 0; w < words; w++) {
+            taken[w] = region.takeMask(frame, w);
+            any |= taken[w];
+        }
+        if (any == 0) {
+            region.endWriteBack(frame);
+            return CompletableFuture.completedFuture(null);
+        }
+        int dirtyLines = DirtyLineMask.countLines(taken, words);
+        metrics.dirtyLines.add(-dirtyLines);
+        for (long t : taken) if (t != 0) metrics.dirtyWords.decrement();
+
+        long[] send = taken.clone();
+        DirtyLineMask.widen(send, words, linesPerUnit);
+        int lines = region.linesPerBlock();
+        int[] starts = new int[lines];
+        int[] lengths = new int[lines];
+        int runs = DirtyLineMask.runs(send, lines, starts, lengths);
+        int sendLines = DirtyLineMask.countLines(send, words);
+        long address = (region.tag(frame) - 1) << blockShift;
+        long offset = address % slabSize;
+        WriteBatch batch;
+        if ((long) sendLines * CacheRegion.LINE + (long) runs * SEGMENT_OVERHEAD >= blockSize + SEGMENT_OVERHEAD) {
+            batch = new WriteBatch(1).add(offset, region.buffer(), region.dataIndex(frame, 0), blockSize);
+        } else {
+            batch = new WriteBatch(runs);
+            for (int i = 0; i < runs; i++) {
+                int at = starts[i] << CacheRegion.LINE_SHIFT;
+                batch.add(offset + at, region.buffer(), region.dataIndex(frame, at), lengths[i] << CacheRegion.LINE_SHIFT);
+            }
+        }
+        long bytes = batch.totalBytes();
+        long start = System.nanoTime();
+        CompletableFuture<Void> sent;
+        try {
+            sent = router.writev(address / slabSize, batch);
+        } catch (RuntimeException e) {
+            sent = CompletableFuture.failedFuture(e);
+        }
+        return sent.whenComplete((ok, err) -> {
+            if (err == null) {
+                metrics.observeWriteback(System.nanoTime() - start);
+                metrics.writtenBackBytes.add(bytes);
+                metrics.writtenBackLines.add(bytes >>> CacheRegion.LINE_SHIFT);
+                metrics.lineIdealBytes.add((long) dirtyLines * CacheRegion.LINE);
+                metrics.pageEquivalentBytes.add(blockSize);
+            } else {
+                metrics.writebackErrors.increment();
+                for (int w = 0; w < words; w++) if (taken[w] != 0) markDirtyBits(frame, w, taken[w]);
+            }
+            region.endWriteBack(frame);
+        });
+    }
+
+    private void markDirtyBits(int frame, int word, long bits) {
+        long old = region.orMask(frame, word, bits);
+        long fresh = bits & ~old;
+        metrics.dirtyLines.add(Long.bitCount(fresh));
+        if (old == 0 && fresh != 0) metrics.dirtyWords.increment();
+    }
+
+    /**
+     * Makes every write that completed before this call durable on every live replica: writes
+     * back all dirty frames and waits for write-backs already in flight.
+     */
+    public void flush() {
+        ensureOpen();
+        flushAll();
+    }
+
+    private void flushAll() {
+        List<CompletableFuture<Void>> pending = new ArrayList<>();
+        List<Integer> busy = new ArrayList<>();
+        for (int f = 0; f < region.frameCount(); f++) {
+            if (!region.isDirty(f) && (region.state(f) & CacheRegion.WRITEBACK) == 0) continue;
+            if (region.tryBeginWriteBack(f)) pending.add(writeBack(f));
+            else busy.add(f);
+        }
+        RuntimeException failure = null;
+        for (CompletableFuture<Void> p : pending) {
+            try {
+                await(p, "flushing");
+            } catch (RuntimeException e) {
+                failure = e;
+            }
+        }
+        for (int f : busy) {
+            for (;;) {
+                int s = region.state(f);
+                if ((s & CacheRegion.WRITEBACK) != 0) {
+                    LockSupport.parkNanos(10_000);
+                    continue;
+                }
+                if (!region.isDirty(f)) break;
+                if (region.tryBeginWriteBack(f)) {
+                    try {
+                        await(writeBack(f), "flushing");
+                    } catch (RuntimeException e) {
+                        failure = e;
+                    }
+                    break;
+                }
+            }
+        }
+        if (failure != null) throw failure;
+    }
+
+    private void await(CompletableFuture<Void> f, String what) {
+        try {
+            f.get();
+        } catch (ExecutionException e) {
+            throw rethrow(what + " for claim " + claim, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while " + what, e);
+        }
+    }
+
+    private static RuntimeException rethrow(String what, Throwable e) {
+        Throwable cause = e.getCause() != null ? e.getCause() : e;
+        if (cause instanceof dev.farmem.transport.TransportException te) {
+            return new dev.farmem.transport.TransportException(te.code(), what + ": " + cause.getMessage(), cause);
+        }
+        return new IllegalStateException(what + " failed: " + cause, cause);
+    }
+
+    /**
+     * Keeps the dirty fraction low so that eviction rarely waits: when more than the low
+     * watermark of frames are dirty, writes back cold dirty frames (access bit clear), and any
+     * dirty frame above the high watermark.
+     */
+    private void runFlusher() {
+        Semaphore inFlight = new Semaphore(FLUSHER_MAX_IN_FLIGHT);
+        int frames = region.frameCount();
+        long low = (long) (flusherLowWatermark * frames * region.maskWords());
+        long high = Math.max(low, (long) (0.5 * frames * region.maskWords()));
+        int cursor = 0;
+        while (!closed) {
+            long dirty = metrics.dirtyWords.sum();
+            if (dirty <= low) {
+                LockSupport.parkNanos(1_000_000);
+                continue;
+            }
+            boolean urgent = dirty > high;
+            int issued = 0;
+            for (int scanned = 0; scanned < frames && !closed; scanned++) {
+                int f = cursor;
+                cursor = f + 1 == frames ? 0 : f + 1;
+                if (!region.isDirty(f) || (!urgent && region.accessed(f))) continue;
+                if (!inFlight.tryAcquire()) break;
+                if (!region.tryBeginWriteBack(f)) {
+                    inFlight.release();
+                    continue;
+                }
+                writeBack(f).whenComplete((ok, err) -> inFlight.release());
+                if (++issued == FLUSHER_MAX_IN_FLIGHT) break;
+            }
+            if (issued == 0) LockSupport.parkNanos(200_000);
+        }
+    }
+
+    /** Flushes, stops the flusher and releases the connections; later use throws {@link IllegalStateException}. */
+    @Override
+    public void close() {
+        if (closed) return;
+        RuntimeException failure = null;
+        try {
+            flushAll();
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        closed = true;
+        if (flusher != null) {
+            LockSupport.unpark(flusher);
+            try {
+                flusher.join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        router.close();
+        metrics.unregister();
+        if (failure != null) throw failure;
+    }
+}

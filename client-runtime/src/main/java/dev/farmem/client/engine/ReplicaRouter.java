@@ -1,0 +1,196 @@
+package dev.farmem.client.engine;
+
+import dev.farmem.transport.Endpoint;
+import dev.farmem.transport.ErrorCode;
+import dev.farmem.transport.MemoryNodeConnection;
+import dev.farmem.transport.Transport;
+import dev.farmem.transport.TransportException;
+import dev.farmem.transport.WriteBatch;
+import dev.farmem.transport.binding.Binding;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Where each claim slab lives and how to reach it: one connection per memory node of the
+ * binding, reads from one replica with fail-over, writes to every live replica. A replica that
+ * fails once is taken out for the life of this router (it may have missed writes, so reading it
+ * again could return stale data); the claim keeps working on the others.
+ */
+public final class ReplicaRouter implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ReplicaRouter.class);
+
+    private final Binding binding;
+    private final String[] nodeNames;
+    private final AtomicReferenceArray<MemoryNodeConnection> connections;
+    /** Per claim slab: node index and remote slab of each replica. */
+    private final int[][] slabNodes;
+    private final int[][] slabRemote;
+    private final LongAdder replicaFailures;
+    private final java.util.concurrent.atomic.AtomicIntegerArray failed;
+    private final long timeoutMillis;
+
+    public ReplicaRouter(Binding binding, Transport transport, LongAdder replicaFailures, long timeoutMillis) {
+        this.binding = binding;
+        this.replicaFailures = replicaFailures;
+        this.timeoutMillis = timeoutMillis;
+        this.nodeNames = binding.nodes().keySet().toArray(new String[0]);
+        Map<String, Integer> index = new HashMap<>();
+        for (int i = 0; i < nodeNames.length; i++) index.put(nodeNames[i], i);
+        int slabs = Math.toIntExact(binding.slabCount());
+        slabNodes = new int[slabs][];
+        slabRemote = new int[slabs][];
+        for (Binding.Extent e : binding.extents()) {
+            for (int k = 0; k < e.count(); k++) {
+                int s = Math.toIntExact(e.firstSlab() + k);
+                int n = e.replicas().size();
+                slabNodes[s] = new int[n];
+                slabRemote[s] = new int[n];
+                for (int r = 0; r < n; r++) {
+                    slabNodes[s][r] = index.get(e.replicas().get(r).node());
+                    slabRemote[s][r] = e.replicas().get(r).firstSlab() + k;
+                }
+            }
+        }
+        connections = new AtomicReferenceArray<>(nodeNames.length);
+        failed = new java.util.concurrent.atomic.AtomicIntegerArray(nodeNames.length);
+        List<CompletableFuture<MemoryNodeConnection>> pending = new ArrayList<>();
+        for (String name : nodeNames) {
+            Binding.Node node = binding.nodes().get(name);
+            pending.add(transport.connect(Endpoint.parse(node.endpoint()), node.token()));
+        }
+        int live = 0;
+        for (int i = 0; i < nodeNames.length; i++) {
+            try {
+                connections.set(i, pending.get(i).get(timeoutMillis, TimeUnit.MILLISECONDS));
+                live++;
+            } catch (Exception e) {
+                fail(i, "connect", e);
+            }
+        }
+        if (live == 0 && nodeNames.length > 0) {
+            throw new TransportException(ErrorCode.CONNECTION_CLOSED, "no memory node of claim " + binding.claim()
+                    + " could be reached (" + String.join(", ", nodeNames) + "): check that the agents run and the binding is current");
+        }
+    }
+
+    /**
+     * Reads {@code dst.remaining()} bytes of claim slab {@code slab} at {@code offset} from one
+     * live replica, trying the next on failure. Fails when every replica failed.
+     */
+    public CompletableFuture<Void> read(long slab, long offset, ByteBuffer dst) {
+        int s = (int) slab;
+        int n = slabNodes[s].length;
+        return readFrom(s, offset, dst, (int) (slab % n), 0, null);
+    }
+
+    private CompletableFuture<Void> readFrom(int s, long offset, ByteBuffer dst, int first, int tried, Throwable last) {
+        int n = slabNodes[s].length;
+        for (int t = tried; t < n; t++) {
+            int r = (first + t) % n;
+            int node = slabNodes[s][r];
+            MemoryNodeConnection c = connections.get(node);
+            if (c == null) continue;
+            int next = t + 1;
+            CompletableFuture<Void> result = new CompletableFuture<>();
+            c.read(slabRemote[s][r], offset, dst).whenComplete((ok, err) -> {
+                if (err == null) {
+                    result.complete(null);
+                } else {
+                    fail(node, "read", err);
+                    readFrom(s, offset, dst, first, next, err).whenComplete((ok2, err2) -> {
+                        if (err2 == null) result.complete(null); else result.completeExceptionally(err2);
+                    });
+                }
+            });
+            return result;
+        }
+        return CompletableFuture.failedFuture(new TransportException(ErrorCode.CONNECTION_CLOSED,
+                "every replica of slab " + s + " of claim " + binding.claim() + " failed", last));
+    }
+
+    /**
+     * Writes the batch to every live replica of claim slab {@code slab}, one WRITEV each. Completes
+     * when all of them acknowledged; a replica that fails is counted and dropped, and the write
+     * completes on the others; it fails only when no replica took it.
+     */
+    public CompletableFuture<Void> writev(long slab, WriteBatch batch) {
+        int s = (int) slab;
+        int n = slabNodes[s].length;
+        CompletableFuture<Void> result = new CompletableFuture<>();
+        AtomicInteger remaining = new AtomicInteger(1);
+        AtomicInteger succeeded = new AtomicInteger();
+        Throwable[] lastError = new Throwable[1];
+        Runnable done = () -> {
+            if (remaining.decrementAndGet() > 0) return;
+            if (succeeded.get() > 0) result.complete(null);
+            else result.completeExceptionally(new TransportException(ErrorCode.CONNECTION_CLOSED,
+                    "every replica of slab " + s + " of claim " + binding.claim() + " failed the write-back", lastError[0]));
+        };
+        for (int r = 0; r < n; r++) {
+            int node = slabNodes[s][r];
+            MemoryNodeConnection c = connections.get(node);
+            if (c == null) continue;
+            remaining.incrementAndGet();
+            CompletableFuture<Void> f;
+            try {
+                f = c.writev(slabRemote[s][r], batch);
+            } catch (RuntimeException e) {
+                f = CompletableFuture.failedFuture(e);
+            }
+            f.whenComplete((ok, err) -> {
+                if (err == null) {
+                    succeeded.incrementAndGet();
+                } else {
+                    synchronized (lastError) { lastError[0] = err; }
+                    fail(node, "write", err);
+                }
+                done.run();
+            });
+        }
+        done.run();
+        return result;
+    }
+
+    private void fail(int node, String what, Throwable err) {
+        replicaFailures.increment();
+        failed.set(node, 1);
+        MemoryNodeConnection c = connections.getAndSet(node, null);
+        if (c != null) {
+            LOG.warn("memory node {} of claim {} failed a {} and is no longer used: {}", nodeNames[node], binding.claim(), what,
+                    err.getMessage());
+            c.close();
+        } else if (what.equals("connect")) {
+            LOG.warn("memory node {} of claim {} cannot be reached: {}", nodeNames[node], binding.claim(), err.getMessage());
+        }
+    }
+
+    /** Names of the memory nodes that failed and are no longer used. */
+    public List<String> failedNodes() {
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < nodeNames.length; i++) if (failed.get(i) != 0) out.add(nodeNames[i]);
+        return out;
+    }
+
+    public long timeoutMillis() {
+        return timeoutMillis;
+    }
+
+    @Override
+    public void close() {
+        for (int i = 0; i < nodeNames.length; i++) {
+            MemoryNodeConnection c = connections.getAndSet(i, null);
+            if (c != null) c.close();
+        }
+    }
+}
