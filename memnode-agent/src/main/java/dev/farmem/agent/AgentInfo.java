@@ -1,0 +1,11 @@
+package dev.farmem.agent;
+
+import dev.farmem.transport.Endpoint;
+import java.util.function.IntSupplier;
+
+/**
+ * What a started agent tells its registration: who it is, where clients and Prometheus reach it,
+ * its region, and a live count of owned slabs for status updates.
+ */
+public record AgentInfo(String node, String pool, Endpoint advertised, Endpoint metrics, long capacityBytes, long slabSize,
+                        int slabCount, String transport, String version, IntSupplier slabsOwned) {}

@@ -1,0 +1,102 @@
+package dev.farmem.agent;
+
+import dev.farmem.agent.metrics.MetricsServer;
+import dev.farmem.transport.ByteSize;
+import dev.farmem.transport.Endpoint;
+import dev.farmem.transport.tcp.EventLoops;
+import io.prometheus.client.CollectorRegistry;
+import io.prometheus.client.hotspot.DefaultExports;
+import java.util.Arrays;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import sun.misc.Signal;
+
+/** {@code ./farmem agent}: one memory node as a process. See {@link AgentOptions#help()}. */
+public final class AgentMain {
+
+    private static final Logger log = LoggerFactory.getLogger(AgentMain.class);
+    private static final String KUBERNETES_REGISTRATION = "dev.farmem.agent.registration.KubernetesRegistration";
+
+    private AgentMain() {}
+
+    public static void main(String[] args) {
+        if (Arrays.asList(args).contains("--help") || Arrays.asList(args).contains("-h")) {
+            System.out.print(AgentOptions.help());
+            return;
+        }
+        AgentOptions options;
+        try {
+            options = AgentOptions.parse(args, System.getenv());
+        } catch (IllegalArgumentException e) {
+            System.err.println("farmem agent: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        try {
+            run(options);
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            System.err.println("farmem agent: " + e.getMessage());
+            System.exit(1);
+        }
+    }
+
+    private static void run(AgentOptions options) {
+        AgentSettings s = options.settings();
+        AgentRegistration registration = registration(options.registration());
+        DefaultExports.initialize();
+        log.info("allocating {} in slabs of {} for node {} of pool {}", ByteSize.format(s.capacity()), ByteSize.format(s.slabSize()), s.node(), s.pool());
+        MemoryNodeAgent agent = MemoryNodeAgent.start(s, CollectorRegistry.defaultRegistry);
+        AtomicBoolean ready = new AtomicBoolean();
+        MetricsServer metrics = MetricsServer.start(options.metrics(), CollectorRegistry.defaultRegistry, ready::get);
+        Endpoint advertise = options.advertise() != null ? options.advertise() : agent.endpoint();
+        CountDownLatch stopped = new CountDownLatch(1);
+        AtomicBoolean stopping = new AtomicBoolean();
+        Runnable stop = () -> {
+            if (!stopping.compareAndSet(false, true)) return;
+            log.info("stopping: no new connections, finishing requests in flight (at most {})", options.drainTimeout());
+            ready.set(false);
+            try {
+                registration.stopping();
+            } catch (RuntimeException e) {
+                log.warn("registration failed to record the stop: {}", e.toString());
+            }
+            agent.drain(options.drainTimeout());
+            metrics.close();
+            log.info("stopped");
+            stopped.countDown();
+        };
+        Signal.handle(new Signal("TERM"), sig -> new Thread(stop, "farmem-agent-stop").start());
+        Signal.handle(new Signal("INT"), sig -> new Thread(stop, "farmem-agent-stop").start());
+
+        registration.started(new AgentInfo(s.node(), s.pool(), advertise, metrics.endpoint(), agent.store().capacity(), s.slabSize(),
+                agent.store().slabCount(), "tcp-" + EventLoops.kind(), MemoryNodeAgent.VERSION, agent.store()::ownedSlabs));
+        registration.ready();
+        ready.set(true);
+        log.info("serving on {} (advertised {}), metrics on http://{}/metrics, {} slabs, transport tcp-{}", agent.endpoint(), advertise,
+                metrics.endpoint(), agent.store().slabCount(), EventLoops.kind());
+        try {
+            stopped.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        System.exit(0);
+    }
+
+    private static AgentRegistration registration(String mode) {
+        boolean inCluster = System.getenv("KUBERNETES_SERVICE_HOST") != null;
+        if (mode.equals("none") || (mode.equals("auto") && !inCluster)) return AgentRegistration.NONE;
+        try {
+            return (AgentRegistration) Class.forName(KUBERNETES_REGISTRATION).getConstructor().newInstance();
+        } catch (ClassNotFoundException e) {
+            if (mode.equals("kubernetes")) {
+                throw new IllegalStateException("--registration kubernetes, but this build has no " + KUBERNETES_REGISTRATION);
+            }
+            log.warn("running in Kubernetes but this build has no {}: the MemoryNode status will not be written", KUBERNETES_REGISTRATION);
+            return AgentRegistration.NONE;
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot start Kubernetes registration: " + e, e);
+        }
+    }
+}
