@@ -1,0 +1,99 @@
+package dev.farmem.e2e.harness;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/** A child process with its output in a log file, stopped with its whole process tree. */
+public final class LocalProcess implements AutoCloseable {
+    private final String name;
+    private final Process process;
+    private final Path log;
+
+    private LocalProcess(String name, Process process, Path log) {
+        this.name = name;
+        this.process = process;
+        this.log = log;
+    }
+
+    /**
+     * Starts {@code command} in {@code workDir}; {@code env} replaces the inherited environment when not null
+     * (so a pod never sees the test JVM's KUBECONFIG), else the environment is inherited.
+     */
+    public static LocalProcess start(String name, List<String> command, Path workDir, Map<String, String> env, Path log) {
+        try {
+            Files.createDirectories(log.getParent());
+            ProcessBuilder pb = new ProcessBuilder(command).directory(workDir.toFile())
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+            if (env != null) {
+                pb.environment().clear();
+                pb.environment().putAll(env);
+            }
+            return new LocalProcess(name, pb.start(), log);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start " + name + " (" + command.get(0) + "): " + e.getMessage(), e);
+        }
+    }
+
+    public String name() { return name; }
+    public Path log() { return log; }
+    public long pid() { return process.pid(); }
+    public boolean isAlive() { return process.isAlive(); }
+    public Process process() { return process; }
+
+    /** Exit code, or -1 while running. */
+    public int exitCode() { return process.isAlive() ? -1 : process.exitValue(); }
+
+    /** The last lines of the log, for error messages that say why a component did not come up. */
+    public String tail(int lines) {
+        try {
+            List<String> all = Files.readAllLines(log);
+            return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+        } catch (IOException e) {
+            return "(no log: " + e.getMessage() + ")";
+        }
+    }
+
+    /** SIGTERM to the tree, then SIGKILL after {@code grace}; returns once every process of the tree is gone. */
+    public void stop(Duration grace) {
+        List<ProcessHandle> tree = process.descendants().toList();
+        process.destroy();
+        tree.forEach(ProcessHandle::destroy);
+        try {
+            if (!process.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
+        for (ProcessHandle h : tree) {
+            if (h.isAlive()) {
+                h.destroyForcibly();
+                h.onExit().orTimeout(10, TimeUnit.SECONDS).exceptionally(t -> h).join();
+            }
+        }
+    }
+
+    /** Kills the tree at once: what a crash or a lost node looks like to the process. */
+    public void kill() {
+        process.descendants().forEach(ProcessHandle::destroyForcibly);
+        process.destroyForcibly();
+        try {
+            process.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public void close() {
+        stop(Duration.ofSeconds(5));
+    }
+}
