@@ -175,8 +175,11 @@ public final class CacheRegion {
 
     /** Makes the version odd: optimistic readers of this frame will retry. Full fence so data changes come after. */
     public void beginChange(int frame) {
-        long v = (long) LONG.getAndAdd(buf, header(frame) + VERSION, 1L);
-        if ((v & 1) != 0) throw new IllegalStateException("frame " + frame + " is already changing");
+        int at = header(frame) + VERSION;
+        long v = (long) LONG.getVolatile(buf, at);
+        if ((v & 1) != 0 || !LONG.compareAndSet(buf, at, v, v + 1)) {
+            throw new IllegalStateException("frame " + frame + " is already changing");
+        }
     }
 
     /** Makes the version even again once the frame's data and tag are final (release). */

@@ -1,0 +1,279 @@
+package dev.farmem.client;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.farmem.agent.EmbeddedPool;
+import dev.farmem.client.engine.ClientMetrics;
+import dev.farmem.transport.binding.Binding;
+import io.prometheus.client.Collector;
+import io.prometheus.client.CollectorRegistry;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The client runtime against real agents on loopback. */
+class FarMemoryTest {
+
+    private static final long MIB = 1 << 20;
+    private static EmbeddedPool pool;
+
+    @BeforeAll
+    static void startPool() {
+        pool = EmbeddedPool.start(3, 64 * MIB, MIB);
+    }
+
+    @AfterAll
+    static void stopPool() {
+        pool.close();
+    }
+
+    private static FarMemoryOptions smallCache(long bytes) {
+        return FarMemoryOptions.defaults().cacheBytes(bytes);
+    }
+
+    @Test
+    void everyByteWrittenIsReadBackAfterEvictionAndFromAFreshCacheAfterFlush() {
+        Binding b = pool.bind("bytes", 4 * MIB, 2, 4096);
+        byte[] pattern = new byte[(int) (4 * MIB)];
+        new Random(1).nextBytes(pattern);
+        try (FarMemory mem = FarMemory.open(b, smallCache(256 * 1024))) { // cache = 1/16 of the claim
+            FarBuffer buf = mem.buffer();
+            for (int at = 0; at < pattern.length; at += 5000) buf.put(at, pattern, at, Math.min(5000, pattern.length - at));
+            byte[] back = new byte[pattern.length];
+            buf.get(0, back);
+            assertThat(back).isEqualTo(pattern);
+            assertThat(mem.stats().evictions()).isGreaterThan(0);
+            mem.flush();
+            assertThat(mem.stats().dirtyBytes()).isZero();
+        }
+        try (FarMemory fresh = FarMemory.open(b, smallCache(256 * 1024))) {
+            byte[] back = new byte[pattern.length];
+            fresh.buffer().get(0, back);
+            assertThat(back).isEqualTo(pattern);
+        }
+    }
+
+    @Test
+    void typedAccessorsAreLittleEndianAndWorkAcrossBlockBoundaries() {
+        try (FarMemory mem = FarMemory.open(pool.bind("typed", MIB, 1, 4096), smallCache(64 * 1024))) {
+            FarBuffer buf = mem.buffer();
+            buf.putLong(4092, 0x0102030405060708L); // spans blocks 0 and 1
+            buf.putInt(8190, 0xCAFEBABE);
+            buf.putByte(100, (byte) 7);
+            assertThat(buf.getLong(4092)).isEqualTo(0x0102030405060708L);
+            assertThat(buf.getInt(8190)).isEqualTo(0xCAFEBABE);
+            assertThat(buf.getByte(4092)).isEqualTo((byte) 0x08);
+            assertThat(buf.getByte(100)).isEqualTo((byte) 7);
+            ByteBuffer src = ByteBuffer.allocateDirect(10_000);
+            for (int i = 0; i < 10_000; i++) src.put(i, (byte) i);
+            buf.put(20_000, src);
+            assertThat(src.hasRemaining()).isFalse();
+            ByteBuffer dst = ByteBuffer.allocate(10_000);
+            buf.get(20_000, dst);
+            assertThat(dst.flip()).isEqualTo(src.flip());
+            buf.copyTo(20_000, buf, 20_100, 10_000); // overlapping, forward
+            assertThat(buf.getByte(20_100 + 9_999)).isEqualTo((byte) 9_999);
+            assertThat(buf.getByte(20_100)).isEqualTo((byte) 0);
+            FarLongArray longs = mem.longArray(512 * 1024, 1000);
+            longs.set(999, 42);
+            assertThat(longs.get(999)).isEqualTo(42);
+            assertThat(buf.getLong(512 * 1024 + 999 * 8)).isEqualTo(42);
+        }
+    }
+
+    @Test
+    void onlyTheDirtyLinesTravelBackAndPageTrackingSendsWholeBlocks() {
+        Binding b = pool.bind("lines", MIB, 1, 4096);
+        long lineBytes;
+        try (FarMemory mem = FarMemory.open(b, smallCache(MIB).backgroundFlusher(false))) {
+            for (int block = 0; block < 100; block++) mem.buffer().putLong(block * 4096L + 64 * 3, block); // one line per block
+            mem.buffer().putLong(200 * 4096L + 64 * 5 + 60, 1); // one write across two lines
+            mem.flush();
+            ClientMetrics.Snapshot s = mem.stats();
+            assertThat(s.lineIdealBytes()).isEqualTo(102 * 64);
+            assertThat(s.writtenBackBytes()).isEqualTo(102 * 64);
+            assertThat(s.writebackVsLineIdeal()).isEqualTo(1.0);
+            assertThat(s.pageEquivalentBytes()).isEqualTo(101 * 4096);
+            lineBytes = s.writtenBackBytes();
+        }
+        try (FarMemory mem = FarMemory.open(b, smallCache(MIB).backgroundFlusher(false).trackingGranularity(4096))) {
+            for (int block = 0; block < 100; block++) mem.buffer().putLong(block * 4096L + 64 * 3, block);
+            mem.buffer().putLong(200 * 4096L + 64 * 5 + 60, 1);
+            mem.flush();
+            ClientMetrics.Snapshot s = mem.stats();
+            assertThat(s.writtenBackBytes()).isEqualTo(101 * 4096);
+            assertThat(s.lineIdealBytes()).isEqualTo(102 * 64);
+            assertThat(s.writtenBackBytes() / lineBytes).isGreaterThanOrEqualTo(60);
+            assertThat(mem.buffer().getLong(99 * 4096L + 64 * 3)).isEqualTo(99);
+        }
+    }
+
+    @Test
+    void concurrentWritersOnAnEvictionHeavyCacheLoseNoAcknowledgedWrite() throws Exception {
+        Binding b = pool.bind("stress", 2 * MIB, 2, 4096);
+        int threads = 4;
+        long longs = 2 * MIB / 8;
+        long[] shadow = new long[(int) longs];
+        List<Throwable> errors = Collections.synchronizedList(new ArrayList<>());
+        try (FarMemory mem = FarMemory.open(b, smallCache(16 * 4096).flusherLowWatermark(0.05))) { // 16 frames for 512 blocks
+            FarLongArray arr = mem.longArray(0, longs);
+            long until = System.nanoTime() + 2_000_000_000L;
+            List<Thread> workers = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int me = t;
+                Thread w = new Thread(() -> {
+                    Random rnd = new Random(me);
+                    try {
+                        // each thread owns the indexes i % threads == me, so every block is shared by all threads
+                        for (int op = 0; op < 400_000 && System.nanoTime() < until; op++) {
+                            long i = (long) rnd.nextInt((int) (longs / threads)) * threads + me;
+                            if (rnd.nextInt(4) == 0) {
+                                assertThat(arr.get(i)).as("index %d", i).isEqualTo(shadow[(int) i]);
+                            } else {
+                                long v = rnd.nextLong();
+                                arr.set(i, v);
+                                shadow[(int) i] = v;
+                            }
+                        }
+                    } catch (Throwable e) {
+                        errors.add(e);
+                    }
+                });
+                workers.add(w);
+                w.start();
+            }
+            for (Thread w : workers) w.join();
+            assertThat(errors).isEmpty();
+            mem.flush();
+            assertThat(mem.stats().evictions()).isGreaterThan(1000);
+            assertThat(mem.stats().writtenBackBytes()).isPositive();
+        }
+        try (FarMemory fresh = FarMemory.open(b, smallCache(MIB))) {
+            FarLongArray arr = fresh.longArray(0, longs);
+            for (int i = 0; i < longs; i++) {
+                if (arr.get(i) != shadow[i]) throw new AssertionError("index " + i + ": far " + arr.get(i) + ", shadow " + shadow[i]);
+            }
+        }
+    }
+
+    @Test
+    void aStoppedReplicaIsCountedAndTheClaimKeepsWorkingOnTheOthers() {
+        try (EmbeddedPool own = EmbeddedPool.start(2, 16 * MIB, MIB)) {
+            Binding b = own.bind("replicas", 4 * MIB, 2, 4096);
+            long longs = 4 * MIB / 8;
+            try (FarMemory mem = FarMemory.open(b, smallCache(128 * 1024))) {
+                FarLongArray arr = mem.longArray(0, longs);
+                for (long i = 0; i < longs; i += 64) arr.set(i, i);
+                mem.flush();
+                own.stopAgent(0);
+                for (long i = 0; i < longs; i += 64) assertThat(arr.get(i)).isEqualTo(i); // reads fail over
+                for (long i = 8; i < longs; i += 64) arr.set(i, -i); // writes continue
+                mem.flush();
+                assertThat(mem.stats().replicaFailures()).isPositive();
+                assertThat(mem.failedReplicas()).containsExactly("agent-0");
+                assertThat(mem.stats().writebackErrors()).isZero();
+            }
+            try (FarMemory fresh = FarMemory.open(b, smallCache(128 * 1024))) {
+                FarLongArray arr = fresh.longArray(0, longs);
+                for (long i = 0; i < longs; i += 64) {
+                    assertThat(arr.get(i)).isEqualTo(i);
+                    assertThat(arr.get(i + 8)).isEqualTo(-(i + 8));
+                }
+            }
+        }
+    }
+
+    @Test
+    void anAddressOutsideTheClaimNamesTheAddressAndTheSize() {
+        try (FarMemory mem = FarMemory.open(pool.bind("range", MIB, 1, 4096), smallCache(64 * 1024))) {
+            assertThatThrownBy(() -> mem.buffer().getLong(MIB - 4))
+                    .isInstanceOf(IndexOutOfBoundsException.class)
+                    .hasMessageContaining("far address " + (MIB - 4)).hasMessageContaining(MIB + " bytes");
+            assertThatThrownBy(() -> mem.buffer().putLong(-1, 0)).isInstanceOf(IndexOutOfBoundsException.class);
+            assertThatThrownBy(() -> mem.buffer(MIB - 10, 20)).isInstanceOf(IndexOutOfBoundsException.class)
+                    .hasMessageContaining(String.valueOf(MIB));
+            assertThatThrownBy(() -> mem.longArray(0, 10).get(10)).isInstanceOf(IndexOutOfBoundsException.class)
+                    .hasMessageContaining("index 10").hasMessageContaining("10 longs");
+            assertThat(mem.stats().misses()).isZero(); // nothing was fetched for a refused access
+        }
+    }
+
+    @Test
+    void useAfterCloseFailsWithAClearError() {
+        FarMemory mem = FarMemory.open(pool.bind("closed", MIB, 1, 4096), smallCache(64 * 1024));
+        FarBuffer buf = mem.buffer();
+        buf.putLong(0, 1);
+        mem.close();
+        assertThatThrownBy(() -> buf.getLong(0)).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+        assertThatThrownBy(mem::flush).isInstanceOf(IllegalStateException.class).hasMessageContaining("open it again");
+        mem.close(); // closing twice is harmless
+    }
+
+    @Test
+    void badOptionsAreRefusedWithWhatIsAllowed() {
+        assertThatThrownBy(() -> FarMemoryOptions.defaults().trackingGranularity(100))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("power of two");
+        Binding b = pool.bind("options", MIB, 1, 4096);
+        assertThatThrownBy(() -> FarMemory.open(b, smallCache(4096)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at least 65536");
+        assertThatThrownBy(() -> FarMemory.open(b, smallCache(MIB).trackingGranularity(8192)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at most 4096");
+    }
+
+    @Test
+    void opensABindingFileAsTheOperatorWritesIt(@TempDir Path dir) throws Exception {
+        Binding b = pool.bind("file", MIB, 1, 4096);
+        Files.writeString(dir.resolve(Binding.SECRET_KEY), b.toJson());
+        try (FarMemory mem = FarMemory.open(dir, smallCache(64 * 1024))) {
+            mem.buffer().putLong(8, 5);
+            assertThat(mem.buffer().getLong(8)).isEqualTo(5);
+        }
+    }
+
+    @Test
+    void sequentialReadsArePrefetched() {
+        try (FarMemory mem = FarMemory.open(pool.bind("scan", 4 * MIB, 1, 4096), smallCache(256 * 1024))) {
+            byte[] chunk = new byte[256];
+            for (long at = 0; at < 4 * MIB; at += 256) mem.buffer().get(at, chunk);
+            ClientMetrics.Snapshot s = mem.stats();
+            assertThat(s.prefetches()).isGreaterThan(500);
+            assertThat(s.hitRatio()).isGreaterThan(0.9);
+        }
+    }
+
+    @Test
+    void exportsTheClientMetricsOfTheContract() {
+        CollectorRegistry registry = new CollectorRegistry();
+        try (FarMemory mem = FarMemory.open(pool.bind("metrics", MIB, 1, 4096), smallCache(64 * 1024).registry(registry))) {
+            mem.buffer().putLong(0, 1);
+            mem.flush();
+            Set<String> names = new TreeSet<>();
+            for (Collector.MetricFamilySamples f : Collections.list(registry.metricFamilySamples())) {
+                for (Collector.MetricFamilySamples.Sample s : f.samples) {
+                    names.add(s.name);
+                    assertThat(s.labelNames).contains("claim");
+                }
+            }
+            assertThat(names).contains("farmem_client_hits_total", "farmem_client_misses_total", "farmem_client_evictions_total",
+                    "farmem_client_prefetches_total", "farmem_client_fetched_bytes_total", "farmem_client_written_back_bytes_total",
+                    "farmem_client_written_back_lines_total", "farmem_client_writeback_line_ideal_bytes_total",
+                    "farmem_client_writeback_page_equivalent_bytes_total", "farmem_client_fetch_duration_seconds_bucket",
+                    "farmem_client_writeback_duration_seconds_count", "farmem_client_writeback_errors_total",
+                    "farmem_client_replica_failures_total", "farmem_client_cache_capacity_bytes", "farmem_client_cache_dirty_bytes");
+            assertThat(registry.getSampleValue("farmem_client_written_back_bytes_total", new String[] {"claim"},
+                    new String[] {"metrics"})).isEqualTo(64.0);
+        }
+        assertThat(Collections.list(registry.metricFamilySamples())).isEmpty(); // closed: unregistered
+    }
+}

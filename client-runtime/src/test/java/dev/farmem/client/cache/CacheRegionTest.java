@@ -1,0 +1,97 @@
+package dev.farmem.client.cache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class CacheRegionTest {
+
+    @Test
+    void blockTableAgreesWithAHashMapOverRandomInsertsAndRemovals() {
+        CacheRegion r = CacheRegion.allocate(4096, 512);
+        Map<Long, Integer> model = new HashMap<>();
+        Random rnd = new Random(7);
+        for (int op = 0; op < 200_000; op++) {
+            long block = rnd.nextInt(4096); // many more blocks than frames: long probe chains, wrap-around
+            if (model.size() < 512 && rnd.nextBoolean()) {
+                int frame = rnd.nextInt(512);
+                r.insert(block, frame);
+                model.put(block, frame);
+            } else {
+                assertThat(r.remove(block)).isEqualTo(model.remove(block) != null);
+            }
+            long probe = rnd.nextInt(4096);
+            assertThat(r.lookup(probe)).isEqualTo(model.getOrDefault(probe, -1));
+        }
+        for (Map.Entry<Long, Integer> e : model.entrySet()) assertThat(r.lookup(e.getKey())).isEqualTo(e.getValue());
+    }
+
+    @Test
+    void blockTableScalesWithTheFramesNotTheClaim() {
+        CacheRegion r = CacheRegion.allocate(4096, 100);
+        assertThat(r.tableSlots()).isEqualTo(256);
+        r.insert(CacheRegion.MAX_BLOCKS, 99); // a block of a claim of petabytes fits the same table
+        assertThat(r.lookup(CacheRegion.MAX_BLOCKS)).isEqualTo(99);
+    }
+
+    @Test
+    void aPinnedFrameCannotBeClaimedExclusivelyAndAnExclusiveFrameCannotBePinned() {
+        CacheRegion r = CacheRegion.allocate(4096, 4);
+        assertThat(r.tryPin(0)).isTrue();
+        assertThat(r.tryExclusive(0)).isFalse();
+        r.unpin(0);
+        assertThat(r.tryExclusive(0)).isTrue();
+        assertThat(r.tryPin(0)).isFalse();
+        assertThat(r.tryBeginWriteBack(0)).isFalse();
+        r.setState(0, 0);
+        assertThat(r.tryBeginWriteBack(0)).isTrue();
+        assertThat(r.tryBeginWriteBack(0)).isFalse();
+        assertThat(r.tryPin(0)).isTrue(); // writers may write while a write-back is in flight
+        assertThat(r.tryExclusive(0)).isFalse();
+        r.unpin(0);
+        r.endWriteBack(0);
+        assertThat(r.state(0)).isZero();
+    }
+
+    @Test
+    void takeMaskReturnsTheDirtyBitsAndLeavesTheFrameClean() {
+        CacheRegion r = CacheRegion.allocate(4096, 4);
+        assertThat(r.orMask(2, 0, 0b101L)).isZero();
+        assertThat(r.orMask(2, 0, 0b100L)).isEqualTo(0b101L);
+        assertThat(r.isDirty(2)).isTrue();
+        assertThat(r.takeMask(2, 0)).isEqualTo(0b101L);
+        assertThat(r.isDirty(2)).isFalse();
+    }
+
+    @Test
+    void theVersionIsOddWhileAFrameChanges() {
+        CacheRegion r = CacheRegion.allocate(4096, 4);
+        long v = r.version(1);
+        r.beginChange(1);
+        assertThat(r.version(1) & 1).isEqualTo(1);
+        assertThatThrownBy(() -> r.beginChange(1)).isInstanceOf(IllegalStateException.class);
+        r.endChange(1);
+        assertThat(r.version(1)).isEqualTo(v + 2);
+    }
+
+    @Test
+    void frameDataIsPageAlignedAndSeparateFromOtherFrames() {
+        CacheRegion r = CacheRegion.allocate(4096, 3);
+        assertThat(r.dataIndex(0, 0) % 4096).isZero();
+        r.putLong(1, 4088, -1L);
+        assertThat(r.getLong(1, 4088)).isEqualTo(-1L);
+        assertThat(r.getLong(2, 0)).isZero();
+    }
+
+    @Test
+    void aCacheThatDoesNotFitOneRegionIsRefusedWithTheReason() {
+        assertThatThrownBy(() -> CacheRegion.allocate(4096, 1 << 20))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("choose a smaller cache");
+        assertThatThrownBy(() -> CacheRegion.allocate(100, 4))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("power of two");
+    }
+}
