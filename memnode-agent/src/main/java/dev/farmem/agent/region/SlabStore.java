@@ -4,6 +4,7 @@ import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.TransportException;
 import dev.farmem.transport.token.CapabilityToken;
 import dev.farmem.transport.token.SlabRange;
+import io.netty.util.internal.PlatformDependent;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
@@ -67,6 +68,12 @@ public final class SlabStore {
         if (count > Integer.MAX_VALUE) throw new IllegalArgumentException("capacity / slab size gives more than 2^31 slabs: use larger slabs");
         ByteBuffer[] slabs = new ByteBuffer[(int) count];
         if (backingFile == null) {
+            long limit = PlatformDependent.estimateMaxDirectMemory();
+            if (capacity > limit) {
+                throw new IllegalStateException("cannot allocate " + capacity + " bytes of off-heap memory: the JVM allows " + limit
+                        + " bytes of direct memory. Start it with FARMEM_JAVA_OPTS=-XX:MaxDirectMemorySize=" + ((capacity >> 20) + 256)
+                        + "m (the region plus network buffers), or lower --capacity");
+            }
             try {
                 for (int i = 0; i < slabs.length; i++) slabs[i] = ByteBuffer.allocateDirect((int) slabSize);
             } catch (OutOfMemoryError e) {
