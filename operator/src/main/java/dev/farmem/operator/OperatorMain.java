@@ -1,0 +1,160 @@
+package dev.farmem.operator;
+
+import com.sun.net.httpserver.HttpServer;
+import dev.farmem.operator.allocation.PoolAllocations;
+import dev.farmem.operator.claim.ClaimReconciler;
+import dev.farmem.operator.metrics.OperatorMetrics;
+import dev.farmem.operator.pool.PoolReconciler;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.javaoperatorsdk.operator.Operator;
+import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.prometheus.client.CollectorRegistry;
+import io.prometheus.client.exporter.HTTPServer;
+import io.prometheus.client.hotspot.DefaultExports;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs the farmem operator against the current kubeconfig (or the in-cluster service account).
+ *
+ * <pre>
+ * ./farmem operator [--namespace farmem-system] [--metrics 0.0.0.0:8080] [--agent-service-account farmem-agent]
+ *                   [--leader-election true|false]
+ * </pre>
+ * Every flag also reads an environment variable: FARMEM_NAMESPACE, FARMEM_METRICS,
+ * FARMEM_AGENT_SERVICE_ACCOUNT, FARMEM_LEADER_ELECTION.
+ */
+public final class OperatorMain implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(OperatorMain.class);
+    public static final String LEASE_NAME = "farmem-operator-leader";
+
+    private final KubernetesClient client;
+    private final Operator operator;
+    private final HTTPServer metricsServer;
+
+    /** Settings of one operator process. */
+    public record Settings(String namespace, InetSocketAddress metrics, String agentServiceAccount, boolean leaderElection, String identity) {}
+
+    public OperatorMain(Settings settings, KubernetesClient client) throws IOException {
+        this.client = client;
+        ensureNamespace(client, settings.namespace());
+        CollectorRegistry registry = new CollectorRegistry(true);
+        DefaultExports.register(registry);
+        OperatorMetrics metrics = new OperatorMetrics(registry);
+        PoolAllocations allocations = new PoolAllocations();
+        this.operator = new Operator(o -> {
+            o.withKubernetesClient(client).withMetrics(metrics).withCloseClientOnStop(false);
+            if (settings.leaderElection()) {
+                // Only the leader allocates: two replicas never hand out a slab twice.
+                o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(LEASE_NAME, settings.namespace(), settings.identity()));
+            }
+        });
+        operator.register(new PoolReconciler(settings.namespace(), settings.agentServiceAccount(), allocations, metrics));
+        operator.register(new ClaimReconciler(settings.namespace(), allocations, metrics));
+
+        HttpServer http = HttpServer.create(settings.metrics(), 16);
+        http.createContext("/healthz", exchange -> {
+            boolean healthy = !operator.getRuntimeInfo().isStarted() || operator.getRuntimeInfo().allEventSourcesAreHealthy();
+            byte[] body = (healthy ? "ok\n" : "unhealthy event sources: " + operator.getRuntimeInfo().unhealthyEventSources() + "\n")
+                    .getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(healthy ? 200 : 503, body.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(body);
+            }
+        });
+        this.metricsServer = new HTTPServer.Builder().withHttpServer(http).withRegistry(registry).build();
+        operator.start();
+        LOG.info("farmem operator started: namespace {}, metrics on {}, leader election {}", settings.namespace(),
+                metricsServer.getPort(), settings.leaderElection());
+    }
+
+    /** The port /metrics and /healthz are served on. */
+    public int metricsPort() {
+        return metricsServer.getPort();
+    }
+
+    @Override
+    public void close() {
+        operator.stop();
+        metricsServer.close();
+    }
+
+    private static void ensureNamespace(KubernetesClient client, String namespace) {
+        if (client.namespaces().withName(namespace).get() != null) return;
+        try {
+            client.resource(new NamespaceBuilder().withNewMetadata().withName(namespace).endMetadata().build()).create();
+            LOG.info("created namespace {} for agent pods", namespace);
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 409) throw e;
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> flags = parse(args);
+        String namespace = flags.getOrDefault("namespace", env("FARMEM_NAMESPACE", "farmem-system"));
+        String metrics = flags.getOrDefault("metrics", env("FARMEM_METRICS", "0.0.0.0:8080"));
+        String sa = flags.getOrDefault("agent-service-account", env("FARMEM_AGENT_SERVICE_ACCOUNT", "farmem-agent"));
+        boolean leader = Boolean.parseBoolean(flags.getOrDefault("leader-election", env("FARMEM_LEADER_ELECTION", "true")));
+        String identity = env("HOSTNAME", "farmem-operator") + "-" + ProcessHandle.current().pid();
+        Settings settings = new Settings(namespace, address(metrics), sa, leader, identity);
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        OperatorMain main = new OperatorMain(settings, client);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            main.close();
+            client.close();
+        }, "farmem-operator-shutdown"));
+        Thread.currentThread().join();
+    }
+
+    static Map<String, String> parse(String[] args) {
+        Map<String, String> flags = new LinkedHashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--help") || a.equals("-h")) {
+                System.out.println("usage: ./farmem operator [--namespace NS] [--metrics HOST:PORT] [--agent-service-account NAME]"
+                        + " [--leader-election true|false]");
+                System.exit(0);
+            }
+            if (!a.startsWith("--")) throw new IllegalArgumentException("unexpected argument '" + a + "': flags look like --namespace farmem-system");
+            String name = a.substring(2);
+            String value;
+            int eq = name.indexOf('=');
+            if (eq >= 0) {
+                value = name.substring(eq + 1);
+                name = name.substring(0, eq);
+            } else {
+                if (i + 1 >= args.length) throw new IllegalArgumentException("flag --" + name + " needs a value");
+                value = args[++i];
+            }
+            if (!java.util.Set.of("namespace", "metrics", "agent-service-account", "leader-election").contains(name)) {
+                throw new IllegalArgumentException("unknown flag --" + name + ": see ./farmem operator --help");
+            }
+            flags.put(name, value);
+        }
+        return flags;
+    }
+
+    static InetSocketAddress address(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        if (colon <= 0) throw new IllegalArgumentException("metrics address '" + hostPort + "' is not HOST:PORT, e.g. 0.0.0.0:8080");
+        try {
+            return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("metrics address '" + hostPort + "' has a port that is not a number");
+        }
+    }
+
+    private static String env(String name, String fallback) {
+        String v = System.getenv(name);
+        return v == null || v.isEmpty() ? fallback : v;
+    }
+}

@@ -1,0 +1,104 @@
+package dev.farmem.operator.allocation;
+
+import dev.farmem.crds.FarMemoryClaim;
+import dev.farmem.crds.FarMemoryClaimStatus;
+import dev.farmem.transport.binding.Binding.Extent;
+import dev.farmem.transport.binding.Binding.Replica;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The allocator of every pool, each built on first use from the extents recorded in the status
+ * of the pool's claims: the claim statuses are the only record, so a restarted operator (or a
+ * new leader) hands out exactly the slabs nobody holds.
+ */
+public final class PoolAllocations {
+    private static final Logger LOG = LoggerFactory.getLogger(PoolAllocations.class);
+
+    /** The claim key the allocator uses: the uid, so a claim recreated under the same name is a new claim. */
+    public static String key(FarMemoryClaim claim) {
+        return claim.getMetadata().getUid();
+    }
+
+    private final Map<String, SlabAllocator> pools = new ConcurrentHashMap<>();
+    private final Map<String, List<String>> restoreErrors = new ConcurrentHashMap<>();
+    private final Map<String, Long> lastEpoch = new ConcurrentHashMap<>();
+
+    /** The pool's allocator; {@code claims} lists every claim (any pool), read only the first time. */
+    public SlabAllocator of(String pool, Supplier<? extends Iterable<FarMemoryClaim>> claims) {
+        return pools.computeIfAbsent(pool, p -> rebuild(p, claims.get()));
+    }
+
+    /** Claims whose recorded slabs clashed with another's when the pool was rebuilt (should never happen). */
+    public List<String> restoreErrors(String pool) {
+        return restoreErrors.getOrDefault(pool, List.of());
+    }
+
+    /**
+     * A fresh attach epoch for a claim of {@code pool}: larger than every epoch the pool's claims
+     * record (the allocator must have been built), and than every epoch handed out before. The
+     * clock makes it survive a restart without a stored counter.
+     */
+    public long nextEpoch(String pool) {
+        return lastEpoch.merge(pool, System.currentTimeMillis(), (last, now) -> Math.max(last + 1, now));
+    }
+
+    /** Forgets a deleted pool. */
+    public void forget(String pool) {
+        pools.remove(pool);
+        restoreErrors.remove(pool);
+        lastEpoch.remove(pool);
+    }
+
+    private SlabAllocator rebuild(String pool, Iterable<FarMemoryClaim> claims) {
+        SlabAllocator allocator = new SlabAllocator();
+        List<String> errors = new ArrayList<>();
+        int restored = 0;
+        for (FarMemoryClaim c : claims) {
+            if (c.getSpec() == null || !pool.equals(c.getSpec().pool)) continue;
+            List<Extent> extents = extentsOf(c.getStatus());
+            if (extents.isEmpty()) continue;
+            if (c.getStatus().epoch != null) lastEpoch.merge(pool, c.getStatus().epoch, Math::max);
+            try {
+                allocator.restore(key(c), extents);
+                restored++;
+            } catch (IllegalStateException e) {
+                errors.add(c.getMetadata().getNamespace() + "/" + c.getMetadata().getName() + ": " + e.getMessage());
+            }
+        }
+        LOG.info("pool {}: allocation rebuilt from {} claim statuses", pool, restored);
+        if (!errors.isEmpty()) {
+            LOG.error("pool {}: claim statuses disagree: {}", pool, errors);
+            restoreErrors.put(pool, List.copyOf(errors));
+        }
+        return allocator;
+    }
+
+    /** The extents a claim status records, in the allocator's terms. */
+    public static List<Extent> extentsOf(FarMemoryClaimStatus status) {
+        if (status == null || status.extents == null) return List.of();
+        List<Extent> out = new ArrayList<>();
+        for (FarMemoryClaimStatus.Extent e : status.extents) {
+            List<Replica> replicas = new ArrayList<>();
+            for (FarMemoryClaimStatus.Replica r : e.replicas) replicas.add(new Replica(r.node, r.firstSlab));
+            out.add(new Extent(e.firstSlab, e.count, List.copyOf(replicas)));
+        }
+        return List.copyOf(out);
+    }
+
+    /** The allocator's extents as a claim status records them. */
+    public static List<FarMemoryClaimStatus.Extent> toStatus(List<Extent> extents) {
+        List<FarMemoryClaimStatus.Extent> out = new ArrayList<>();
+        for (Extent e : extents) {
+            List<FarMemoryClaimStatus.Replica> replicas = new ArrayList<>();
+            for (Replica r : e.replicas()) replicas.add(new FarMemoryClaimStatus.Replica(r.node(), r.firstSlab()));
+            out.add(new FarMemoryClaimStatus.Extent(e.firstSlab(), e.count(), replicas));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,112 @@
+package dev.farmem.operator.claim;
+
+import dev.farmem.crds.FarMemoryClaim;
+import dev.farmem.crds.MemoryNode;
+import dev.farmem.transport.binding.Binding;
+import dev.farmem.transport.token.CapabilityToken;
+import dev.farmem.transport.token.Rights;
+import dev.farmem.transport.token.SlabRange;
+import dev.farmem.transport.token.TokenIssuer;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The binding Secret of a claim: key {@value Binding#SECRET_KEY} holds the {@link Binding} JSON
+ * that a client opens as it is, with one token per memory node granting exactly the claim's
+ * slabs there.
+ */
+public final class BindingSecret {
+    public static final String CLAIM_LABEL = "farmem.io/claim";
+    /** When the tokens in the Secret expire (ISO instant); they are reissued at half their life. */
+    public static final String EXPIRES_ANNOTATION = "farmem.io/tokens-expire-at";
+    public static final Duration TOKEN_LIFETIME = Duration.ofDays(30);
+    public static final int BLOCK_SIZE = 4096;
+
+    private BindingSecret() {}
+
+    public static String name(FarMemoryClaim claim) {
+        return claim.getMetadata().getName() + "-binding";
+    }
+
+    /** The binding of a bound claim; {@code nodes} are the pool's memory nodes by name. */
+    public static Binding binding(FarMemoryClaim claim, String transport, long slabSize, long epoch, List<Binding.Extent> extents,
+                                  Map<String, MemoryNode> nodes, TokenIssuer issuer, long expiresAtMillis) {
+        Map<String, List<SlabRange>> grants = new TreeMap<>();
+        for (Binding.Extent e : extents) {
+            for (Binding.Replica r : e.replicas()) grants.computeIfAbsent(r.node(), n -> new ArrayList<>()).add(new SlabRange(r.firstSlab(), e.count()));
+        }
+        Map<String, Binding.Node> bindingNodes = new HashMap<>();
+        for (Map.Entry<String, List<SlabRange>> g : grants.entrySet()) {
+            MemoryNode m = nodes.get(g.getKey());
+            if (m == null || m.getStatus() == null || m.getStatus().endpoint == null) {
+                throw new IllegalStateException("memory node " + g.getKey() + " has no endpoint yet");
+            }
+            String token = issuer.issue(new CapabilityToken(g.getKey(), claim.getMetadata().getUid(), epoch, merged(g.getValue()),
+                    Rights.READ_WRITE, expiresAtMillis));
+            bindingNodes.put(g.getKey(), new Binding.Node(m.getStatus().endpoint, token));
+        }
+        return new Binding(Binding.CURRENT_VERSION, claim.getSpec().pool, claim.getMetadata().getName(), claim.getMetadata().getUid(), epoch,
+                transport, claim.getSpec().sizeBytes, slabSize, BLOCK_SIZE, bindingNodes, extents).validate();
+    }
+
+    public static Secret secret(FarMemoryClaim claim, Binding binding, long expiresAtMillis) {
+        return new SecretBuilder().withNewMetadata().withName(name(claim)).withNamespace(claim.getMetadata().getNamespace())
+                .addToLabels(CLAIM_LABEL, claim.getMetadata().getName())
+                .addToAnnotations(EXPIRES_ANNOTATION, java.time.Instant.ofEpochMilli(expiresAtMillis).toString())
+                .withOwnerReferences(new OwnerReferenceBuilder().withApiVersion(claim.getApiVersion()).withKind(claim.getKind())
+                        .withName(claim.getMetadata().getName()).withUid(claim.getMetadata().getUid()).withController(true)
+                        .withBlockOwnerDeletion(true).build())
+                .endMetadata()
+                .withType("Opaque")
+                .addToData(Binding.SECRET_KEY, Base64.getEncoder().encodeToString(binding.toJson().getBytes(StandardCharsets.UTF_8)))
+                .build();
+    }
+
+    /** The binding a Secret holds, or null when it holds none that parses. */
+    public static Binding read(Secret secret) {
+        if (secret == null || secret.getData() == null || !secret.getData().containsKey(Binding.SECRET_KEY)) return null;
+        try {
+            return Binding.fromJson(new String(Base64.getDecoder().decode(secret.getData().get(Binding.SECRET_KEY)), StandardCharsets.UTF_8));
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    /** True when two bindings say the same thing apart from their tokens. */
+    public static boolean sameExceptTokens(Binding a, Binding b) {
+        if (a == null || b == null) return false;
+        if (!a.nodes().keySet().equals(b.nodes().keySet())) return false;
+        for (String n : a.nodes().keySet()) {
+            if (!a.nodes().get(n).endpoint().equals(b.nodes().get(n).endpoint())) return false;
+        }
+        return a.version() == b.version() && a.epoch() == b.epoch() && a.sizeBytes() == b.sizeBytes() && a.slabSize() == b.slabSize()
+                && a.blockSize() == b.blockSize() && a.extents().equals(b.extents()) && a.claimUid().equals(b.claimUid())
+                && java.util.Objects.equals(a.transport(), b.transport());
+    }
+
+    /** Adjacent ranges joined, so that a token stays short however the extents fell. */
+    static List<SlabRange> merged(List<SlabRange> ranges) {
+        List<SlabRange> sorted = new ArrayList<>(ranges);
+        sorted.sort(Comparator.comparingInt(SlabRange::first));
+        List<SlabRange> out = new ArrayList<>();
+        for (SlabRange r : sorted) {
+            if (!out.isEmpty() && out.get(out.size() - 1).end() == r.first()) {
+                SlabRange last = out.remove(out.size() - 1);
+                out.add(new SlabRange(last.first(), last.count() + r.count()));
+            } else {
+                out.add(r);
+            }
+        }
+        return out;
+    }
+}
