@@ -112,6 +112,8 @@ public final class AgentObjects {
         env.add(new EnvVar("FARMEM_POOL", pool.getMetadata().getName(), null));
         env.add(new EnvVar("FARMEM_NODE_NAME", name, null));
         env.add(new EnvVar("FARMEM_TRANSPORT", rdma ? "rdma" : "tcp", null));
+        // The region is direct memory: the JVM must be allowed that much beside a small heap.
+        env.add(new EnvVar("JAVA_TOOL_OPTIONS", "-Xmx96m -XX:MaxDirectMemorySize=" + (spec.capacity.perNodeBytes + (64L << 20)), null));
 
         List<String> args = new ArrayList<>(List.of(
                 "--listen", "$(FARMEM_POD_IP):" + agent.port,
@@ -121,6 +123,7 @@ public final class AgentObjects {
                 "--key-file", KEY_MOUNT + "/" + KEY_FILE_NAME,
                 "--pool", pool.getMetadata().getName(),
                 "--node-name", name));
+        if (spec.hugepages != null) args.addAll(List.of("--memory-file", "/dev/hugepages/farmem-region"));
 
         ResourceRequirements resources = resources(spec, agent, rdma);
         ContainerBuilder container = new ContainerBuilder().withName("agent").withImage(agent.image).withImagePullPolicy(agent.imagePullPolicy)

@@ -1,0 +1,151 @@
+package dev.farmem.agent.registration;
+
+import dev.farmem.agent.AgentInfo;
+import dev.farmem.agent.AgentRegistration;
+import dev.farmem.crds.MemoryNode;
+import dev.farmem.crds.MemoryNodeStatus;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.ConditionBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.ZonedDateTime;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The agent's side of registration in Kubernetes: it writes its own MemoryNode's status (endpoint,
+ * capacity, slabs, version) and renews the Lease of the same name, both created by the operator.
+ * It needs nothing more from the API: get and patch of memorynodes/status, get and patch of its
+ * Lease. On SIGTERM it reports itself Lost at once, since its region is about to vanish.
+ *
+ * <p>The namespace of the Lease comes from FARMEM_NAMESPACE (the Downward API), else the service
+ * account's namespace file.
+ */
+public final class KubernetesRegistration implements AgentRegistration {
+    private static final Logger LOG = LoggerFactory.getLogger(KubernetesRegistration.class);
+    private static final Path SERVICE_ACCOUNT_NAMESPACE = Path.of("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+    /** A third of the operator's 15 s lease: two renewals may fail before the node is Lost. */
+    static final long RENEW_SECONDS = 5;
+
+    private final KubernetesClient client;
+    private final String namespace;
+    private final ScheduledExecutorService renewer = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "farmem-lease-renewer");
+        t.setDaemon(true);
+        return t;
+    });
+    private volatile String name;
+    private volatile AgentInfo info;
+
+    /** Used by AgentMain: the in-cluster client. */
+    public KubernetesRegistration() {
+        this(new KubernetesClientBuilder().build(), namespace());
+    }
+
+    public KubernetesRegistration(KubernetesClient client, String namespace) {
+        this.client = client;
+        this.namespace = namespace;
+    }
+
+    @Override
+    public void started(AgentInfo info) {
+        this.info = info;
+        this.name = info.node();
+        MemoryNode m = client.resources(MemoryNode.class).withName(name).get();
+        if (m == null) {
+            throw new IllegalStateException("MemoryNode " + name + " does not exist: the operator creates it when it places an agent;"
+                    + " run the agent outside a pool with --registration none");
+        }
+        if (m.getStatus() != null && MemoryNodeStatus.LOST.equals(m.getStatus().phase)) {
+            throw new IllegalStateException("MemoryNode " + name + " is already Lost: a new agent must be a new memory node; the operator places one");
+        }
+        if (client.leases().inNamespace(namespace).withName(name).get() == null) {
+            throw new IllegalStateException("Lease " + namespace + "/" + name + " does not exist: the operator creates it with the MemoryNode");
+        }
+        writeStatus("Starting", false, "Started", "region allocated, data port listening");
+        renew();
+    }
+
+    @Override
+    public void ready() {
+        writeStatus(MemoryNodeStatus.READY, true, "Serving", "serving " + info.slabCount() + " slabs on " + info.advertised());
+        renewer.scheduleAtFixedRate(this::renewQuietly, RENEW_SECONDS, RENEW_SECONDS, TimeUnit.SECONDS);
+        LOG.info("registered as MemoryNode {} (Lease {}/{})", name, namespace, name);
+    }
+
+    @Override
+    public void stopping() {
+        renewer.shutdownNow();
+        writeStatus(MemoryNodeStatus.LOST, false, "AgentStopped", "the agent stopped: its region is gone");
+        client.close();
+    }
+
+    private void writeStatus(String phase, boolean ready, String reason, String message) {
+        AgentInfo i = info;
+        client.resources(MemoryNode.class).withName(name).editStatus(m -> {
+            MemoryNodeStatus s = m.getStatus() == null ? new MemoryNodeStatus() : m.getStatus();
+            if (MemoryNodeStatus.LOST.equals(s.phase)) return m; // Lost is final: the operator has replaced this node.
+            s.phase = phase;
+            s.endpoint = i.advertised().toString();
+            s.capacityBytes = i.capacityBytes();
+            s.slabSizeBytes = i.slabSize();
+            s.slabs = i.slabCount();
+            s.version = i.version();
+            s.transport = i.transport();
+            s.conditions = readyCondition(s.conditions, ready, reason, message, m.getMetadata().getGeneration());
+            m.setStatus(s);
+            return m;
+        });
+    }
+
+    private void renew() {
+        ZonedDateTime now = ZonedDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.MICROS);
+        client.leases().inNamespace(namespace).withName(name).edit(l -> {
+            if (l.getSpec().getAcquireTime() == null) l.getSpec().setAcquireTime(now);
+            l.getSpec().setHolderIdentity(name);
+            l.getSpec().setRenewTime(now);
+            return l;
+        });
+    }
+
+    private void renewQuietly() {
+        try {
+            renew();
+        } catch (KubernetesClientException e) {
+            LOG.warn("cannot renew Lease {}/{}: {}", namespace, name, e.getMessage());
+        }
+    }
+
+    private static List<Condition> readyCondition(List<Condition> old, boolean ready, String reason, String message, Long generation) {
+        String status = ready ? "True" : "False";
+        List<Condition> out = new ArrayList<>(old == null ? List.of() : old);
+        Condition previous = out.stream().filter(c -> "Ready".equals(c.getType())).findFirst().orElse(null);
+        String since = previous != null && status.equals(previous.getStatus()) ? previous.getLastTransitionTime()
+                : Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
+        out.removeIf(c -> "Ready".equals(c.getType()));
+        out.add(new ConditionBuilder().withType("Ready").withStatus(status).withReason(reason).withMessage(message)
+                .withObservedGeneration(generation).withLastTransitionTime(since).build());
+        return out;
+    }
+
+    private static String namespace() {
+        String env = System.getenv("FARMEM_NAMESPACE");
+        if (env != null && !env.isEmpty()) return env;
+        try {
+            return Files.readString(SERVICE_ACCOUNT_NAMESPACE).trim();
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("cannot tell the agent's namespace: set FARMEM_NAMESPACE (the pod does, from the Downward API)");
+        }
+    }
+}
