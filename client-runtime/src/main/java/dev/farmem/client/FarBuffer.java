@@ -1,7 +1,7 @@
 package dev.farmem.client;
 
 import dev.farmem.client.cache.CacheRegion;
-import dev.farmem.client.engine.CacheEngine;
+import dev.farmem.client.engine.BlockCache;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 
@@ -15,7 +15,7 @@ import java.nio.ByteBuffer;
  */
 public final class FarBuffer {
 
-    private final CacheEngine engine;
+    private final BlockCache engine;
     private final CacheRegion region;
     private final long base;
     private final long length;
@@ -24,7 +24,7 @@ public final class FarBuffer {
     private final int blockMask;
     private final int blockSize;
 
-    FarBuffer(CacheEngine engine, long base, long length, long claimSize) {
+    FarBuffer(BlockCache engine, long base, long length, long claimSize) {
         this.engine = engine;
         this.region = engine.region();
         this.base = base;

@@ -59,6 +59,7 @@ public final class CacheRegion {
     private final int tableSlots;
     private final int tableShift;
     private final int dataOffset;
+    private volatile FrameGuard guard;
 
     private CacheRegion(ByteBuffer buf, int blockSize, int frameCount) {
         this.buf = buf;
@@ -108,6 +109,12 @@ public final class CacheRegion {
         INT.set(buffer, 16, r.tableSlots);
         INT.set(buffer, 20, r.dataOffset);
         return r;
+    }
+
+    /** True if {@code buffer} already holds a region of this geometry (a mapped file a sidecar re-attaches to). */
+    public static boolean holds(ByteBuffer buffer, int blockSize, int frameCount) {
+        return buffer.capacity() >= 24 && (int) INT.get(buffer, 0) == MAGIC && (int) INT.get(buffer, 4) == blockSize
+                && (int) INT.get(buffer, 8) == frameCount;
     }
 
     private static long checkGeometry(int blockSize, int frameCount) {
@@ -220,9 +227,29 @@ public final class CacheRegion {
         INT.getAndBitwiseAnd(buf, header(frame) + STATE, ~WRITEBACK);
     }
 
-    /** Claims a frame for eviction or loading: only when nobody pins it and no write-back is in flight. */
+    /** Claims a frame for eviction or loading: only when nobody pins it, no write-back is in flight and no guard objects. */
     public boolean tryExclusive(int frame) {
-        return INT.compareAndSet(buf, header(frame) + STATE, 0, EXCLUSIVE);
+        if (!INT.compareAndSet(buf, header(frame) + STATE, 0, EXCLUSIVE)) return false;
+        FrameGuard g = guard; // the CAS above is a full fence: a use published before it is seen here
+        if (g != null && g.inUse(frame)) {
+            INT.setVolatile(buf, header(frame) + STATE, 0);
+            return false;
+        }
+        return true;
+    }
+
+    /**
+     * Frames in use by threads the pin count does not see: application processes of a sidecar
+     * publish the frames they use (hazards) so a crashed process cannot leave a pin behind.
+     */
+    public interface FrameGuard {
+        /** True if some thread uses {@code frame}; called after the frame was made {@link #EXCLUSIVE}. */
+        boolean inUse(int frame);
+    }
+
+    /** Installs the guard that eviction and loading consult (sidecar mode); null for none. */
+    public void guard(FrameGuard guard) {
+        this.guard = guard;
     }
 
     public boolean accessed(int frame) { return (int) INT.get(buf, header(frame) + ACCESS) != 0; }
@@ -296,6 +323,18 @@ public final class CacheRegion {
             i = (i + 1) & mask;
         }
         throw new IllegalStateException("block table is full: " + tableSlots + " slots");
+    }
+
+    /**
+     * Empties the table and maps every frame that holds a block again: a sidecar that restarts
+     * over a region whose previous owner died in the middle of a table change rebuilds it this way.
+     */
+    public void rebuildTable() {
+        for (int i = 0; i < tableSlots; i++) LONG.setRelease(buf, slotIndex(i), 0L);
+        for (int f = 0; f < frameCount; f++) {
+            long tag = tag(f);
+            if (tag != 0) insert(tag - 1, f);
+        }
     }
 
     /** Removes {@code block}; shifts later entries of the probe chain back so no tombstone is left. */

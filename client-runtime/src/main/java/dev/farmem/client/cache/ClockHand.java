@@ -10,8 +10,9 @@ package dev.farmem.client.cache;
 public final class ClockHand {
 
     private final CacheRegion region;
-    private int hand;
+    private volatile int hand;
     private int dirtyCandidate = -1;
+    private int skippedDirty;
 
     public ClockHand(CacheRegion region) {
         this.region = region;
@@ -24,6 +25,7 @@ public final class ClockHand {
     public int claimVictim() {
         int frames = region.frameCount();
         dirtyCandidate = -1;
+        skippedDirty = 0;
         for (int scanned = 0; scanned < 2 * frames; scanned++) {
             int f = hand;
             hand = f + 1 == frames ? 0 : f + 1;
@@ -34,6 +36,7 @@ public final class ClockHand {
             }
             if (region.isDirty(f)) {
                 if (dirtyCandidate < 0) dirtyCandidate = f;
+                skippedDirty++;
                 continue;
             }
             if (!region.tryExclusive(f)) continue;
@@ -44,6 +47,16 @@ public final class ClockHand {
             return f;
         }
         return -1;
+    }
+
+    /** How many cold dirty frames the last {@link #claimVictim()} had to pass over. */
+    public int skippedDirty() {
+        return skippedDirty;
+    }
+
+    /** Where the hand is: the frames just ahead of it are the next victims (read by the flusher without the lock). */
+    public int position() {
+        return hand;
     }
 
     /** A dirty, cold, unpinned frame seen by the last unsuccessful {@link #claimVictim()}, or -1. */

@@ -26,7 +26,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * frame is never evicted: it is written back first and reused only after every replica
  * acknowledged, so a refetch cannot read stale bytes.
  */
-public final class CacheEngine implements AutoCloseable {
+public final class CacheEngine implements BlockCache {
 
     /** Wire cost of one more WRITEV segment (offset and length), for choosing runs vs the whole block. */
     static final int SEGMENT_OVERHEAD = 16;
@@ -134,6 +134,7 @@ public final class CacheEngine implements AutoCloseable {
                     missCounted = true;
                 }
                 int victim = clock.claimVictim();
+                if (clock.skippedDirty() > 0 && flusher != null) LockSupport.unpark(flusher);
                 if (victim >= 0) {
                     install(victim, block);
                     load = victim;
@@ -442,37 +443,34 @@ public final class CacheEngine implements AutoCloseable {
     }
 
     /**
-     * Keeps the dirty fraction low so that eviction rarely waits: when more than the low
-     * watermark of frames are dirty, writes back cold dirty frames (access bit clear), and any
-     * dirty frame above the high watermark.
+     * Cleans the frames the CLOCK hand will reach next, so that eviction finds clean victims
+     * and rarely waits: while more than the low watermark of frames are dirty, writes back the
+     * cold (access bit clear) dirty frames in a window ahead of the hand. Hot frames are left
+     * alone, so a line written again and again travels once, at eviction time or at flush.
      */
     private void runFlusher() {
         Semaphore inFlight = new Semaphore(FLUSHER_MAX_IN_FLIGHT);
         int frames = region.frameCount();
         long low = (long) (flusherLowWatermark * frames * region.maskWords());
-        long high = Math.max(low, (long) (0.5 * frames * region.maskWords()));
-        int cursor = 0;
+        int window = Math.max(Math.min(frames, 64), Math.min(frames / 8, 4096));
         while (!closed) {
-            long dirty = metrics.dirtyWords.sum();
-            if (dirty <= low) {
+            if (metrics.dirtyWords.sum() <= low) {
                 LockSupport.parkNanos(1_000_000);
                 continue;
             }
-            boolean urgent = dirty > high;
             int issued = 0;
-            for (int scanned = 0; scanned < frames && !closed; scanned++) {
-                int f = cursor;
-                cursor = f + 1 == frames ? 0 : f + 1;
-                if (!region.isDirty(f) || (!urgent && region.accessed(f))) continue;
+            int f = clock.position();
+            for (int scanned = 0; scanned < window && !closed; scanned++, f = f + 1 == frames ? 0 : f + 1) {
+                if (region.accessed(f) || !region.isDirty(f)) continue;
                 if (!inFlight.tryAcquire()) break;
                 if (!region.tryBeginWriteBack(f)) {
                     inFlight.release();
                     continue;
                 }
                 writeBack(f).whenComplete((ok, err) -> inFlight.release());
-                if (++issued == FLUSHER_MAX_IN_FLIGHT) break;
+                issued++;
             }
-            if (issued == 0) LockSupport.parkNanos(200_000);
+            LockSupport.parkNanos(issued == 0 ? 1_000_000 : 50_000);
         }
     }
 

@@ -1,0 +1,183 @@
+package dev.farmem.bench.workload;
+
+import dev.farmem.agent.EmbeddedPool;
+import dev.farmem.bench.CommandLine;
+import dev.farmem.transport.ByteSize;
+import dev.farmem.transport.binding.Binding;
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * {@code ./farmem bench workloads}: the workload runner of BENCHMARKS.md. Every comparison
+ * runs both sides in this one process, alternating (line, page, then page, line...) with the
+ * same seed; figures are medians of the runs with their spread. Sweeps the cache from 10 % to
+ * 100 % of the far memory for Zipf, and compares line with page tracking at 25 % for the others.
+ */
+public final class WorkloadBench {
+
+    static final String USAGE = """
+            usage: ./farmem bench workloads [options]
+              --size SIZE         far memory per workload (default 128MiB)
+              --agents N          agents on loopback (default 3; every slab on 2 of them)
+              --workloads LIST    comma-separated, of uniform, zipf, sparse-write, scan (default all)
+              --ratios LIST       cache sizes in % of the far memory swept for zipf (default 10,25,50,100)
+              --runs N            runs per configuration and side; the median is reported (default 3)
+              --seconds N         measured seconds per run (default 2), after --warmup seconds (default 1)
+              --threads N         application threads (default 2)
+              --seed N            random seed (default 42)
+              --json              one JSON object per run as well
+            """;
+
+    private static final int BLOCK = 4096;
+
+    private WorkloadBench() {}
+
+    private record Row(Workload workload, int percent, List<RunResult> line, List<RunResult> page) {}
+
+    public static void main(String[] args) throws Exception {
+        if (args.length == 1 && args[0].equals("--help")) {
+            System.out.print(USAGE);
+            return;
+        }
+        CommandLine cl;
+        long size;
+        int agents, runs, threads, seconds, warmup;
+        long seed;
+        List<Workload> workloads = new ArrayList<>();
+        List<Integer> ratios = new ArrayList<>();
+        try {
+            cl = new CommandLine(args, Set.of("size", "agents", "workloads", "ratios", "runs", "seconds", "warmup", "threads", "seed"),
+                    Set.of("json"));
+            size = cl.bytes("size", 128L << 20);
+            if (size < (4L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 4MiB..1GiB, got " + ByteSize.format(size));
+            agents = (int) cl.integer("agents", 3, 1, 16);
+            runs = (int) cl.integer("runs", 3, 1, 50);
+            seconds = (int) cl.integer("seconds", 2, 1, 600);
+            warmup = (int) cl.integer("warmup", 1, 0, 600);
+            threads = (int) cl.integer("threads", 2, 1, 64);
+            seed = cl.integer("seed", 42, Long.MIN_VALUE, Long.MAX_VALUE);
+            for (String w : cl.string("workloads", "zipf,sparse-write,uniform,scan").split(",")) workloads.add(Workload.parse(w.trim()));
+            for (String r : cl.string("ratios", "10,25,50,100").split(",")) {
+                int p;
+                try {
+                    p = Integer.parseInt(r.trim());
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("--ratios entry '" + r + "' is not a whole percentage");
+                }
+                if (p < 1 || p > 100) throw new IllegalArgumentException("--ratios entry " + p + " is not in 1..100");
+                ratios.add(p);
+            }
+        } catch (IllegalArgumentException e) {
+            System.err.println("farmem bench workloads: " + e.getMessage());
+            System.err.print(USAGE);
+            System.exit(2);
+            return;
+        }
+        boolean json = cl.flag("json");
+        long slab = 8L << 20;
+        size = (size + slab - 1) / slab * slab;
+        int replication = Math.min(2, agents);
+        long perAgent = ((size / slab) * replication * workloads.size() + agents - 1) / agents * slab;
+
+        System.out.printf(Locale.ROOT, "farmem workload benchmark: far memory %s per workload on %d loopback agents (x%d), %d threads, %d runs x %d s (+%d s warm-up), seed %d%n",
+                ByteSize.format(size), agents, replication, threads, runs, seconds, warmup, seed);
+        System.out.println(machine());
+        List<Row> rows = new ArrayList<>();
+        try (EmbeddedPool pool = EmbeddedPool.start(agents, perAgent, slab)) {
+            for (Workload w : workloads) {
+                Binding binding = pool.bind("bench-" + w.id(), size, replication, BLOCK);
+                WorkloadRunner.load(binding, seed);
+                List<Integer> percents = w == Workload.ZIPF ? ratios : List.of(25);
+                for (int pct : percents) {
+                    long cache = Math.max(16L * BLOCK, size * pct / 100 / BLOCK * BLOCK);
+                    Row row = new Row(w, pct, new ArrayList<>(), new ArrayList<>());
+                    for (int run = 0; run < runs; run++) {
+                        int[] order = run % 2 == 0 ? new int[] {64, BLOCK} : new int[] {BLOCK, 64};
+                        for (int g : order) {
+                            RunResult r = WorkloadRunner.run(binding, new WorkloadRunner.Config(w, cache, g, threads, warmup, seconds, seed + run));
+                            (g == 64 ? row.line() : row.page()).add(r);
+                            if (json) System.out.println(r.toJson());
+                        }
+                    }
+                    rows.add(row);
+                    printRow(row, rows.size() == 1);
+                }
+            }
+        }
+        printFigures(rows);
+    }
+
+    static String machine() {
+        Runtime rt = Runtime.getRuntime();
+        return String.format(Locale.ROOT, "machine: %d cores, %s %s (%s), max heap %s, JVM flags %s", rt.availableProcessors(),
+                System.getProperty("java.vm.name"), System.getProperty("java.runtime.version"), System.getProperty("os.arch"),
+                ByteSize.format(rt.maxMemory() / (1 << 20) * (1 << 20)), ManagementFactory.getRuntimeMXBean().getInputArguments());
+    }
+
+    private static void printRow(Row r, boolean header) {
+        if (header) {
+            System.out.printf(Locale.ROOT, "%n%-13s %6s %24s %24s %10s %8s %12s %12s %14s%n", "workload", "cache", "ops/s line [min-max]",
+                    "ops/s page [min-max]", "line/page", "hits", "wb/ideal", "wb/ideal", "page/line");
+            System.out.printf(Locale.ROOT, "%-13s %6s %24s %24s %10s %8s %12s %12s %14s%n", "", "", "", "", "ops/s", "(line)", "line", "page",
+                    "bytes/op back");
+        }
+        double lineOps = median(r.line(), RunResult::opsPerSec);
+        double pageOps = median(r.page(), RunResult::opsPerSec);
+        double lineBytes = median(r.line(), WorkloadBench::bytesPerOp);
+        double pageBytes = median(r.page(), WorkloadBench::bytesPerOp);
+        System.out.printf(Locale.ROOT, "%-13s %5d%% %24s %24s %9.2fx %7.1f%% %11.3fx %11.2fx %14s%n", r.workload().id(), r.percent(),
+                spread(r.line(), RunResult::opsPerSec), spread(r.page(), RunResult::opsPerSec), lineOps / pageOps,
+                100 * median(r.line(), RunResult::hitRatio), median(r.line(), RunResult::writebackVsLineIdeal),
+                median(r.page(), RunResult::writebackVsLineIdeal), lineBytes == 0 ? "no writes" : String.format(Locale.ROOT, "%.1fx", pageBytes / lineBytes));
+    }
+
+    private static void printFigures(List<Row> rows) {
+        System.out.println("\nfigures (BENCHMARKS.md), medians of runs measured side by side in this process:");
+        double worstLine = rows.stream().flatMap(r -> r.line().stream()).filter(x -> x.lineIdealBytes() > 0)
+                .mapToDouble(RunResult::writebackVsLineIdeal).max().orElse(Double.NaN);
+        System.out.printf(Locale.ROOT, "  write-back bytes vs the line ideal (line tracking, worst run):   %.3f   target <= 1.05%n", worstLine);
+        for (Row r : rows) {
+            double line = median(r.line(), WorkloadBench::bytesPerOp);
+            if (r.percent() == 25 && line > 0) {
+                System.out.printf(Locale.ROOT, "  dirty data saved, %-13s page / line bytes written back per op, 25 %%: %6.1fx%n", r.workload().id(),
+                        median(r.page(), WorkloadBench::bytesPerOp) / line);
+            }
+        }
+        Row z25 = find(rows, Workload.ZIPF, 25);
+        Row z100 = find(rows, Workload.ZIPF, 100);
+        if (z25 != null && z100 != null) {
+            System.out.printf(Locale.ROOT, "  throughput vs all-local, zipf 0.99, cache 25 %% / 100 %% (line):  %.3f   target >= 0.6%n",
+                    median(z25.line(), RunResult::opsPerSec) / median(z100.line(), RunResult::opsPerSec));
+        }
+        Row sparse = find(rows, Workload.SPARSE_WRITE, 25);
+        if (sparse != null) {
+            System.out.printf(Locale.ROOT, "  throughput vs page tracking, sparse-write at 25 %% (line / page): %.3f   target >= 1.7%n",
+                    median(sparse.line(), RunResult::opsPerSec) / median(sparse.page(), RunResult::opsPerSec));
+        }
+    }
+
+    private static Row find(List<Row> rows, Workload w, int pct) {
+        return rows.stream().filter(r -> r.workload() == w && r.percent() == pct).findFirst().orElse(null);
+    }
+
+    /** Runs are timed, so each side does a different number of operations: compare bytes per operation. */
+    static double bytesPerOp(RunResult r) {
+        return r.ops() == 0 ? 0 : (double) r.bytesWrittenBack() / r.ops();
+    }
+
+    static double median(List<RunResult> runs, ToDoubleFunction<RunResult> f) {
+        double[] v = runs.stream().mapToDouble(f).sorted().toArray();
+        if (v.length == 0) return Double.NaN;
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+
+    private static String spread(List<RunResult> runs, ToDoubleFunction<RunResult> f) {
+        double[] v = runs.stream().mapToDouble(f).sorted().toArray();
+        return String.format(Locale.ROOT, "%,.0f [%,.0f-%,.0f]", median(runs, f), v[0], v[v.length - 1]);
+    }
+
+}
