@@ -140,13 +140,13 @@ public final class ControlPlane implements AutoCloseable {
             Path kcmConfig = writeKubeconfig(dir.resolve("controller-manager.kubeconfig"), "system:kube-controller-manager", kcmToken);
             LocalProcess kcm = launch("kube-controller-manager", List.of(bin.kubeControllerManager().toString(),
                     "--kubeconfig=" + kcmConfig,
-                    "--authentication-kubeconfig=" + kcmConfig, "--authorization-kubeconfig=" + kcmConfig,
                     "--bind-address=127.0.0.1", "--secure-port=" + freePort(),
                     "--leader-elect=false",
                     "--controllers=*",
                     "--service-account-private-key-file=" + dir.resolve("pki/sa.key"),
                     "--root-ca-file=" + caFile,
-                    "--use-service-account-credentials=false",
+                    // each controller acts as its own ServiceAccount, as the bootstrap RBAC roles expect
+                    "--use-service-account-credentials=true",
                     "--service-cluster-ip-range=" + addresses.serviceCidr(),
                     "--allocate-node-cidrs=false",
                     // a lost node shows as NotReady in seconds rather than the production 40-50 s
@@ -156,7 +156,6 @@ public final class ControlPlane implements AutoCloseable {
             int schedulerPort = freePort();
             LocalProcess scheduler = launch("kube-scheduler", List.of(bin.kubeScheduler().toString(),
                     "--kubeconfig=" + schedConfig,
-                    "--authentication-kubeconfig=" + schedConfig, "--authorization-kubeconfig=" + schedConfig,
                     "--bind-address=127.0.0.1", "--secure-port=" + schedulerPort,
                     "--leader-elect=false", "--v=1"));
             // The controller manager is working once its service-account controller has made 'default'.

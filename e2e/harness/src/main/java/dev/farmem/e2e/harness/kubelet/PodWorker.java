@@ -1,0 +1,544 @@
+package dev.farmem.e2e.harness.kubelet;
+
+import dev.farmem.e2e.harness.LocalProcess;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.ContainerState;
+import io.fabric8.kubernetes.api.model.ContainerStateBuilder;
+import io.fabric8.kubernetes.api.model.ContainerStatus;
+import io.fabric8.kubernetes.api.model.ContainerStatusBuilder;
+import io.fabric8.kubernetes.api.model.EnvFromSource;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodCondition;
+import io.fabric8.kubernetes.api.model.PodConditionBuilder;
+import io.fabric8.kubernetes.api.model.PodIPBuilder;
+import io.fabric8.kubernetes.api.model.PodStatus;
+import io.fabric8.kubernetes.api.model.PodStatusBuilder;
+import io.fabric8.kubernetes.api.model.Probe;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.VolumeMount;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.utils.Serialization;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Runs one pod bound to a local node: its volumes in a directory, each container as a local process on the pod's
+ * 127.x address, probes, restarts per restartPolicy, and the pod's status written back like a kubelet writes it.
+ */
+final class PodWorker {
+    private static final Logger LOG = Logger.getLogger(PodWorker.class.getName());
+    private static final String SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount";
+    private static final Pattern VAR_REF = Pattern.compile("\\$\\$|\\$\\(([A-Za-z_][A-Za-z0-9_.-]*)\\)");
+
+    private final LocalKubelet kubelet;
+    private final NodeSpec node;
+    private final String podIp;
+    private final Path dir;
+    private final String startTime = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
+    private final Map<String, ContainerRun> containers = new LinkedHashMap<>();
+    private final Map<String, String[]> conditionSince = new HashMap<>();
+    private volatile Pod pod;
+    private Map<String, Path> volumes;
+    private String configError;
+    private String lastStatus;
+    private boolean stopped;
+    private ScheduledFuture<?> loop;
+
+    /** One container's process and what the kubelet remembers about it. */
+    private static final class ContainerRun {
+        final Container spec;
+        final ImageTable.Entry image;
+        LocalProcess process;
+        int restarts;
+        boolean restartPending;
+        boolean finished;
+        Instant startedAt;
+        Instant nextStart = Instant.EPOCH;
+        ContainerState lastTerminated;
+        ContainerState terminated;
+        String waitingReason = "ContainerCreating";
+        String waitingMessage = "";
+        boolean started;
+        boolean ready;
+        int readyFailures;
+        int readySuccesses;
+        int liveFailures;
+        int startupFailures;
+        Instant nextReadiness;
+        Instant nextLiveness;
+        Instant nextStartup;
+
+        ContainerRun(Container spec, ImageTable.Entry image) {
+            this.spec = spec;
+            this.image = image;
+        }
+    }
+
+    PodWorker(LocalKubelet kubelet, NodeSpec node, Pod pod, String podIp, Path dir) {
+        this.kubelet = kubelet;
+        this.node = node;
+        this.pod = pod;
+        this.podIp = podIp;
+        this.dir = dir;
+        for (Container c : pod.getSpec().getContainers()) {
+            containers.put(c.getName(), new ContainerRun(c, kubelet.images().resolve(c.getImage()).orElse(null)));
+        }
+    }
+
+    String podIp() { return podIp; }
+    Path directory() { return dir; }
+    Pod pod() { return pod; }
+
+    void start() {
+        loop = kubelet.scheduler().scheduleWithFixedDelay(this::syncSafely, 0, 500, TimeUnit.MILLISECONDS);
+    }
+
+    void update(Pod latest) {
+        this.pod = latest;
+    }
+
+    private void syncSafely() {
+        try {
+            sync();
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "sync of pod " + key() + " failed; retrying", e);
+        }
+    }
+
+    private synchronized void sync() {
+        if (stopped) {
+            return;
+        }
+        if (volumes == null) {
+            try {
+                Files.createDirectories(dir);
+                volumes = kubelet.volumes().materialize(pod, fields(), node, dir);
+                configError = null;
+            } catch (PodConfigException | KubernetesClientException e) {
+                configError = e.getMessage();
+            } catch (IOException | java.io.UncheckedIOException e) {
+                configError = "cannot prepare pod directory " + dir + ": " + e.getMessage();
+            }
+        }
+        for (ContainerRun c : containers.values()) {
+            step(c);
+        }
+        publishStatus();
+    }
+
+    private void step(ContainerRun c) {
+        Instant now = Instant.now();
+        if (c.image == null) {
+            waiting(c, "ErrImageNeverPull", "image " + c.spec.getImage() + " is not present: the farmem local kubelet runs only"
+                    + " images of its table (" + kubelet.images().knownImages() + "), each as a built jar");
+            return;
+        }
+        if (!Files.isRegularFile(c.image.jar())) {
+            Path module = kubelet.repo().relativize(c.image.jar()).getName(0);
+            waiting(c, "ErrImageNeverPull", "image " + c.spec.getImage() + " runs " + c.image.jar() + ", which is not built:"
+                    + " run 'mvn -pl " + module + " -am package -DskipTests'");
+            return;
+        }
+        if (c.process != null && !c.process.isAlive()) {
+            int code = c.process.exitCode();
+            c.terminated = new ContainerStateBuilder().withNewTerminated().withExitCode(code)
+                    .withReason(code == 0 ? "Completed" : "Error").withStartedAt(c.startedAt.truncatedTo(ChronoUnit.SECONDS).toString())
+                    .withFinishedAt(now.truncatedTo(ChronoUnit.SECONDS).toString())
+                    .withContainerID(containerId(c)).endTerminated().build();
+            c.process = null;
+            c.ready = false;
+            String policy = pod.getSpec().getRestartPolicy() == null ? "Always" : pod.getSpec().getRestartPolicy();
+            if ("Always".equals(policy) || ("OnFailure".equals(policy) && code != 0)) {
+                // the kubelet's crash-loop back-off, scaled down (1 s doubling to 20 s) for tests
+                c.nextStart = now.plusSeconds(Math.min(20, 1L << Math.min(c.restarts, 5)));
+                c.restartPending = true;
+            } else {
+                c.finished = true;
+            }
+        }
+        if (c.process == null && !c.finished) {
+            if (configError != null) {
+                waiting(c, "CreateContainerConfigError", configError);
+                return;
+            }
+            if (now.isBefore(c.nextStart)) {
+                waiting(c, "CrashLoopBackOff", "back-off restarting failed container " + c.spec.getName() + " in pod " + key());
+                return;
+            }
+            try {
+                launch(c);
+            } catch (PodConfigException | KubernetesClientException e) {
+                waiting(c, "CreateContainerConfigError", e.getMessage());
+                return;
+            }
+        }
+        if (c.process != null) {
+            probe(c, now);
+        }
+    }
+
+    private void launch(ContainerRun c) {
+        Map<String, String> mounts = mounts(c.spec);
+        Map<String, String> env = environment(c.spec, mounts);
+        List<String> command = command(c, mounts, env);
+        Path workDir = c.spec.getWorkingDir() != null && !c.spec.getWorkingDir().isEmpty()
+                ? Path.of(rewrite(c.spec.getWorkingDir(), mounts)) : dir.resolve("containers").resolve(c.spec.getName());
+        try {
+            Files.createDirectories(workDir);
+        } catch (IOException e) {
+            throw new PodConfigException("cannot create working directory " + workDir + ": " + e.getMessage());
+        }
+        if (c.restartPending) {
+            c.restarts++;
+            c.lastTerminated = c.terminated;
+            c.restartPending = false;
+        }
+        c.terminated = null;
+        c.process = LocalProcess.start(key() + "/" + c.spec.getName(), command, workDir, env, kubelet.logFile(pod, c.spec.getName()));
+        c.startedAt = Instant.now();
+        c.started = c.spec.getStartupProbe() == null;
+        c.ready = false;
+        c.readyFailures = c.readySuccesses = c.liveFailures = c.startupFailures = 0;
+        c.nextReadiness = c.startedAt.plusSeconds(initialDelay(c.spec.getReadinessProbe()));
+        c.nextLiveness = c.startedAt.plusSeconds(initialDelay(c.spec.getLivenessProbe()));
+        c.nextStartup = c.startedAt.plusSeconds(initialDelay(c.spec.getStartupProbe()));
+    }
+
+    private void probe(ContainerRun c, Instant now) {
+        if (!c.started) {
+            Probe p = c.spec.getStartupProbe();
+            if (!now.isBefore(c.nextStartup)) {
+                c.nextStartup = now.plusSeconds(period(p));
+                if (kubelet.probes().run(p, c.spec, podIp).success()) {
+                    c.started = true;
+                } else if (++c.startupFailures >= threshold(p.getFailureThreshold(), 3)) {
+                    c.process.kill();
+                }
+            }
+            return;
+        }
+        Probe live = c.spec.getLivenessProbe();
+        if (live != null && !now.isBefore(c.nextLiveness)) {
+            c.nextLiveness = now.plusSeconds(period(live));
+            if (kubelet.probes().run(live, c.spec, podIp).success()) {
+                c.liveFailures = 0;
+            } else if (++c.liveFailures >= threshold(live.getFailureThreshold(), 3)) {
+                c.process.kill();
+                return;
+            }
+        }
+        Probe ready = c.spec.getReadinessProbe();
+        if (ready == null) {
+            c.ready = true;
+        } else if (!now.isBefore(c.nextReadiness)) {
+            c.nextReadiness = now.plusSeconds(period(ready));
+            if (kubelet.probes().run(ready, c.spec, podIp).success()) {
+                c.readyFailures = 0;
+                if (++c.readySuccesses >= threshold(ready.getSuccessThreshold(), 1)) {
+                    c.ready = true;
+                }
+            } else {
+                c.readySuccesses = 0;
+                if (++c.readyFailures >= threshold(ready.getFailureThreshold(), 3)) {
+                    c.ready = false;
+                }
+            }
+        }
+    }
+
+    /** mountPath to local directory for one container; the paths rewritten in its command, args and env. */
+    private Map<String, String> mounts(Container c) {
+        Map<String, String> mounts = new LinkedHashMap<>();
+        for (VolumeMount m : c.getVolumeMounts() == null ? List.<VolumeMount>of() : c.getVolumeMounts()) {
+            Path v = volumes.get(m.getName());
+            if (v == null) {
+                throw new PodConfigException("container " + c.getName() + " mounts volume " + m.getName() + ", which the pod does not define");
+            }
+            mounts.put(m.getMountPath(), (m.getSubPath() == null || m.getSubPath().isEmpty() ? v : v.resolve(m.getSubPath())).toString());
+        }
+        return mounts;
+    }
+
+    private Map<String, String> environment(Container c, Map<String, String> mounts) {
+        Map<String, String> env = new LinkedHashMap<>();
+        for (String inherit : List.of("PATH", "LANG", "JAVA_HOME", "TZ")) {
+            String v = System.getenv(inherit);
+            if (v != null) {
+                env.put(inherit, v);
+            }
+        }
+        env.put("HOSTNAME", pod.getMetadata().getName());
+        // In-cluster access as a kubelet gives it, but on loopback: the API server itself, not the kubernetes ClusterIP.
+        env.put("KUBERNETES_SERVICE_HOST", kubelet.apiServerHost());
+        env.put("KUBERNETES_SERVICE_PORT", Integer.toString(kubelet.apiServerPort()));
+        env.put("KUBERNETES_SERVICE_PORT_HTTPS", Integer.toString(kubelet.apiServerPort()));
+        env.put("KUBERNETES_PORT", "tcp://" + kubelet.apiServerHost() + ":" + kubelet.apiServerPort());
+        // fabric8 reads the service-account files from fixed paths unless told: tell it where the volume is.
+        env.put("KUBERNETES_AUTH_TRYKUBECONFIG", "false");
+        String sa = mounts.get(SERVICE_ACCOUNT_MOUNT);
+        if (sa != null) {
+            env.put("KUBERNETES_AUTH_SERVICEACCOUNT_TOKEN", sa + "/token");
+            env.put("KUBERNETES_CERTS_CA_FILE", sa + "/ca.crt");
+            env.put("KUBENAMESPACE", sa + "/namespace");
+        }
+        String ns = pod.getMetadata().getNamespace();
+        for (EnvFromSource from : c.getEnvFrom() == null ? List.<EnvFromSource>of() : c.getEnvFrom()) {
+            String prefix = from.getPrefix() == null ? "" : from.getPrefix();
+            Map<String, byte[]> data;
+            if (from.getConfigMapRef() != null) {
+                var cm = kubelet.client().configMaps().inNamespace(ns).withName(from.getConfigMapRef().getName()).get();
+                if (cm == null && !Boolean.TRUE.equals(from.getConfigMapRef().getOptional())) {
+                    throw new PodConfigException("configmap \"" + from.getConfigMapRef().getName() + "\" not found");
+                }
+                data = cm == null ? Map.of() : PodVolumes.decode(cm);
+            } else {
+                var s = kubelet.client().secrets().inNamespace(ns).withName(from.getSecretRef().getName()).get();
+                if (s == null && !Boolean.TRUE.equals(from.getSecretRef().getOptional())) {
+                    throw new PodConfigException("secret \"" + from.getSecretRef().getName() + "\" not found");
+                }
+                data = s == null ? Map.of() : PodVolumes.decode(s);
+            }
+            data.forEach((k, v) -> env.put(prefix + k, new String(v, StandardCharsets.UTF_8)));
+        }
+        PodFields fields = fields();
+        for (EnvVar e : c.getEnv() == null ? List.<EnvVar>of() : c.getEnv()) {
+            String value;
+            if (e.getValueFrom() == null) {
+                value = expand(e.getValue() == null ? "" : e.getValue(), env);
+            } else if (e.getValueFrom().getFieldRef() != null) {
+                value = fields.field(e.getValueFrom().getFieldRef().getFieldPath());
+            } else if (e.getValueFrom().getResourceFieldRef() != null) {
+                value = fields.resource(e.getValueFrom().getResourceFieldRef(), c.getName(), node);
+            } else if (e.getValueFrom().getSecretKeyRef() != null) {
+                var ref = e.getValueFrom().getSecretKeyRef();
+                var s = kubelet.client().secrets().inNamespace(ns).withName(ref.getName()).get();
+                byte[] v = s == null ? null : PodVolumes.decode(s).get(ref.getKey());
+                if (v == null && !Boolean.TRUE.equals(ref.getOptional())) {
+                    throw new PodConfigException(s == null ? "secret \"" + ref.getName() + "\" not found"
+                            : "couldn't find key " + ref.getKey() + " in Secret " + ns + "/" + ref.getName());
+                }
+                if (v == null) {
+                    continue;
+                }
+                value = new String(v, StandardCharsets.UTF_8);
+            } else if (e.getValueFrom().getConfigMapKeyRef() != null) {
+                var ref = e.getValueFrom().getConfigMapKeyRef();
+                var cm = kubelet.client().configMaps().inNamespace(ns).withName(ref.getName()).get();
+                byte[] v = cm == null ? null : PodVolumes.decode(cm).get(ref.getKey());
+                if (v == null && !Boolean.TRUE.equals(ref.getOptional())) {
+                    throw new PodConfigException(cm == null ? "configmap \"" + ref.getName() + "\" not found"
+                            : "couldn't find key " + ref.getKey() + " in ConfigMap " + ns + "/" + ref.getName());
+                }
+                if (v == null) {
+                    continue;
+                }
+                value = new String(v, StandardCharsets.UTF_8);
+            } else {
+                throw new PodConfigException("env " + e.getName() + " has a valueFrom this kubelet does not know");
+            }
+            env.put(e.getName(), rewrite(value, mounts));
+        }
+        return env;
+    }
+
+    private List<String> command(ContainerRun c, Map<String, String> mounts, Map<String, String> env) {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> args = new ArrayList<>();
+        for (String a : c.spec.getArgs() == null ? List.<String>of() : c.spec.getArgs()) {
+            args.add(rewrite(expand(a, env), mounts));
+        }
+        List<String> cmd = new ArrayList<>();
+        List<String> given = c.spec.getCommand() == null ? List.of() : c.spec.getCommand();
+        if (given.isEmpty()) {
+            cmd.add(java);
+            Quantity limit = c.spec.getResources() == null || c.spec.getResources().getLimits() == null ? null
+                    : c.spec.getResources().getLimits().get("memory");
+            if (limit != null) {
+                // the JVM sizes its heap from the container's memory limit, as in a container
+                cmd.add("-XX:MaxRAM=" + limit.getNumericalAmount().toBigInteger());
+            }
+            cmd.add("-jar");
+            cmd.add(c.image.jar().toString());
+            cmd.addAll(c.image.entryArgs());
+        } else {
+            for (int i = 0; i < given.size(); i++) {
+                String part = rewrite(expand(given.get(i), env), mounts);
+                if (i == 0 && (part.equals("java") || part.endsWith("/java"))) {
+                    part = java;
+                } else if (i > 0 && given.get(i - 1).equals("-jar")) {
+                    part = c.image.jar().toString(); // the image's jar is the built one here
+                }
+                cmd.add(part);
+            }
+        }
+        cmd.addAll(args);
+        return cmd;
+    }
+
+    private static String expand(String s, Map<String, String> env) {
+        Matcher m = VAR_REF.matcher(s);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String rep = m.group().equals("$$") ? "$" : env.getOrDefault(m.group(1), m.group());
+            m.appendReplacement(out, Matcher.quoteReplacement(rep));
+        }
+        m.appendTail(out);
+        return out.toString();
+    }
+
+    /** Replaces each mountPath (as a whole path prefix) with its local directory, longest first. */
+    static String rewrite(String s, Map<String, String> mounts) {
+        List<String> paths = new ArrayList<>(mounts.keySet());
+        paths.sort(Comparator.comparingInt(String::length).reversed());
+        for (String p : paths) {
+            String mp = p.endsWith("/") && p.length() > 1 ? p.substring(0, p.length() - 1) : p;
+            s = s.replaceAll("(?<![A-Za-z0-9._/-])" + Pattern.quote(mp) + "(?=/|$|[^A-Za-z0-9._-])",
+                    Matcher.quoteReplacement(mounts.get(p)));
+        }
+        return s;
+    }
+
+    private PodFields fields() {
+        return new PodFields(pod, podIp, "127.0.0.1");
+    }
+
+    private void waiting(ContainerRun c, String reason, String message) {
+        c.waitingReason = reason;
+        c.waitingMessage = message;
+    }
+
+    private void publishStatus() {
+        List<ContainerStatus> statuses = new ArrayList<>();
+        boolean allReady = true;
+        boolean allFinished = true;
+        boolean allSucceeded = true;
+        boolean anyStarted = false;
+        for (ContainerRun c : containers.values()) {
+            ContainerState state;
+            if (c.process != null) {
+                state = new ContainerStateBuilder().withNewRunning()
+                        .withStartedAt(c.startedAt.truncatedTo(ChronoUnit.SECONDS).toString()).endRunning().build();
+            } else if (c.finished) {
+                state = c.terminated;
+            } else {
+                state = new ContainerStateBuilder().withNewWaiting().withReason(c.waitingReason)
+                        .withMessage(c.waitingMessage.isEmpty() ? null : c.waitingMessage).endWaiting().build();
+            }
+            anyStarted |= c.process != null || c.terminated != null || c.restarts > 0;
+            allReady &= c.ready && c.process != null;
+            allFinished &= c.finished;
+            allSucceeded &= c.finished && c.terminated.getTerminated().getExitCode() == 0;
+            statuses.add(new ContainerStatusBuilder().withName(c.spec.getName()).withImage(c.spec.getImage())
+                    .withImageID(c.image == null ? "" : "file://" + c.image.jar())
+                    .withContainerID(c.process != null || c.terminated != null ? containerId(c) : null)
+                    .withReady(c.ready && c.process != null).withStarted(c.process != null && c.started)
+                    .withRestartCount(c.restarts).withState(state).withLastState(c.lastTerminated == null ? new ContainerState() : c.lastTerminated)
+                    .build());
+        }
+        String phase = allFinished ? (allSucceeded ? "Succeeded" : "Failed") : anyStarted ? "Running" : "Pending";
+        List<PodCondition> conditions = List.of(
+                condition("PodReadyToStartContainers", volumes != null),
+                condition("Initialized", true),
+                condition("Ready", allReady),
+                condition("ContainersReady", allReady),
+                condition("PodScheduled", true));
+        PodStatus status = new PodStatusBuilder().withPhase(phase).withConditions(conditions)
+                .withHostIP("127.0.0.1").withHostIPs(new io.fabric8.kubernetes.api.model.HostIPBuilder().withIp("127.0.0.1").build())
+                .withPodIP(podIp).withPodIPs(new PodIPBuilder().withIp(podIp).build())
+                .withStartTime(startTime).withContainerStatuses(statuses)
+                .withQosClass(pod.getStatus() == null ? null : pod.getStatus().getQosClass()).build();
+        String json = Serialization.asJson(Map.of("status", status));
+        if (json.equals(lastStatus)) {
+            return;
+        }
+        try {
+            kubelet.client().pods().inNamespace(pod.getMetadata().getNamespace()).withName(pod.getMetadata().getName())
+                    .subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), json);
+            lastStatus = json;
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 404) {
+                throw e;
+            }
+        }
+    }
+
+    private PodCondition condition(String type, boolean value) {
+        String status = value ? "True" : "False";
+        String[] since = conditionSince.get(type);
+        if (since == null || !since[0].equals(status)) {
+            since = new String[] {status, Instant.now().truncatedTo(ChronoUnit.SECONDS).toString()};
+            conditionSince.put(type, since);
+        }
+        return new PodConditionBuilder().withType(type).withStatus(status).withLastTransitionTime(since[1])
+                .withReason(value || !type.endsWith("Ready") ? null : "ContainersNotReady").build();
+    }
+
+    /** Graceful stop for a deleted pod: SIGTERM, the grace period, then SIGKILL. */
+    synchronized void terminate(Duration grace) {
+        stopAll(false, grace);
+    }
+
+    /** Immediate stop, as when the node is lost: no status is written. */
+    synchronized void kill() {
+        stopAll(true, Duration.ZERO);
+    }
+
+    private void stopAll(boolean kill, Duration grace) {
+        stopped = true;
+        if (loop != null) {
+            loop.cancel(false);
+        }
+        for (ContainerRun c : containers.values()) {
+            if (c.process != null) {
+                if (kill) {
+                    c.process.kill();
+                } else {
+                    c.process.stop(grace);
+                }
+                c.process = null;
+            }
+        }
+        kubelet.deleteShm(pod);
+    }
+
+    private String containerId(ContainerRun c) {
+        return "farmem-local://" + pod.getMetadata().getUid() + "/" + c.spec.getName() + "/" + c.restarts;
+    }
+
+    private static long initialDelay(Probe p) {
+        return p == null || p.getInitialDelaySeconds() == null ? 0 : p.getInitialDelaySeconds();
+    }
+
+    private static long period(Probe p) {
+        return p.getPeriodSeconds() == null || p.getPeriodSeconds() < 1 ? 10 : p.getPeriodSeconds();
+    }
+
+    private static int threshold(Integer v, int dflt) {
+        return v == null || v < 1 ? dflt : v;
+    }
+
+    private String key() {
+        return pod.getMetadata().getNamespace() + "/" + pod.getMetadata().getName();
+    }
+}

@@ -1,0 +1,94 @@
+package dev.farmem.e2e.cluster;
+
+import dev.farmem.e2e.harness.Binaries;
+import dev.farmem.e2e.harness.ControlPlane;
+import dev.farmem.e2e.harness.LocalCluster;
+import dev.farmem.e2e.harness.kubelet.NodeSpec;
+import dev.farmem.e2e.probe.ProbeApp;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code java -jar farmem-e2e.jar up [--nodes N] --dir DIR}: the local control plane and kubelet for a person, kept
+ * until SIGTERM (what e2e/cluster down sends). {@code probe-app}: the small server the e2e pods run.
+ */
+public final class ClusterMain {
+    private ClusterMain() {}
+
+    public static void main(String[] args) throws Exception {
+        String cmd = args.length == 0 ? "help" : args[0];
+        String[] rest = Arrays.copyOfRange(args, Math.min(1, args.length), args.length);
+        switch (cmd) {
+            case "up" -> up(rest);
+            case "probe-app" -> ProbeApp.main(rest);
+            default -> {
+                System.err.println("usage: farmem-e2e.jar up [--nodes N] --dir DIR   (use e2e/cluster up|down)\n"
+                        + "       farmem-e2e.jar probe-app [--port P]       (the e2e test pods' server)");
+                System.exit("help".equals(cmd) ? 0 : 2);
+            }
+        }
+    }
+
+    private static void up(String[] args) throws Exception {
+        int nodes = 3;
+        Path dir = null;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--nodes" -> nodes = parseNodes(value(args, ++i, "--nodes"));
+                case "--dir" -> dir = Path.of(value(args, ++i, "--dir"));
+                default -> fail("unknown option " + args[i] + " (expected --nodes N, --dir DIR)");
+            }
+        }
+        if (dir == null) {
+            fail("--dir DIR is required: the directory the control plane keeps its state and kubeconfig in");
+        }
+        if (Files.exists(dir) && Files.list(dir).findAny().isPresent()) {
+            fail(dir + " is not empty: is a cluster already up? run e2e/cluster down first");
+        }
+        List<NodeSpec> specs = new ArrayList<>();
+        for (int i = 0; i < nodes; i++) {
+            specs.add(NodeSpec.of("node-" + (i + 1), "zone-" + (char) ('a' + i % 3), "rack-" + (i + 1)));
+        }
+        long t0 = System.nanoTime();
+        Binaries binaries = Binaries.locate();
+        LocalCluster cluster = LocalCluster.start(binaries, ControlPlane.start(binaries, dir, true), specs);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            cluster.close();
+            stopped.countDown();
+        }, "cluster-down"));
+        System.out.printf("control plane %s with %d nodes up in %.1f s%n", binaries.kubernetesVersion(), nodes, (System.nanoTime() - t0) / 1e9);
+        Files.writeString(dir.resolve("ready"), cluster.kubeconfig().toString() + "\n");
+        stopped.await();
+    }
+
+    private static int parseNodes(String v) {
+        try {
+            int n = Integer.parseInt(v);
+            if (n >= 1 && n <= 50) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        fail("--nodes must be a number from 1 to 50, not '" + v + "'");
+        return 0;
+    }
+
+    private static String value(String[] args, int i, String option) {
+        if (i >= args.length) {
+            fail(option + " needs a value");
+        }
+        return args[i];
+    }
+
+    private static void fail(String message) {
+        System.err.println("farmem-e2e: " + message);
+        System.exit(2);
+    }
+}
