@@ -2,6 +2,8 @@ package dev.farmem.e2e.probe;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -16,7 +18,8 @@ import java.util.Map;
 /**
  * The server the e2e pods run (image farmem-e2e): it binds $POD_IP so a test can see what the local kubelet gave
  * the process. GET /healthz, /env?name=N (a variable), /file?path=P (a file, e.g. from a Secret volume),
- * /exit?code=C (ends the process, a container crash).
+ * /pods (its namespace and how many pods are in it, read with fabric8's in-cluster config), /exit?code=C (ends the
+ * process, a container crash).
  */
 public final class ProbeApp {
     private ProbeApp() {}
@@ -44,6 +47,15 @@ public final class ProbeApp {
                 reply(ex, 200, Files.readString(p));
             } else {
                 reply(ex, 404, "no file " + p);
+            }
+        });
+        server.createContext("/pods", ex -> {
+            // in-cluster config exactly as the operator builds it: from the env and files the kubelet provides
+            try (KubernetesClient client = new KubernetesClientBuilder().build()) {
+                String ns = client.getNamespace();
+                reply(ex, 200, ns + " " + client.pods().inNamespace(ns).list().getItems().size());
+            } catch (RuntimeException e) {
+                reply(ex, 500, e.toString());
             }
         });
         server.createContext("/exit", ex -> {
