@@ -1,9 +1,11 @@
 package dev.farmem.client;
 
 import dev.farmem.client.cache.CacheRegion;
+import dev.farmem.client.engine.BlockCache;
 import dev.farmem.client.engine.CacheEngine;
 import dev.farmem.client.engine.ClientMetrics;
 import dev.farmem.client.engine.ReplicaRouter;
+import dev.farmem.client.sidecar.SidecarClient;
 import dev.farmem.transport.Transport;
 import dev.farmem.transport.binding.Binding;
 import dev.farmem.transport.tcp.NettyTransport;
@@ -24,12 +26,22 @@ import java.util.List;
  * }
  * }</pre>
  *
+ * In a pod with the farmem sidecar ({@code farmem.io/claim} annotation), attach to the cache it
+ * shares instead; hits stay in this process, misses and write-back go through the sidecar:
+ * <pre>{@code
+ * try (FarMemory mem = FarMemory.attach(Path.of("/var/run/farmem/shm"))) { ... }
+ * }</pre>
+ *
  * Thread-safe. After {@link #close()} every use throws {@link IllegalStateException}.
  */
 public final class FarMemory implements AutoCloseable {
 
-    private final Binding binding;
-    private final CacheEngine engine;
+    private final String claim;
+    private final long size;
+    private final int blockSize;
+    /** The in-process engine, or the sidecar client in sidecar mode. */
+    private final BlockCache engine;
+    private final SidecarClient sidecar;
     private final ReplicaRouter router;
     private final ClientMetrics metrics;
     private final Transport ownedTransport;
@@ -52,7 +64,10 @@ public final class FarMemory implements AutoCloseable {
             throw new IllegalArgumentException("a cache of " + options.cacheBytes() + " bytes holds fewer than 16 blocks of "
                     + blockSize + " bytes: give at least " + 16L * blockSize);
         }
-        this.binding = binding;
+        this.claim = binding.claim();
+        this.size = binding.sizeBytes();
+        this.blockSize = blockSize;
+        this.sidecar = null;
         this.trackingGranularity = options.trackingGranularity();
         CollectorRegistry registry = options.registry() != null ? options.registry() : new CollectorRegistry(true);
         CacheRegion region = CacheRegion.allocate(blockSize, Math.toIntExact(frames));
@@ -69,6 +84,30 @@ public final class FarMemory implements AutoCloseable {
             if (ownedTransport != null) ownedTransport.close();
             throw e;
         }
+    }
+
+    private FarMemory(SidecarClient sidecar) {
+        this.sidecar = sidecar;
+        this.engine = sidecar;
+        this.claim = sidecar.claim();
+        this.size = sidecar.claimSize();
+        this.blockSize = sidecar.region().blockSize();
+        this.trackingGranularity = CacheRegion.LINE;
+        this.router = null;
+        this.metrics = null;
+        this.ownedTransport = null;
+    }
+
+    /**
+     * Attaches to the farmem sidecar that serves the shared-memory directory {@code sharedDir}
+     * (the pod's {@code farmem-shm} volume), waiting up to 30 s for it to start.
+     */
+    public static FarMemory attach(Path sharedDir) {
+        return attach(sharedDir, 30_000);
+    }
+
+    public static FarMemory attach(Path sharedDir, long waitMillis) {
+        return new FarMemory(SidecarClient.attach(sharedDir, waitMillis));
     }
 
     /** Opens a bound claim with default options. */
@@ -91,11 +130,11 @@ public final class FarMemory implements AutoCloseable {
 
     /** Bytes of far memory (the claim's size). */
     public long size() {
-        return binding.sizeBytes();
+        return size;
     }
 
     public int blockSize() {
-        return binding.blockSize();
+        return blockSize;
     }
 
     public int trackingGranularity() {
@@ -103,7 +142,7 @@ public final class FarMemory implements AutoCloseable {
     }
 
     public String claim() {
-        return binding.claim();
+        return claim;
     }
 
     /** Bytes of local cache. */
@@ -137,19 +176,28 @@ public final class FarMemory implements AutoCloseable {
         engine.flush();
     }
 
-    /** The counters so far (also exported as {@code farmem_client_*}). */
+    /**
+     * The counters so far (also exported as {@code farmem_client_*}). In sidecar mode: the
+     * sidecar's counters for every application it serves, as of its last publication (100 ms).
+     */
     public ClientMetrics.Snapshot stats() {
+        if (sidecar != null) {
+            long[] s = sidecar.sidecarStats();
+            return new ClientMetrics.Snapshot(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11]);
+        }
         return metrics.snapshot();
     }
 
-    /** Where this far memory's metrics are registered. */
+    /** Where this far memory's metrics are registered; in sidecar mode the sidecar exports them and this registry is empty. */
     public CollectorRegistry registry() {
-        return metrics.registry();
+        return sidecar != null ? SIDECAR_MODE_REGISTRY : metrics.registry();
     }
 
-    /** Memory nodes that failed and are no longer used by this far memory. */
+    private static final CollectorRegistry SIDECAR_MODE_REGISTRY = new CollectorRegistry(true);
+
+    /** Memory nodes that failed and are no longer used by this far memory (the sidecar logs its own). */
     public List<String> failedReplicas() {
-        return router.failedNodes();
+        return router != null ? router.failedNodes() : List.of();
     }
 
     /** Flushes and releases the cache and the connections. */

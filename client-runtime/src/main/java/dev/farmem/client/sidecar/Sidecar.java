@@ -1,0 +1,540 @@
+package dev.farmem.client.sidecar;
+
+import dev.farmem.client.FarMemoryOptions;
+import dev.farmem.client.cache.CacheRegion;
+import dev.farmem.client.cache.DirtyLineMask;
+import dev.farmem.client.engine.CacheEngine;
+import dev.farmem.client.engine.ClientMetrics;
+import dev.farmem.client.engine.ReplicaRouter;
+import dev.farmem.transport.Transport;
+import dev.farmem.transport.binding.Binding;
+import dev.farmem.transport.tcp.NettyTransport;
+import io.prometheus.client.CollectorRegistry;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.MappedByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The sidecar: owns the connections and tokens of one claim, and runs the one cache engine
+ * ({@link CacheEngine}) over a cache region mapped from a file in a shared-memory directory.
+ * Application processes ({@link SidecarClient}) map the same region, serve their hits and set
+ * their dirty bits; a poller thread answers their misses and flushes from the request slots of
+ * the control file. A housekeeper thread beats the sidecar's heartbeat, reclaims the leases of
+ * dead applications and reloads the binding when its tokens change. Started again over the same
+ * directory, it re-attaches to the region and writes back every dirty line it finds there.
+ */
+public final class Sidecar implements AutoCloseable {
+
+    static final String REGION_FILE = "cache.region";
+    private static final Logger LOG = LoggerFactory.getLogger(Sidecar.class);
+    private static final long HOUSEKEEPING_MILLIS = 100;
+
+    private final SidecarOptions options;
+    private final Path dir;
+    private final SharedControl control;
+    private final CacheRegion region;
+    private final long blockCount;
+    private final boolean reattached;
+    private final CollectorRegistry registry;
+    private final Transport ownedTransport;
+    private final ReentrantReadWriteLock engineLock = new ReentrantReadWriteLock();
+    private final ExecutorService workers;
+    private final Thread poller;
+    private final Thread housekeeper;
+    private final long[] dispatched;
+    private final long[][] absorbed; // per client: hits, dirty lines, dirty words already added to the metrics
+    private final long[] absorbedOwner;
+    private final AtomicInteger reclaimedClients = new AtomicInteger();
+    private volatile Binding binding;
+    private volatile CacheEngine engine;
+    private volatile ClientMetrics metrics;
+    private volatile boolean running = true;
+    private volatile boolean reloading;
+    private Binding rejectedBinding; // housekeeper only: logged once
+
+    private Sidecar(Binding binding, SidecarOptions options) throws IOException {
+        binding.validate();
+        this.options = options;
+        this.binding = binding;
+        this.dir = options.directory();
+        FarMemoryOptions eo = options.engine();
+        int blockSize = binding.blockSize();
+        long claimBlocks = binding.sizeBytes() / blockSize;
+        long frames = Math.min(eo.cacheBytes() / blockSize, claimBlocks);
+        if (frames < Math.min(16, claimBlocks)) {
+            throw new IllegalArgumentException("a cache of " + eo.cacheBytes() + " bytes holds fewer than 16 blocks of "
+                    + blockSize + " bytes: give at least " + 16L * blockSize);
+        }
+        this.blockCount = claimBlocks;
+        Files.createDirectories(dir);
+        Path controlFile = dir.resolve(SharedControl.FILE);
+        Path regionFile = dir.resolve(REGION_FILE);
+        long regionBytes = CacheRegion.bytesNeeded(blockSize, Math.toIntExact(frames));
+        SharedControl previous = previous(controlFile, binding, blockSize, (int) frames, options);
+        if (previous == null) {
+            Files.deleteIfExists(controlFile); // fresh files: a stale mapping of old ones sees nothing new
+            Files.deleteIfExists(regionFile);
+        }
+        MappedByteBuffer regionBuffer = SharedControl.map(regionFile, regionBytes);
+        this.reattached = previous != null && CacheRegion.holds(regionBuffer, blockSize, (int) frames);
+        this.region = CacheRegion.over(regionBuffer, blockSize, (int) frames);
+        this.control = previous != null ? previous
+                : SharedControl.create(SharedControl.map(controlFile, SharedControl.bytesNeeded(options.maxClients(), options.threadsPerClient())),
+                        options.maxClients(), options.threadsPerClient());
+        control.state(SharedControl.STATE_ABSENT);
+        control.geometry(binding.sizeBytes(), binding.slabSize(), blockSize, (int) frames);
+        control.claim(binding.claim(), binding.claimUid());
+        control.timeouts(options.leaseTimeoutMillis(), options.sidecarTimeoutMillis());
+        control.sidecarPid(ProcessHandle.current().pid());
+        int slots = control.maxClients() * control.threadsPerClient();
+        this.dispatched = new long[slots];
+        java.util.Arrays.fill(dispatched, -1);
+        this.absorbed = new long[control.maxClients()][3];
+        this.absorbedOwner = new long[control.maxClients()];
+        for (int c = 0; c < control.maxClients(); c++) {
+            absorbedOwner[c] = control.owner(c);
+            absorbed[c][0] = control.clientHits(c); // counted by the sidecar that ran before
+            absorbed[c][1] = control.clientDirtyLines(c);
+            absorbed[c][2] = control.clientDirtyWords(c);
+        }
+        RecoveredFrames recovered = reattached ? recover() : new RecoveredFrames(0, 0, 0);
+        region.guard(control::frameInUse);
+
+        this.registry = eo.registry() != null ? eo.registry() : new CollectorRegistry(true);
+        this.ownedTransport = eo.transport() == null ? new NettyTransport() : null;
+        try {
+            this.metrics = new ClientMetrics(binding.claim(), frames * blockSize, registry);
+            this.engine = newEngine(binding, metrics);
+        } catch (RuntimeException e) {
+            if (ownedTransport != null) ownedTransport.close();
+            throw e;
+        }
+        countDirty();
+        if (reattached) {
+            LOG.info("re-attached to {} for claim {}: dropped {} frames a crash left half loaded, re-dirtied {} frames whose write-back was "
+                    + "in flight, {} dirty lines to write back", dir, binding.claim(), recovered.dropped, recovered.redirtied,
+                    metrics.dirtyLines.sum());
+        }
+        long epoch = control.nextEpoch();
+        control.heartbeat(System.currentTimeMillis());
+        control.state(SharedControl.STATE_RUNNING);
+        this.workers = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "farmem-sidecar-worker");
+            t.setDaemon(true);
+            return t;
+        });
+        this.poller = new Thread(this::runPoller, "farmem-sidecar-poller");
+        this.housekeeper = new Thread(this::runHousekeeper, "farmem-sidecar-housekeeper");
+        poller.setDaemon(true);
+        housekeeper.setDaemon(true);
+        poller.start();
+        housekeeper.start();
+        LOG.info("sidecar for claim {} serves {} (epoch {}, {} frames of {} bytes)", binding.claim(), dir, epoch, frames, blockSize);
+    }
+
+    /**
+     * Starts a sidecar for {@code binding} over {@code options.directory()}; re-attaches to the
+     * region left there by a sidecar of the same claim and geometry, or starts a fresh one.
+     */
+    public static Sidecar start(Binding binding, SidecarOptions options) {
+        try {
+            return new Sidecar(binding, options);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot set up the shared memory in " + options.directory() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The control file a previous sidecar of the same claim and geometry left, or null to start fresh. */
+    private static SharedControl previous(Path controlFile, Binding binding, int blockSize, int frames, SidecarOptions options)
+            throws IOException {
+        if (!Files.exists(controlFile) || Files.size(controlFile) < 4096) return null;
+        SharedControl old = SharedControl.existing(SharedControl.map(controlFile, Files.size(controlFile)));
+        if (old == null) return null;
+        waitForPreviousSidecarToStop(old, controlFile, options);
+        boolean same = old.claimUid().equals(binding.claimUid() == null ? "" : binding.claimUid())
+                && old.blockSize() == blockSize && old.frames() == frames && old.claimSize() == binding.sizeBytes()
+                && old.maxClients() == options.maxClients() && old.threadsPerClient() == options.threadsPerClient();
+        if (same) return old;
+        long now = System.currentTimeMillis();
+        for (int c = 0; c < old.maxClients(); c++) {
+            if (old.owner(c) != 0 && now - old.clientHeartbeat(c) <= old.leaseTimeoutMillis()) {
+                throw new IllegalStateException("the shared memory in " + controlFile.getParent() + " holds the cache of claim "
+                        + old.claim() + " with another geometry, and application process " + old.pid(c)
+                        + " still uses it: stop its applications or give this sidecar another --shm directory");
+            }
+        }
+        return null;
+    }
+
+    private static void waitForPreviousSidecarToStop(SharedControl old, Path controlFile, SidecarOptions options) {
+        long self = ProcessHandle.current().pid();
+        long deadline = System.currentTimeMillis() + options.sidecarTimeoutMillis() * 2;
+        while (old.state() == SharedControl.STATE_RUNNING && old.sidecarPid() != self
+                && System.currentTimeMillis() - old.heartbeat() <= options.sidecarTimeoutMillis()) {
+            if (ProcessHandle.of(old.sidecarPid()).map(ProcessHandle::isAlive).orElse(false) && System.currentTimeMillis() > deadline) {
+                throw new IllegalStateException("another farmem sidecar (pid " + old.sidecarPid() + ") serves "
+                        + controlFile.getParent() + ": stop it first or use another --shm directory");
+            }
+            LockSupport.parkNanos(50_000_000);
+        }
+    }
+
+    private record RecoveredFrames(int dropped, int redirtied, int unpinned) {}
+
+    /**
+     * The previous sidecar died: frames it was loading are dropped (their data is incomplete),
+     * frames whose write-back was in flight are marked wholly dirty (the dirty mask it took is
+     * gone and the agents may not have the lines), its pins are released, and the block table
+     * is rebuilt from the frames' tags (it may have died inside a table change).
+     */
+    private RecoveredFrames recover() {
+        int dropped = 0;
+        int redirtied = 0;
+        int unpinned = 0;
+        int lines = region.linesPerBlock();
+        for (int f = 0; f < region.frameCount(); f++) {
+            int s = region.state(f);
+            long v = region.versionPlain(f);
+            if ((v & 1) != 0) {
+                region.setTag(f, 0);
+                for (int w = 0; w < region.maskWords(); w++) region.takeMask(f, w);
+                region.endChange(f);
+                dropped++;
+            } else if ((s & CacheRegion.WRITEBACK) != 0 && region.tag(f) != 0) {
+                for (int w = 0; w < region.maskWords(); w++) region.orMask(f, w, DirtyLineMask.bitsInWord(w, 0, lines));
+                redirtied++;
+            }
+            if ((s & CacheRegion.PIN_MASK) != 0) unpinned++;
+            region.setState(f, 0);
+        }
+        region.rebuildTable();
+        return new RecoveredFrames(dropped, redirtied, unpinned);
+    }
+
+    /** Adds the dirty lines and mask words found in the region to the metrics the flusher watches. */
+    private void countDirty() {
+        long lines = 0;
+        long words = 0;
+        for (int f = 0; f < region.frameCount(); f++) {
+            for (int w = 0; w < region.maskWords(); w++) {
+                long m = region.maskWord(f, w);
+                if (m != 0) {
+                    words++;
+                    lines += Long.bitCount(m);
+                }
+            }
+        }
+        metrics.dirtyLines.add(lines - metrics.dirtyLines.sum());
+        metrics.dirtyWords.add(words - metrics.dirtyWords.sum());
+    }
+
+    private CacheEngine newEngine(Binding b, ClientMetrics m) {
+        FarMemoryOptions eo = options.engine();
+        Transport transport = ownedTransport != null ? ownedTransport : eo.transport().get();
+        ReplicaRouter router = new ReplicaRouter(b, transport, m.replicaFailures, eo.requestTimeoutMillis());
+        try {
+            return new CacheEngine(region, router, m, b.claim(), b.sizeBytes(), b.slabSize(), eo.trackingGranularity(),
+                    eo.prefetchDepth(), eo.backgroundFlusher(), eo.flusherLowWatermark());
+        } catch (RuntimeException e) {
+            router.close();
+            throw e;
+        }
+    }
+
+    public Path directory() { return dir; }
+    public String claim() { return binding.claim(); }
+    /** True if this sidecar took over a region a previous sidecar left (and recovered it). */
+    public boolean reattached() { return reattached; }
+    /** Leases of dead application processes reclaimed so far. */
+    public int reclaimedClients() { return reclaimedClients.get(); }
+    public ClientMetrics.Snapshot stats() { return metrics.snapshot(); }
+    public CollectorRegistry registry() { return registry; }
+
+    /** Application processes holding a lease now. */
+    public int attachedClients() {
+        int n = 0;
+        for (int c = 0; c < control.maxClients(); c++) if (control.owner(c) != 0) n++;
+        return n;
+    }
+
+    /** Writes back every dirty line in the shared cache, whoever wrote it. */
+    public void flush() {
+        ReentrantReadWriteLock.ReadLock l = engineLock.readLock();
+        l.lock();
+        try {
+            engine.flush();
+        } finally {
+            l.unlock();
+        }
+    }
+
+    // ---- requests ----------------------------------------------------------------------
+
+    /** Watches the doorbell; on a change, hands every new request to a worker (a miss may wait for a fetch). */
+    private void runPoller() {
+        long seen = Long.MIN_VALUE;
+        long idle = 0;
+        while (running) {
+            long bell = control.doorbell();
+            if (bell != seen) {
+                seen = bell;
+                idle = 0;
+                dispatchNewRequests();
+                continue;
+            }
+            idle++;
+            if (idle < 20_000) Thread.onSpinWait(); // a burst of misses keeps the poller hot
+            else if (idle < 20_200) Thread.yield();
+            else LockSupport.parkNanos(idle < 100_000 ? 20_000 : 200_000);
+        }
+    }
+
+    private void dispatchNewRequests() {
+        for (int c = 0; c < control.maxClients(); c++) {
+            if (control.owner(c) <= 0) continue;
+            int used = Math.min(control.threadsUsed(c), control.threadsPerClient());
+            for (int t = 0; t < used; t++) {
+                int slot = control.slot(c, t);
+                long seq = control.requestSeq(slot);
+                if (seq == dispatched[slot] || seq == control.responseSeq(slot)) continue;
+                dispatched[slot] = seq;
+                workers.execute(() -> serve(slot, seq));
+            }
+        }
+    }
+
+    private void serve(int slot, long seq) {
+        ReentrantReadWriteLock.ReadLock l = engineLock.readLock();
+        l.lock();
+        try {
+            switch (control.op(slot)) {
+                case SharedControl.OP_MISS -> serveMiss(slot, seq);
+                case SharedControl.OP_FLUSH -> {
+                    engine.flush();
+                    control.respond(slot, seq, 0, null);
+                }
+                default -> control.respond(slot, seq, SharedControl.RESULT_ERROR, "unknown request " + control.op(slot)
+                        + ": the application's farmem version does not match the sidecar's");
+            }
+        } catch (RuntimeException e) {
+            control.respond(slot, seq, SharedControl.RESULT_ERROR, e.getMessage() != null ? e.getMessage() : e.toString());
+        } finally {
+            l.unlock();
+        }
+    }
+
+    private void serveMiss(int slot, long seq) {
+        long block = control.block(slot);
+        int h = control.hazardIndex(slot);
+        if (h < 0 || h >= SharedControl.HAZARDS) throw new IllegalArgumentException("hazard index " + h + " is not in 0.." + (SharedControl.HAZARDS - 1));
+        if (block < 0 || block >= blockCount) {
+            throw new IndexOutOfBoundsException("block " + block + " is outside claim " + binding.claim() + " (" + blockCount + " blocks)");
+        }
+        int f = engine.pin(block);
+        try {
+            long reservation = SharedControl.reservation(seq);
+            long current = control.hazard(slot, h);
+            if ((current & 0xFFFF_FFFF_0000_0000L) != reservation) return; // the application gave up on this request
+            if (!control.casHazard(slot, h, current, reservation | (f + 1L))) return;
+            control.respond(slot, seq, f, null); // the hazard now keeps the frame: our pin can go
+        } finally {
+            engine.unpin(f);
+        }
+    }
+
+    // ---- housekeeping ------------------------------------------------------------------
+
+    private void runHousekeeper() {
+        long nextBindingCheck = 0;
+        while (running) {
+            long now = System.currentTimeMillis();
+            control.heartbeat(now);
+            try {
+                absorbClientCounters();
+                reclaimDeadClients(now);
+                publishStats();
+                if (options.bindingPath() != null && now >= nextBindingCheck && !reloading) {
+                    nextBindingCheck = now + options.bindingPollMillis();
+                    checkBinding();
+                }
+            } catch (RuntimeException e) {
+                LOG.warn("sidecar housekeeping failed: {}", e.toString());
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(HOUSEKEEPING_MILLIS));
+        }
+    }
+
+    private void absorbClientCounters() {
+        ClientMetrics m = metrics;
+        for (int c = 0; c < control.maxClients(); c++) {
+            long owner = control.owner(c);
+            if (owner != absorbedOwner[c]) { // a new process took the lease: its counters start at zero
+                absorbedOwner[c] = owner;
+                java.util.Arrays.fill(absorbed[c], 0);
+            }
+            if (owner <= 0) continue;
+            m.hits.add(delta(c, 0, control.clientHits(c)));
+            m.dirtyLines.add(delta(c, 1, control.clientDirtyLines(c)));
+            m.dirtyWords.add(delta(c, 2, control.clientDirtyWords(c)));
+        }
+    }
+
+    private long delta(int c, int k, long total) {
+        long d = Math.max(0, total - absorbed[c][k]);
+        absorbed[c][k] = Math.max(absorbed[c][k], total);
+        return d;
+    }
+
+    /**
+     * An application whose heartbeat stopped longer than the lease timeout, and whose process is
+     * gone, loses its lease: its hazards are cleared so eviction may take those frames again.
+     * Its dirty lines stay in the cache and are written back like any other.
+     */
+    private void reclaimDeadClients(long now) {
+        for (int c = 0; c < control.maxClients(); c++) {
+            long owner = control.owner(c);
+            if (owner <= 0 || now - control.clientHeartbeat(c) <= options.leaseTimeoutMillis()) continue;
+            long pid = control.pid(c);
+            long start = control.processStart(c);
+            boolean alive = pid != ProcessHandle.current().pid() && ProcessHandle.of(pid)
+                    .filter(ProcessHandle::isAlive)
+                    .flatMap(p -> p.info().startInstant())
+                    .map(i -> Math.abs(i.toEpochMilli() - start) < 1_000)
+                    .orElse(false);
+            if (alive) continue; // paused, not dead: its threads may still be inside frames
+            if (!control.casOwner(c, owner, -1)) continue;
+            for (int t = 0; t < control.threadsPerClient(); t++) {
+                int slot = control.slot(c, t);
+                for (int i = 0; i < SharedControl.HAZARDS; i++) control.hazard(slot, i, 0L);
+                control.settle(slot);
+                control.freeSlot(slot);
+            }
+            control.resetThreadsUsed(c);
+            control.owner(c, 0);
+            reclaimedClients.incrementAndGet();
+            LOG.warn("application process {} of claim {} stopped without closing (no heartbeat for {} ms): its lease and frames are reclaimed",
+                    pid, binding.claim(), now - control.clientHeartbeat(c));
+        }
+    }
+
+    private void publishStats() {
+        ClientMetrics.Snapshot s = metrics.snapshot();
+        long[] v = {s.hits(), s.misses(), s.evictions(), s.prefetches(), s.fetchedBytes(), s.writtenBackBytes(),
+            s.writtenBackLines(), s.lineIdealBytes(), s.pageEquivalentBytes(), s.writebackErrors(), s.replicaFailures(), s.dirtyBytes()};
+        for (int i = 0; i < v.length; i++) control.stat(i, v[i]);
+    }
+
+    private void checkBinding() {
+        Binding fresh;
+        try {
+            fresh = Binding.read(options.bindingPath());
+        } catch (IllegalArgumentException e) {
+            LOG.warn("binding {} cannot be used, keeping the current one: {}", options.bindingPath(), e.getMessage());
+            return;
+        }
+        Binding current = binding;
+        if (fresh.equals(current) || fresh.equals(rejectedBinding)) return;
+        if (!java.util.Objects.equals(fresh.claimUid(), current.claimUid()) || fresh.sizeBytes() != current.sizeBytes()
+                || fresh.blockSize() != current.blockSize() || fresh.slabSize() != current.slabSize()) {
+            LOG.error("binding {} now describes another claim ({} uid {}, {} bytes): this sidecar keeps serving claim {}; restart the pod "
+                    + "to use the new claim", options.bindingPath(), fresh.claim(), fresh.claimUid(), fresh.sizeBytes(), current.claim());
+            rejectedBinding = fresh;
+            return;
+        }
+        reloading = true;
+        workers.execute(() -> {
+            try {
+                reload(fresh);
+            } finally {
+                reloading = false;
+            }
+        });
+    }
+
+    /**
+     * New tokens (or endpoints) for the same claim: the engine is rebuilt over the same region
+     * with new connections. Dirty lines the old tokens could not write back stay dirty and go
+     * out with the new ones.
+     */
+    private void reload(Binding fresh) {
+        ReentrantReadWriteLock.WriteLock l = engineLock.writeLock();
+        l.lock();
+        try {
+            CacheEngine old = engine;
+            ClientMetrics oldMetrics = metrics;
+            try {
+                old.close();
+            } catch (RuntimeException e) {
+                LOG.info("write-back with the old tokens failed, the new ones will retry: {}", e.getMessage());
+            }
+            ClientMetrics m = new ClientMetrics(fresh.claim(), (long) region.frameCount() * region.blockSize(), registry);
+            carryOver(oldMetrics, m);
+            this.metrics = m;
+            this.engine = newEngine(fresh, m);
+            this.binding = fresh;
+            countDirty();
+            LOG.info("binding of claim {} reloaded: epoch {}, {} memory nodes", fresh.claim(), fresh.epoch(), fresh.nodes().size());
+        } catch (RuntimeException e) {
+            LOG.error("reloading the binding of claim {} failed, requests will fail until it is fixed: {}", fresh.claim(), e.toString());
+        } finally {
+            l.unlock();
+        }
+    }
+
+    private static void carryOver(ClientMetrics from, ClientMetrics to) {
+        LongAdder[][] pairs = {
+            {from.hits, to.hits}, {from.misses, to.misses}, {from.evictions, to.evictions}, {from.prefetches, to.prefetches},
+            {from.fetchedBytes, to.fetchedBytes}, {from.writtenBackBytes, to.writtenBackBytes},
+            {from.writtenBackLines, to.writtenBackLines}, {from.lineIdealBytes, to.lineIdealBytes},
+            {from.pageEquivalentBytes, to.pageEquivalentBytes}, {from.writebackErrors, to.writebackErrors},
+            {from.replicaFailures, to.replicaFailures}};
+        for (LongAdder[] p : pairs) p[1].add(p[0].sum());
+    }
+
+    /** Stops serving, writes back every dirty line, and marks the sidecar stopped for its applications. */
+    @Override
+    public void close() {
+        if (!running) return;
+        running = false;
+        poller.interrupt();
+        housekeeper.interrupt();
+        try {
+            poller.join(5_000);
+            housekeeper.join(5_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        workers.shutdown();
+        try {
+            workers.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        RuntimeException failure = null;
+        ReentrantReadWriteLock.WriteLock l = engineLock.writeLock();
+        l.lock();
+        try {
+            engine.close();
+        } catch (RuntimeException e) {
+            failure = e;
+        } finally {
+            l.unlock();
+            control.stopReason(failure == null ? "stopped cleanly, every dirty line written back" : "stopped; the last write-back failed: "
+                    + failure.getMessage());
+            control.state(SharedControl.STATE_STOPPED);
+            if (ownedTransport != null) ownedTransport.close();
+        }
+        if (failure != null) throw failure;
+    }
+}

@@ -1,0 +1,329 @@
+package dev.farmem.client.sidecar;
+
+import dev.farmem.client.cache.CacheRegion;
+import dev.farmem.client.cache.DirtyLineMask;
+import dev.farmem.client.engine.BlockCache;
+import java.io.IOException;
+import java.lang.ref.Cleaner;
+import java.nio.MappedByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The application side of sidecar mode: maps the sidecar's cache region and control file,
+ * serves hits and sets dirty bits itself, and asks the sidecar for misses and flushes through
+ * this thread's request slot. A frame this process uses is published as a hazard in shared
+ * memory, never counted in the frame's pin count, so a crash of this process leaves nothing
+ * the sidecar cannot reclaim. Applications use it through {@code FarMemory.attach}.
+ */
+public final class SidecarClient implements BlockCache {
+
+    private static final Cleaner CLEANER = Cleaner.create();
+    private static final long HEARTBEAT_MILLIS = 100;
+
+    private final Path dir;
+    private final SharedControl control;
+    private final CacheRegion region;
+    private final int client;
+    private final long token;
+    private final String claim;
+    private final long claimSize;
+    private final long slabSize;
+    private final ThreadLocal<AppThread> threads = ThreadLocal.withInitial(this::newThread);
+    private final LongAdder hits = new LongAdder();
+    private final LongAdder dirtyLines = new LongAdder();
+    private final LongAdder dirtyWords = new LongAdder();
+    private final Thread heartbeat;
+    private volatile String closedReason;
+
+    private SidecarClient(Path dir, SharedControl control, CacheRegion region, int client, long token) {
+        this.dir = dir;
+        this.control = control;
+        this.region = region;
+        this.client = client;
+        this.token = token;
+        this.claim = control.claim();
+        this.claimSize = control.claimSize();
+        this.slabSize = control.slabSize();
+        this.heartbeat = new Thread(this::runHeartbeat, "farmem-sidecar-lease-" + claim);
+        heartbeat.setDaemon(true);
+        heartbeat.start();
+    }
+
+    /**
+     * Attaches to the sidecar serving {@code dir} (its shared-memory directory), waiting up to
+     * {@code waitMillis} for it to be running: a pod's containers start in any order.
+     */
+    public static SidecarClient attach(Path dir, long waitMillis) {
+        long deadline = System.currentTimeMillis() + waitMillis;
+        Path controlFile = dir.resolve(SharedControl.FILE);
+        for (;;) {
+            String why = null;
+            try {
+                SharedControl control = mapControl(controlFile);
+                if (control == null) {
+                    why = "its control file " + controlFile + " is not initialised yet";
+                } else if (!running(control, System.currentTimeMillis())) {
+                    why = "it is not running (no heartbeat for " + (System.currentTimeMillis() - control.heartbeat()) + " ms)";
+                } else {
+                    return lease(dir, control);
+                }
+            } catch (NoSuchFileException e) {
+                why = "its control file " + controlFile + " does not exist";
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot map the sidecar's control file " + controlFile + ": " + e.getMessage(), e);
+            }
+            if (System.currentTimeMillis() > deadline) {
+                throw new IllegalStateException("no farmem sidecar serves " + dir + ": " + why
+                        + ". Start one (./farmem sidecar --shm " + dir + ") or check that the pod has the farmem.io/claim annotation");
+            }
+            LockSupport.parkNanos(20_000_000);
+        }
+    }
+
+    private static SharedControl mapControl(Path file) throws IOException {
+        long size = Files.size(file);
+        if (size < 4096) return null;
+        return SharedControl.existing(SharedControl.map(file, size));
+    }
+
+    private static boolean running(SharedControl control, long now) {
+        return control.state() == SharedControl.STATE_RUNNING && now - control.heartbeat() <= control.sidecarTimeoutMillis();
+    }
+
+    private static SidecarClient lease(Path dir, SharedControl control) throws IOException {
+        int blockSize = control.blockSize();
+        int frames = control.frames();
+        MappedByteBuffer mapped = SharedControl.map(dir.resolve(Sidecar.REGION_FILE), CacheRegion.bytesNeeded(blockSize, frames));
+        if (!CacheRegion.holds(mapped, blockSize, frames)) {
+            throw new IllegalStateException("the cache region in " + dir + " does not match the sidecar's control file: restart the sidecar");
+        }
+        CacheRegion region = CacheRegion.over(mapped, blockSize, frames); // rewrites the same header values
+        long token = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
+        ProcessHandle self = ProcessHandle.current();
+        long start = self.info().startInstant().map(java.time.Instant::toEpochMilli).orElse(0L);
+        for (int c = 0; c < control.maxClients(); c++) {
+            if (control.owner(c) != 0) continue;
+            control.clientHeartbeat(c, System.currentTimeMillis()); // fresh before the lease is visible
+            if (!control.casOwner(c, 0, token)) continue;
+            control.process(c, self.pid(), start);
+            control.clientCounters(c, 0, 0, 0);
+            control.clientHeartbeat(c, System.currentTimeMillis());
+            return new SidecarClient(dir, control, region, c, token);
+        }
+        throw new IllegalStateException("the sidecar in " + dir + " already serves " + control.maxClients()
+                + " application processes: close one, or start the sidecar with a larger --max-clients");
+    }
+
+    public String claim() { return claim; }
+    public long claimSize() { return claimSize; }
+    public long slabSize() { return slabSize; }
+    public Path directory() { return dir; }
+
+    /** The sidecar's counters (all its applications), as it last published them. */
+    public long[] sidecarStats() {
+        long[] out = new long[SharedControl.STAT_COUNT];
+        for (int i = 0; i < out.length; i++) out[i] = control.stat(i);
+        return out;
+    }
+
+    @Override
+    public CacheRegion region() {
+        return region;
+    }
+
+    @Override
+    public void ensureOpen() {
+        String why = closedReason;
+        if (why != null) throw new IllegalStateException(why);
+    }
+
+    // ---- the access path -----------------------------------------------------------------
+
+    @Override
+    public int pin(long block) {
+        ensureOpen();
+        AppThread t = threads.get();
+        int h = t.freeHazard();
+        int f = region.lookup(block);
+        if (f >= 0) {
+            control.hazard(t.slot, h, f + 1L);
+            if ((region.state(f) & CacheRegion.EXCLUSIVE) == 0 && region.tag(f) == block + 1) {
+                t.held[h] = f;
+                hits.increment();
+                region.touch(f);
+                return f;
+            }
+            control.hazard(t.slot, h, 0L);
+        }
+        int frame = t.call(SharedControl.OP_MISS, block, h);
+        t.held[h] = frame;
+        return frame;
+    }
+
+    @Override
+    public void unpin(int frame) {
+        AppThread t = threads.get();
+        for (int i = 0; i < SharedControl.HAZARDS; i++) {
+            if (t.held[i] == frame) {
+                t.held[i] = -1;
+                control.releaseHazard(t.slot, i);
+                return;
+            }
+        }
+        throw new IllegalStateException("frame " + frame + " is not pinned by this thread");
+    }
+
+    @Override
+    public void markDirty(int frame, int offset, int length) {
+        int from = offset >>> CacheRegion.LINE_SHIFT;
+        int to = ((offset + length - 1) >>> CacheRegion.LINE_SHIFT) + 1;
+        for (int w = from >>> 6; w <= (to - 1) >>> 6; w++) {
+            long bits = DirtyLineMask.bitsInWord(w, from, to);
+            long old = region.orMask(frame, w, bits);
+            long fresh = bits & ~old;
+            if (fresh != 0) {
+                dirtyLines.add(Long.bitCount(fresh));
+                if (old == 0) dirtyWords.increment();
+            }
+        }
+    }
+
+    @Override
+    public void countHit() {
+        hits.increment();
+    }
+
+    /** Asks the sidecar to write back every dirty line; returns once every live replica acknowledged. */
+    @Override
+    public void flush() {
+        ensureOpen();
+        threads.get().call(SharedControl.OP_FLUSH, 0, -1);
+    }
+
+    /** Flushes, then gives the lease back; later use throws {@link IllegalStateException}. */
+    @Override
+    public void close() {
+        if (closedReason != null) return;
+        try {
+            flush();
+        } finally {
+            closedReason = "far memory of claim " + claim + " (sidecar " + dir + ") is closed: attach again to use it";
+            heartbeat.interrupt();
+            publishCounters();
+            for (int t = 0; t < control.threadsPerClient(); t++) {
+                int slot = control.slot(client, t);
+                for (int i = 0; i < SharedControl.HAZARDS; i++) control.hazard(slot, i, 0L);
+                control.freeSlot(slot);
+            }
+            control.casOwner(client, token, 0);
+        }
+    }
+
+    // ---- lease -------------------------------------------------------------------------
+
+    private void runHeartbeat() {
+        while (closedReason == null) {
+            if (control.owner(client) != token) {
+                closedReason = "the farmem sidecar in " + dir + " reclaimed this process's lease: it saw no heartbeat for more than "
+                        + control.leaseTimeoutMillis() + " ms (was the process paused?). Attach again; writes not flushed may be lost";
+                return;
+            }
+            control.clientHeartbeat(client, System.currentTimeMillis());
+            publishCounters();
+            try {
+                Thread.sleep(HEARTBEAT_MILLIS);
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    private void publishCounters() {
+        control.clientCounters(client, hits.sum(), dirtyLines.sum(), dirtyWords.sum());
+    }
+
+    private AppThread newThread() {
+        for (int t = 0; t < control.threadsPerClient(); t++) {
+            int slot = control.slot(client, t);
+            if (control.tryTakeSlot(slot)) {
+                control.raiseThreadsUsed(client, t + 1);
+                for (int i = 0; i < SharedControl.HAZARDS; i++) control.hazard(slot, i, 0L);
+                AppThread at = new AppThread(slot, Math.max(control.requestSeq(slot), control.responseSeq(slot)));
+                SharedControl c = control;
+                CLEANER.register(Thread.currentThread(), () -> { // the thread died: its slot serves another
+                    for (int i = 0; i < SharedControl.HAZARDS; i++) c.hazard(slot, i, 0L);
+                    c.freeSlot(slot);
+                });
+                return at;
+            }
+        }
+        throw new IllegalStateException("more than " + control.threadsPerClient() + " threads of this process use far memory of claim "
+                + claim + " at once: use a thread pool, or start the sidecar with a larger --threads-per-client");
+    }
+
+    /** One application thread's request slot and the hazards it holds (this thread only). */
+    private final class AppThread {
+        final int slot;
+        final int[] held = {-1, -1, -1, -1};
+        long seq;
+
+        AppThread(int slot, long seq) {
+            this.slot = slot;
+            this.seq = seq;
+        }
+
+        int freeHazard() {
+            for (int i = 0; i < SharedControl.HAZARDS; i++) if (held[i] < 0) return i;
+            throw new IllegalStateException("a thread may hold at most " + SharedControl.HAZARDS + " frames at once");
+        }
+
+        /** Posts a request and waits for its answer; fails clearly when the sidecar stops answering. */
+        int call(int op, long block, int h) {
+            long s = ++seq;
+            if ((s & 0xFFFF_FFFFL) == 0) s = ++seq; // a reservation of 0 would look like a free hazard
+            if (!running(control, System.currentTimeMillis())) throw unavailable();
+            if (h >= 0) control.hazard(slot, h, SharedControl.reservation(s));
+            control.postRequest(slot, op, h, block, s);
+            control.ringDoorbell();
+            long epoch = control.epoch();
+            for (long spins = 0; control.responseSeq(slot) != s; spins++) {
+                if (spins < 10_000) {
+                    Thread.onSpinWait();
+                    continue;
+                }
+                LockSupport.parkNanos(spins < 20_000 ? 1_000 : 50_000);
+                if ((spins & 63) == 0 && !running(control, System.currentTimeMillis()) && control.responseSeq(slot) != s) {
+                    if (h >= 0) control.hazard(slot, h, 0L);
+                    throw unavailable();
+                }
+                if (control.epoch() != epoch) { // a restarted sidecar serves pending requests again
+                    epoch = control.epoch();
+                    control.ringDoorbell();
+                }
+            }
+            int r = control.result(slot);
+            if (r < 0) {
+                if (h >= 0) control.hazard(slot, h, 0L);
+                throw new IllegalStateException(control.message(slot));
+            }
+            if (h >= 0 && SharedControl.hazardFrame(control.hazard(slot, h)) != r) {
+                throw new IllegalStateException("the sidecar answered block " + block + " with frame " + r
+                        + " but did not publish its hazard: the shared memory in " + dir + " is corrupt");
+            }
+            return r;
+        }
+
+        private IllegalStateException unavailable() {
+            long silent = System.currentTimeMillis() - control.heartbeat();
+            String state = control.state() == SharedControl.STATE_STOPPED ? "stopped (" + control.stopReason() + ")"
+                    : "has not signalled for " + silent + " ms";
+            return new SidecarUnavailableException("the farmem sidecar of claim " + claim + " (" + dir + ") " + state
+                    + ": misses and flushes wait for it to run again; writes a flush acknowledged are safe. Retry once it is back");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+package dev.farmem.client.sidecar;
+
+import dev.farmem.client.FarMemoryOptions;
+import java.nio.file.Path;
+
+/**
+ * How a {@link Sidecar} runs: where the shared memory lives, how many application processes
+ * and threads it serves, how fast dead peers are noticed, and the cache engine's own options.
+ */
+public final class SidecarOptions {
+
+    private Path directory = Path.of("/dev/shm/farmem");
+    private Path bindingPath;
+    private int maxClients = 16;
+    private int threadsPerClient = 64;
+    private long leaseTimeoutMillis = 3_000;
+    private long sidecarTimeoutMillis = 2_000;
+    private long bindingPollMillis = 1_000;
+    private FarMemoryOptions engine = FarMemoryOptions.defaults();
+
+    public static SidecarOptions defaults() {
+        return new SidecarOptions();
+    }
+
+    /** The shared-memory directory: a tmpfs such as /dev/shm, or an emptyDir with medium Memory. */
+    public SidecarOptions directory(Path dir) {
+        this.directory = dir;
+        return this;
+    }
+
+    /** The binding file or mounted Secret directory, watched so new tokens are used without a restart. */
+    public SidecarOptions bindingPath(Path path) {
+        this.bindingPath = path;
+        return this;
+    }
+
+    /** Application processes served at once (default 16). */
+    public SidecarOptions maxClients(int n) {
+        if (n < 1 || n > 1024) throw new IllegalArgumentException("max clients must be in 1..1024, got " + n);
+        this.maxClients = n;
+        return this;
+    }
+
+    /** Threads of one application that may use far memory at once (default 64). */
+    public SidecarOptions threadsPerClient(int n) {
+        if (n < 1 || n > 4096) throw new IllegalArgumentException("threads per client must be in 1..4096, got " + n);
+        this.threadsPerClient = n;
+        return this;
+    }
+
+    /** How long an application may miss its heartbeat before its lease and hazards are reclaimed (default 3 s). */
+    public SidecarOptions leaseTimeoutMillis(long millis) {
+        if (millis < 200) throw new IllegalArgumentException("lease timeout must be at least 200 ms, got " + millis);
+        this.leaseTimeoutMillis = millis;
+        return this;
+    }
+
+    /** How long applications wait for a silent sidecar before failing misses and flushes (default 2 s). */
+    public SidecarOptions sidecarTimeoutMillis(long millis) {
+        if (millis < 200) throw new IllegalArgumentException("sidecar timeout must be at least 200 ms, got " + millis);
+        this.sidecarTimeoutMillis = millis;
+        return this;
+    }
+
+    /** How often the binding is checked for new tokens (default 1 s). */
+    public SidecarOptions bindingPollMillis(long millis) {
+        if (millis < 10) throw new IllegalArgumentException("binding poll interval must be at least 10 ms, got " + millis);
+        this.bindingPollMillis = millis;
+        return this;
+    }
+
+    /** Cache size, tracking granularity, prefetch, flusher, timeouts, metrics registry and transport. */
+    public SidecarOptions engine(FarMemoryOptions options) {
+        this.engine = options;
+        return this;
+    }
+
+    public Path directory() { return directory; }
+    public Path bindingPath() { return bindingPath; }
+    public int maxClients() { return maxClients; }
+    public int threadsPerClient() { return threadsPerClient; }
+    public long leaseTimeoutMillis() { return leaseTimeoutMillis; }
+    public long sidecarTimeoutMillis() { return sidecarTimeoutMillis; }
+    public long bindingPollMillis() { return bindingPollMillis; }
+    public FarMemoryOptions engine() { return engine; }
+}
