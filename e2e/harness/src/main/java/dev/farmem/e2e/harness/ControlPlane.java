@@ -51,6 +51,7 @@ public final class ControlPlane implements AutoCloseable {
     private Path kubeconfig;
     private Path caFile;
     private KubernetesClient client;
+    private Process cleaner;
 
     private ControlPlane(Path dir, boolean deleteOnClose) {
         this.dir = dir;
@@ -70,6 +71,9 @@ public final class ControlPlane implements AutoCloseable {
     public static ControlPlane start(Binaries binaries, Path dir, boolean deleteOnClose) {
         ControlPlane cp = new ControlPlane(dir, deleteOnClose);
         try {
+            if (deleteOnClose) {
+                cp.cleaner = removeWhenJvmDies(dir);
+            }
             cp.boot(binaries);
             return cp;
         } catch (RuntimeException | Error e) {
@@ -247,6 +251,21 @@ public final class ControlPlane implements AutoCloseable {
         processes.clear();
         if (deleteOnClose) {
             deleteTree(dir);
+        }
+        if (cleaner != null) {
+            cleaner.destroyForcibly();
+        }
+    }
+
+    /** After a SIGKILL of this JVM (no shutdown hook runs), the directory goes once the components are gone too. */
+    private static Process removeWhenJvmDies(Path dir) {
+        String script = "while kill -0 " + ProcessHandle.current().pid() + " 2>/dev/null; do sleep 1; done; sleep 8; rm -rf '"
+                + dir.toString().replace("'", "") + "'";
+        try {
+            return new ProcessBuilder("sh", "-c", script).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start the clean-up watcher for " + dir, e);
         }
     }
 

@@ -13,11 +13,13 @@ import java.util.concurrent.TimeUnit;
 public final class LocalProcess implements AutoCloseable {
     private final String name;
     private final Process process;
+    private final Process watcher;
     private final Path log;
 
-    private LocalProcess(String name, Process process, Path log) {
+    private LocalProcess(String name, Process process, Process watcher, Path log) {
         this.name = name;
         this.process = process;
+        this.watcher = watcher;
         this.log = log;
     }
 
@@ -34,10 +36,23 @@ public final class LocalProcess implements AutoCloseable {
                 pb.environment().clear();
                 pb.environment().putAll(env);
             }
-            return new LocalProcess(name, pb.start(), log);
+            Process process = pb.start();
+            return new LocalProcess(name, process, watchParent(process.pid()), log);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start " + name + " (" + command.get(0) + "): " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * A JVM killed with SIGKILL runs no shutdown hook, and its children would live on: a small watcher ends the
+     * child (TERM, then KILL) once this JVM is gone, and ends itself once the child is.
+     */
+    private static Process watchParent(long child) throws IOException {
+        long self = ProcessHandle.current().pid();
+        String script = "while kill -0 " + self + " 2>/dev/null && kill -0 " + child + " 2>/dev/null; do sleep 1; done; "
+                + "if kill -0 " + child + " 2>/dev/null; then kill -TERM -- " + child + "; sleep 5; kill -KILL " + child + " 2>/dev/null; fi; true";
+        return new ProcessBuilder("sh", "-c", script).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
     }
 
     public String name() { return name; }
@@ -79,6 +94,16 @@ public final class LocalProcess implements AutoCloseable {
                 h.onExit().orTimeout(10, TimeUnit.SECONDS).exceptionally(t -> h).join();
             }
         }
+        endWatcher();
+    }
+
+    private void endWatcher() {
+        watcher.destroyForcibly();
+        try {
+            watcher.waitFor(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** Kills the tree at once: what a crash or a lost node looks like to the process. */
@@ -90,6 +115,7 @@ public final class LocalProcess implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        endWatcher();
     }
 
     @Override
