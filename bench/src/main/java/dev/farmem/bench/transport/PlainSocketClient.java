@@ -56,11 +56,12 @@ final class PlainSocketClient implements AutoCloseable {
                     while (batch.hasRemaining()) ch.write(batch);
                     sent.addAndGet(n);
                 }
-                // One last request past the window, so the receiver always has something to wait for until done is set.
-                ByteBuffer last = request.duplicate();
-                while (last.hasRemaining()) ch.write(last);
+                // One last request past the window, counted and flagged before it is written (its response
+                // may come back at once), so the receiver always has a response to wait for until it sees done.
                 sent.incrementAndGet();
                 done.set(true);
+                ByteBuffer last = request.duplicate();
+                while (last.hasRemaining()) ch.write(last);
             } catch (Exception e) {
                 throw new IllegalStateException(e);
             }

@@ -35,35 +35,45 @@ final class PlainSocketPeer implements AutoCloseable {
         return (InetSocketAddress) server.getLocalAddress();
     }
 
-    /** One client at a time; requests are handled in batches as they arrive, responses flushed once per batch. */
+    /** Accepts clients, each served by its own thread. */
     private void serve() {
+        while (server.isOpen()) {
+            try {
+                SocketChannel ch = server.accept();
+                Thread t = new Thread(() -> serve(ch), "plain-socket-connection");
+                t.setDaemon(true);
+                t.start();
+            } catch (IOException e) {
+                return; // closed
+            }
+        }
+    }
+
+    /** Requests are handled in batches as they arrive, responses flushed once per batch, as Netty does. */
+    private void serve(SocketChannel ch) {
         ByteBuffer in = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
         ByteBuffer out = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
-        while (server.isOpen()) {
-            try (SocketChannel ch = server.accept()) {
-                ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                in.clear();
-                while (ch.read(in) >= 0) {
-                    in.flip();
-                    while (in.remaining() >= HEADER) {
-                        int payload = in.getInt(in.position());
-                        int response = in.getInt(in.position() + 4);
-                        if (in.remaining() < HEADER + payload) break;
-                        in.position(in.position() + HEADER);
-                        ByteBuffer target = region.duplicate().position(0).limit(payload);
-                        ByteBuffer src = in.duplicate().limit(in.position() + payload);
-                        target.put(src);
-                        in.position(in.position() + payload);
-                        if (out.remaining() < HEADER + response) flush(ch, out);
-                        out.putLong(response).putLong(0);
-                        out.put(region.duplicate().position(64).limit(64 + response));
-                    }
-                    in.compact();
-                    flush(ch, out);
+        try (ch) {
+            ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            while (ch.read(in) >= 0) {
+                in.flip();
+                while (in.remaining() >= HEADER) {
+                    int payload = in.getInt(in.position());
+                    int response = in.getInt(in.position() + 4);
+                    if (in.remaining() < HEADER + payload) break;
+                    in.position(in.position() + HEADER);
+                    ByteBuffer target = region.duplicate().position(0).limit(payload);
+                    target.put(in.duplicate().limit(in.position() + payload));
+                    in.position(in.position() + payload);
+                    if (out.remaining() < HEADER + response) flush(ch, out);
+                    out.putLong(response).putLong(0);
+                    out.put(region.duplicate().position(64).limit(64 + response));
                 }
-            } catch (IOException e) {
-                // client gone or server closed: wait for the next client
+                in.compact();
+                flush(ch, out);
             }
+        } catch (IOException e) {
+            // the client went away
         }
     }
 

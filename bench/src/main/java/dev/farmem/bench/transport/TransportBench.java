@@ -1,0 +1,221 @@
+package dev.farmem.bench.transport;
+
+import dev.farmem.agent.EmbeddedPool;
+import dev.farmem.transport.MemoryNodeConnection;
+import dev.farmem.transport.WriteBatch;
+import dev.farmem.transport.binding.Binding;
+import dev.farmem.transport.tcp.EventLoops;
+import dev.farmem.transport.tcp.NettyTransport;
+import dev.farmem.transport.tcp.TcpOptions;
+import dev.farmem.transport.wire.Protocol;
+import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * {@code ./farmem bench transport}: the data path of one client and one in-process agent over
+ * loopback TCP, next to a plain socket request/response with the same byte counts, measured
+ * alternately in the same run. Prints 4 KiB READ latency at queue depth 1 (p50, p99), pipelined
+ * 4 KiB READ throughput and pipelined WRITEV throughput (4 dirty lines of 64 B per request),
+ * each as the median of the rounds with the spread, and the ratio farmem / plain.
+ */
+public final class TransportBench {
+
+    static final int BLOCK = 4096;
+    static final int LINE = 64;
+    static final long SLAB = 16L << 20;
+
+    private TransportBench() {}
+
+    public static void main(String[] args) throws Exception {
+        int rounds = 3;
+        double seconds = 1.0;
+        int depth = 32;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
+                case "--depth" -> depth = Integer.parseInt(args[++i]);
+                case "--help" -> {
+                    System.out.println("usage: ./farmem bench transport [--rounds 3] [--seconds 1.0] [--depth 32]\n"
+                            + "  each round measures every figure for --seconds on farmem and on a plain socket, alternating;\n"
+                            + "  the run takes about 6 x rounds x seconds plus warm-up.");
+                    return;
+                }
+                default -> {
+                    System.err.println("unknown option " + args[i] + " (see --help)");
+                    System.exit(2);
+                }
+            }
+        }
+        if (rounds < 1 || seconds <= 0 || seconds > 30 || depth < 1 || depth > 4096) {
+            System.err.println("--rounds >= 1, 0 < --seconds <= 30, 1 <= --depth <= 4096");
+            System.exit(2);
+        }
+        long nanos = (long) (seconds * 1e9);
+        System.out.printf(Locale.ROOT, "machine: %d cpus, %s %s, netty %s, jvm flags %s%n", Runtime.getRuntime().availableProcessors(),
+                System.getProperty("java.vm.name"), System.getProperty("java.version"), EventLoops.kind(),
+                ManagementFactory.getRuntimeMXBean().getInputArguments());
+        System.out.printf(Locale.ROOT, "run: %d rounds x %.1f s per figure and side, pipeline depth %d, one client connection, one agent I/O thread%n",
+                rounds, seconds, depth);
+
+        try (EmbeddedPool pool = EmbeddedPool.start(1, SLAB, SLAB);
+             NettyTransport tcp = new NettyTransport(TcpOptions.defaults().withIoThreads(1));
+             PlainSocketPeer peer = new PlainSocketPeer()) {
+            Binding b = pool.bind("bench", SLAB, 1, BLOCK);
+            Binding.Location loc = b.locate(0).get(0);
+            MemoryNodeConnection c = tcp.connect(loc.endpoint(), b.nodes().get(loc.node()).token()).join();
+            int slab = loc.remoteSlab();
+            int writevPayload = Protocol.WRITEV_BODY_HEADER + 4 * (Protocol.SEGMENT_HEADER + LINE);
+            try (PlainSocketClient plainRead = new PlainSocketClient(peer.address(), Protocol.READ_BODY, BLOCK);
+                 PlainSocketClient plainWrite = new PlainSocketClient(peer.address(), writevPayload, 0)) {
+                // Warm-up: JIT both sides.
+                qd1(c, slab, nanos / 2);
+                plainQd1(plainRead, nanos / 2);
+                readThroughput(c, slab, depth, nanos / 2);
+                plainRead.pipelined(depth, nanos / 2);
+                writevThroughput(c, slab, depth, nanos / 2);
+
+                List<double[]> farmemQd1 = new ArrayList<>();
+                List<double[]> plainQd1 = new ArrayList<>();
+                double[] farmemReads = new double[rounds];
+                double[] plainReads = new double[rounds];
+                double[] farmemWrites = new double[rounds];
+                double[] plainWrites = new double[rounds];
+                for (int r = 0; r < rounds; r++) {
+                    farmemQd1.add(qd1(c, slab, nanos));
+                    plainQd1.add(plainQd1(plainRead, nanos));
+                    farmemReads[r] = readThroughput(c, slab, depth, nanos);
+                    plainReads[r] = plainRead.pipelined(depth, nanos);
+                    farmemWrites[r] = writevThroughput(c, slab, depth, nanos);
+                    plainWrites[r] = plainWrite.pipelined(depth, nanos);
+                }
+                double[] fP50 = farmemQd1.stream().mapToDouble(x -> x[0]).toArray();
+                double[] fP99 = farmemQd1.stream().mapToDouble(x -> x[1]).toArray();
+                double[] pP50 = plainQd1.stream().mapToDouble(x -> x[0]).toArray();
+                double[] pP99 = plainQd1.stream().mapToDouble(x -> x[1]).toArray();
+                System.out.println();
+                System.out.printf(Locale.ROOT, "%-34s %18s %18s %8s %s%n", "figure (median [min..max])", "farmem", "plain socket", "ratio", "target");
+                row("4KiB READ QD1 p50 (us)", fP50, pP50, 1e-3, "p50 <= 30 us");
+                row("4KiB READ QD1 p99 (us)", fP99, pP99, 1e-3, "p99 <= 150 us");
+                row("4KiB READ pipelined (kops/s)", farmemReads, plainReads, 1e-3, "report");
+                row("4KiB READ pipelined (GB/s)", scale(farmemReads, BLOCK / 1e9), scale(plainReads, BLOCK / 1e9), 1, "report");
+                row("WRITEV 4x64B pipelined (kops/s)", farmemWrites, plainWrites, 1e-3, "report");
+                row("WRITEV payload (MB/s)", scale(farmemWrites, 4 * LINE / 1e6), scale(plainWrites, 4 * LINE / 1e6), 1, "report");
+                System.out.println("ratio = farmem / plain (for latency, higher is slower; for throughput, lower is slower)");
+            }
+            c.close();
+        }
+    }
+
+    /** Sequential 4 KiB READs at random blocks; returns {p50, p99} in nanoseconds. */
+    static double[] qd1(MemoryNodeConnection c, int slab, long nanos) {
+        Random rnd = new Random(1);
+        ByteBuffer dst = ByteBuffer.allocateDirect(BLOCK);
+        long[] samples = new long[1 << 20];
+        int n = 0;
+        long end = System.nanoTime() + nanos;
+        while (n < samples.length) {
+            long t = System.nanoTime();
+            if (t > end) break;
+            c.read(slab, (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK, dst).join();
+            samples[n++] = System.nanoTime() - t;
+        }
+        return percentiles(samples, n);
+    }
+
+    static double[] plainQd1(PlainSocketClient plain, long nanos) throws Exception {
+        long[] samples = new long[1 << 20];
+        int n = 0;
+        long end = System.nanoTime() + nanos;
+        while (n < samples.length && System.nanoTime() < end) samples[n++] = plain.roundTrip();
+        return percentiles(samples, n);
+    }
+
+    /** 4 KiB READs kept {@code depth} deep; returns ops/s. */
+    static double readThroughput(MemoryNodeConnection c, int slab, int depth, long nanos) throws InterruptedException {
+        ArrayBlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(depth);
+        for (int i = 0; i < depth; i++) free.add(ByteBuffer.allocateDirect(BLOCK));
+        AtomicLong done = new AtomicLong();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Random rnd = new Random(2);
+        long start = System.nanoTime();
+        long end = start + nanos;
+        while (System.nanoTime() < end && failure.get() == null) {
+            ByteBuffer dst = free.take();
+            c.read(slab, (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK, dst).whenComplete((v, e) -> {
+                if (e != null) failure.set(e);
+                done.incrementAndGet();
+                free.add(dst);
+            });
+        }
+        for (int i = 0; i < depth; i++) free.take();
+        long elapsed = System.nanoTime() - start;
+        if (failure.get() != null) throw new IllegalStateException("READ failed during the benchmark", failure.get());
+        return done.get() * 1e9 / elapsed;
+    }
+
+    /** WRITEVs of 4 dirty lines at random places in a random block, kept {@code depth} deep; returns ops/s. */
+    static double writevThroughput(MemoryNodeConnection c, int slab, int depth, long nanos) throws InterruptedException {
+        Semaphore window = new Semaphore(depth);
+        AtomicLong done = new AtomicLong();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        ByteBuffer block = ByteBuffer.allocateDirect(BLOCK);
+        WriteBatch batch = new WriteBatch(4);
+        Random rnd = new Random(3);
+        long start = System.nanoTime();
+        long end = start + nanos;
+        while (System.nanoTime() < end && failure.get() == null) {
+            window.acquire();
+            long base = (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK;
+            int line = rnd.nextInt(16);
+            batch.clear();
+            for (int i = 0; i < 4; i++, line += 1 + rnd.nextInt(12)) batch.add(base + line * LINE, block, line * LINE, LINE);
+            c.writev(slab, batch).whenComplete((v, e) -> {
+                if (e != null) failure.set(e);
+                done.incrementAndGet();
+                window.release();
+            });
+        }
+        window.acquire(depth);
+        long elapsed = System.nanoTime() - start;
+        if (failure.get() != null) throw new IllegalStateException("WRITEV failed during the benchmark", failure.get());
+        return done.get() * 1e9 / elapsed;
+    }
+
+    static double[] percentiles(long[] samples, int n) {
+        long[] s = Arrays.copyOf(samples, n);
+        Arrays.sort(s);
+        return new double[] {s[(int) (n * 0.50)], s[Math.min(n - 1, (int) (n * 0.99))]};
+    }
+
+    static double[] scale(double[] values, double factor) {
+        return Arrays.stream(values).map(v -> v * factor).toArray();
+    }
+
+    static void row(String name, double[] farmem, double[] plain, double unit, String target) {
+        double f = median(farmem) * unit;
+        double p = median(plain) * unit;
+        System.out.printf(Locale.ROOT, "%-34s %18s %18s %8.2f %s%n", name, spread(farmem, unit), spread(plain, unit), f / p, target);
+    }
+
+    static String spread(double[] values, double unit) {
+        double[] s = values.clone();
+        Arrays.sort(s);
+        return String.format(Locale.ROOT, "%.1f [%.1f..%.1f]", median(values) * unit, s[0] * unit, s[s.length - 1] * unit);
+    }
+
+    static double median(double[] values) {
+        double[] s = values.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+}
