@@ -37,17 +37,22 @@ public final class TransportBench {
 
     public static void main(String[] args) throws Exception {
         int rounds = 3;
+        int warmup = 1;
+        double warmupSeconds = 10;
         double seconds = 1.0;
         int depth = 32;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--warmup" -> warmup = Integer.parseInt(args[++i]);
+                case "--warmup-seconds" -> warmupSeconds = Double.parseDouble(args[++i]);
                 case "--seconds" -> seconds = Double.parseDouble(args[++i]);
                 case "--depth" -> depth = Integer.parseInt(args[++i]);
                 case "--help" -> {
-                    System.out.println("usage: ./farmem bench transport [--rounds 3] [--seconds 1.0] [--depth 32]\n"
+                    System.out.println("usage: ./farmem bench transport [--rounds 3] [--warmup-seconds 10] [--warmup 1] [--seconds 1.0] [--depth 32]\n"
                             + "  each round measures every figure for --seconds on farmem and on a plain socket, alternating;\n"
-                            + "  the run takes about 6 x rounds x seconds plus warm-up.");
+                            + "  first farmem alone runs for --warmup-seconds (the JIT needs that long on a busy 2-core machine), then\n"
+                            + "  --warmup rounds run like the others and are not counted; about warmup-seconds + 6 x (warmup + rounds) x seconds.");
                     return;
                 }
                 default -> {
@@ -56,16 +61,16 @@ public final class TransportBench {
                 }
             }
         }
-        if (rounds < 1 || seconds <= 0 || seconds > 30 || depth < 1 || depth > 4096) {
-            System.err.println("--rounds >= 1, 0 < --seconds <= 30, 1 <= --depth <= 4096");
+        if (rounds < 1 || warmup < 0 || warmupSeconds < 0 || warmupSeconds > 120 || seconds <= 0 || seconds > 30 || depth < 1 || depth > 4096) {
+            System.err.println("--rounds >= 1, --warmup >= 0, 0 <= --warmup-seconds <= 120, 0 < --seconds <= 30, 1 <= --depth <= 4096");
             System.exit(2);
         }
         long nanos = (long) (seconds * 1e9);
         System.out.printf(Locale.ROOT, "machine: %d cpus, %s %s, netty %s, jvm flags %s%n", Runtime.getRuntime().availableProcessors(),
                 System.getProperty("java.vm.name"), System.getProperty("java.version"), EventLoops.kind(),
                 ManagementFactory.getRuntimeMXBean().getInputArguments());
-        System.out.printf(Locale.ROOT, "run: %d rounds x %.1f s per figure and side, pipeline depth %d, one client connection, one agent I/O thread%n",
-                rounds, seconds, depth);
+        System.out.printf(Locale.ROOT, "run: %.0f s farmem warm-up, %d warm-up + %d rounds x %.1f s per figure and side, pipeline depth %d, one client connection, one agent I/O thread%n",
+                warmupSeconds, warmup, rounds, seconds, depth);
 
         try (EmbeddedPool pool = EmbeddedPool.start(1, SLAB, SLAB);
              NettyTransport tcp = new NettyTransport(TcpOptions.defaults().withIoThreads(1));
@@ -77,26 +82,37 @@ public final class TransportBench {
             int writevPayload = Protocol.WRITEV_BODY_HEADER + 4 * (Protocol.SEGMENT_HEADER + LINE);
             try (PlainSocketClient plainRead = new PlainSocketClient(peer.address(), Protocol.READ_BODY, BLOCK);
                  PlainSocketClient plainWrite = new PlainSocketClient(peer.address(), writevPayload, 0)) {
-                // Warm-up: JIT both sides.
-                qd1(c, slab, nanos / 2);
-                plainQd1(plainRead, nanos / 2);
-                readThroughput(c, slab, depth, nanos / 2);
-                plainRead.pipelined(depth, nanos / 2);
-                writevThroughput(c, slab, depth, nanos / 2);
-
+                long warmEnd = System.nanoTime() + (long) (warmupSeconds * 1e9);
+                long slice = Math.min(nanos, 500_000_000L);
+                while (System.nanoTime() < warmEnd) {
+                    qd1(c, slab, slice / 4);
+                    readThroughput(c, slab, depth, slice);
+                    writevThroughput(c, slab, depth, slice);
+                }
+                // Warm-up rounds are measured like the others and thrown away: on a busy machine the JIT
+                // needs seconds before the Netty path reaches its steady state.
                 List<double[]> farmemQd1 = new ArrayList<>();
                 List<double[]> plainQd1 = new ArrayList<>();
                 double[] farmemReads = new double[rounds];
                 double[] plainReads = new double[rounds];
                 double[] farmemWrites = new double[rounds];
                 double[] plainWrites = new double[rounds];
-                for (int r = 0; r < rounds; r++) {
-                    farmemQd1.add(qd1(c, slab, nanos));
-                    plainQd1.add(plainQd1(plainRead, nanos));
-                    farmemReads[r] = readThroughput(c, slab, depth, nanos);
-                    plainReads[r] = plainRead.pipelined(depth, nanos);
-                    farmemWrites[r] = writevThroughput(c, slab, depth, nanos);
-                    plainWrites[r] = plainWrite.pipelined(depth, nanos);
+                for (int r = -warmup; r < rounds; r++) {
+                    double[] fq = qd1(c, slab, nanos);
+                    double[] pq = plainQd1(plainRead, nanos);
+                    double fr = readThroughput(c, slab, depth, nanos);
+                    double pr = plainRead.pipelined(depth, nanos);
+                    double fw = writevThroughput(c, slab, depth, nanos);
+                    double pw = plainWrite.pipelined(depth, nanos);
+                    System.out.printf(Locale.ROOT, "%s %d: READ QD1 p50 %.1f/%.1f us, READ %.0f/%.0f kops/s, WRITEV %.0f/%.0f kops/s (farmem/plain)%n",
+                            r < 0 ? "warm-up" : "round", r < 0 ? r + warmup + 1 : r + 1, fq[0] / 1e3, pq[0] / 1e3, fr / 1e3, pr / 1e3, fw / 1e3, pw / 1e3);
+                    if (r < 0) continue;
+                    farmemQd1.add(fq);
+                    plainQd1.add(pq);
+                    farmemReads[r] = fr;
+                    plainReads[r] = pr;
+                    farmemWrites[r] = fw;
+                    plainWrites[r] = pw;
                 }
                 double[] fP50 = farmemQd1.stream().mapToDouble(x -> x[0]).toArray();
                 double[] fP99 = farmemQd1.stream().mapToDouble(x -> x[1]).toArray();
@@ -149,13 +165,19 @@ public final class TransportBench {
         Random rnd = new Random(2);
         long start = System.nanoTime();
         long end = start + nanos;
+        List<ByteBuffer> ready = new ArrayList<>(depth);
         while (System.nanoTime() < end && failure.get() == null) {
-            ByteBuffer dst = free.take();
-            c.read(slab, (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK, dst).whenComplete((v, e) -> {
-                if (e != null) failure.set(e);
-                done.incrementAndGet();
-                free.add(dst);
-            });
+            // Like the plain client: wait for room, then send everything there is room for.
+            ready.add(free.take());
+            free.drainTo(ready);
+            for (ByteBuffer dst : ready) {
+                c.read(slab, (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK, dst).whenComplete((v, e) -> {
+                    if (e != null) failure.set(e);
+                    done.incrementAndGet();
+                    free.add(dst);
+                });
+            }
+            ready.clear();
         }
         for (int i = 0; i < depth; i++) free.take();
         long elapsed = System.nanoTime() - start;
@@ -175,15 +197,18 @@ public final class TransportBench {
         long end = start + nanos;
         while (System.nanoTime() < end && failure.get() == null) {
             window.acquire();
-            long base = (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK;
-            int line = rnd.nextInt(16);
-            batch.clear();
-            for (int i = 0; i < 4; i++, line += 1 + rnd.nextInt(12)) batch.add(base + line * LINE, block, line * LINE, LINE);
-            c.writev(slab, batch).whenComplete((v, e) -> {
-                if (e != null) failure.set(e);
-                done.incrementAndGet();
-                window.release();
-            });
+            int room = 1 + window.drainPermits();
+            for (int n = 0; n < room; n++) {
+                long base = (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK;
+                int line = rnd.nextInt(16);
+                batch.clear();
+                for (int i = 0; i < 4; i++, line += 1 + rnd.nextInt(12)) batch.add(base + line * LINE, block, line * LINE, LINE);
+                c.writev(slab, batch).whenComplete((v, e) -> {
+                    if (e != null) failure.set(e);
+                    done.incrementAndGet();
+                    window.release();
+                });
+            }
         }
         window.acquire(depth);
         long elapsed = System.nanoTime() - start;
