@@ -9,6 +9,7 @@ import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.prometheus.client.CollectorRegistry;
@@ -42,7 +43,8 @@ public final class OperatorMain implements AutoCloseable {
     private final HTTPServer metricsServer;
 
     /** Settings of one operator process. */
-    public record Settings(String namespace, InetSocketAddress metrics, String agentServiceAccount, boolean leaderElection, String identity) {}
+    public record Settings(String namespace, InetSocketAddress metrics, String agentServiceAccount, boolean leaderElection, String identity,
+                           boolean exitOnLostLeadership) {}
 
     public OperatorMain(Settings settings, KubernetesClient client) throws IOException {
         this.client = client;
@@ -55,7 +57,11 @@ public final class OperatorMain implements AutoCloseable {
             o.withKubernetesClient(client).withMetrics(metrics).withCloseClientOnStop(false);
             if (settings.leaderElection()) {
                 // Only the leader allocates: two replicas never hand out a slab twice.
-                o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(LEASE_NAME, settings.namespace(), settings.identity()));
+                o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(LEASE_NAME, settings.namespace(),
+                        LeaderElectionConfiguration.LEASE_DURATION_DEFAULT_VALUE, LeaderElectionConfiguration.RENEW_DEADLINE_DEFAULT_VALUE,
+                        LeaderElectionConfiguration.RETRY_PERIOD_DEFAULT_VALUE, settings.identity(),
+                        new LeaderCallbacks(() -> LOG.info("leading as {}", settings.identity()), () -> LOG.warn("lost leadership"), id -> { }),
+                        settings.exitOnLostLeadership()));
             }
         });
         operator.register(new PoolReconciler(settings.namespace(), settings.agentServiceAccount(), allocations, metrics));
@@ -105,7 +111,8 @@ public final class OperatorMain implements AutoCloseable {
         String sa = flags.getOrDefault("agent-service-account", env("FARMEM_AGENT_SERVICE_ACCOUNT", "farmem-agent"));
         boolean leader = Boolean.parseBoolean(flags.getOrDefault("leader-election", env("FARMEM_LEADER_ELECTION", "true")));
         String identity = env("HOSTNAME", "farmem-operator") + "-" + ProcessHandle.current().pid();
-        Settings settings = new Settings(namespace, address(metrics), sa, leader, identity);
+        // A deposed leader exits: its in-memory allocation must never act again.
+        Settings settings = new Settings(namespace, address(metrics), sa, leader, identity, true);
         KubernetesClient client = new KubernetesClientBuilder().build();
         OperatorMain main = new OperatorMain(settings, client);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -93,20 +93,22 @@ public final class KubernetesRegistration implements AgentRegistration {
 
     private void writeStatus(String phase, boolean ready, String reason, String message) {
         AgentInfo i = info;
-        client.resources(MemoryNode.class).withName(name).editStatus(m -> {
-            MemoryNodeStatus s = m.getStatus() == null ? new MemoryNodeStatus() : m.getStatus();
-            if (MemoryNodeStatus.LOST.equals(s.phase)) return m; // Lost is final: the operator has replaced this node.
-            s.phase = phase;
-            s.endpoint = i.advertised().toString();
-            s.capacityBytes = i.capacityBytes();
-            s.slabSizeBytes = i.slabSize();
-            s.slabs = i.slabCount();
-            s.version = i.version();
-            s.transport = i.transport();
-            s.conditions = readyCondition(s.conditions, ready, reason, message, m.getMetadata().getGeneration());
-            m.setStatus(s);
-            return m;
-        });
+        MemoryNode m = client.resources(MemoryNode.class).withName(name).get();
+        if (m == null) throw new IllegalStateException("MemoryNode " + name + " was deleted: the operator retired this agent");
+        MemoryNodeStatus s = m.getStatus() == null ? new MemoryNodeStatus() : m.getStatus();
+        if (MemoryNodeStatus.LOST.equals(s.phase)) return; // Lost is final: the operator has replaced this node.
+        s.phase = phase;
+        s.endpoint = i.advertised().toString();
+        s.capacityBytes = i.capacityBytes();
+        s.slabSizeBytes = i.slabSize();
+        s.slabs = i.slabCount();
+        s.version = i.version();
+        s.transport = i.transport();
+        s.conditions = readyCondition(s.conditions, ready, reason, message, m.getMetadata().getGeneration());
+        m.setStatus(s);
+        m.getMetadata().setManagedFields(null);
+        // A merge patch carrying the resourceVersion: it fails rather than overwrite a Lost the operator just wrote.
+        client.resource(m).patchStatus();
     }
 
     private void renew() {

@@ -1,0 +1,367 @@
+package dev.farmem.operator.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.farmem.client.FarLongArray;
+import dev.farmem.client.FarMemory;
+import dev.farmem.client.FarMemoryOptions;
+import dev.farmem.crds.FarMemoryClaim;
+import dev.farmem.crds.FarMemoryClaimStatus;
+import dev.farmem.crds.FarMemoryPool;
+import dev.farmem.crds.MemoryNode;
+import dev.farmem.crds.MemoryNodeStatus;
+import dev.farmem.e2e.harness.ControlPlaneExtension;
+import dev.farmem.e2e.harness.Kubectl;
+import dev.farmem.operator.OperatorMain;
+import dev.farmem.operator.claim.BindingSecret;
+import dev.farmem.transport.binding.Binding;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The issue's proof, in order, on the local control plane with 4 nodes (zones a, b, c, a): CRDs
+ * and examples applied with kubectl as a user would, agents run by the local kubelet from the
+ * built agent jar, a real client writing and reading through them.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class OperatorEndToEndTest {
+    static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
+    static final String NS = "farmem-system";
+    static final Duration WAIT = Duration.ofSeconds(90);
+
+    @RegisterExtension
+    static ControlPlaneExtension cluster = ControlPlaneExtension.withNodes(4);
+
+    static KubernetesClient client;
+    static Kubectl kubectl;
+    static OperatorMain operator;
+
+    @BeforeAll
+    static void installCrdsAndStartTheOperator() throws IOException {
+        client = cluster.client();
+        kubectl = cluster.kubectl();
+        kubectl.run("apply", "-f", ROOT.resolve("crds").toString()).check();
+        kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "crd/farmemorypools.farmem.io", "crd/farmemoryclaims.farmem.io",
+                "crd/memorynodes.farmem.io").check();
+        kubectl.run("apply", "-f", ROOT.resolve("examples/agent-rbac.yaml").toString()).check();
+        operator = startOperator("operator-1");
+    }
+
+    @AfterAll
+    static void stopTheOperator() {
+        if (operator != null) operator.close();
+    }
+
+    static OperatorMain startOperator(String identity) throws IOException {
+        return new OperatorMain(new OperatorMain.Settings(NS, new InetSocketAddress("127.0.0.1", 0), "farmem-agent", true, identity, false),
+                client);
+    }
+
+    @Test
+    @Order(1)
+    void invalidResourcesAreRefusedWithMessagesAUserUnderstands() {
+        String badPool = """
+                apiVersion: farmem.io/v1alpha1
+                kind: FarMemoryPool
+                metadata: {name: bad-pool}
+                spec:
+                  capacity: {perNodeBytes: 100000000}
+                  slabSizeBytes: 16777216
+                """;
+        String tooManyCopies = """
+                apiVersion: farmem.io/v1alpha1
+                kind: FarMemoryClaim
+                metadata: {name: bad-claim, namespace: default}
+                spec: {pool: rack-a, sizeBytes: 67108864, replication: 4}
+                """;
+        String oddSize = """
+                apiVersion: farmem.io/v1alpha1
+                kind: FarMemoryClaim
+                metadata: {name: bad-claim, namespace: default}
+                spec: {pool: rack-a, sizeBytes: 5000000}
+                """;
+        assertRefused(badPool, "capacity.perNodeBytes must be a multiple of slabSizeBytes");
+        assertRefused(tooManyCopies, "spec.replication: Invalid value: 4: spec.replication in body should be less than or equal to 3");
+        assertRefused(oddSize, "sizeBytes must be a multiple of 1 MiB (1048576)");
+    }
+
+    @Test
+    @Order(2)
+    void thePoolPlacesOneAgentPerChosenNodeAndBecomesReady() {
+        Instant start = Instant.now();
+        kubectl.run("apply", "-f", ROOT.resolve("examples/pool.yaml").toString()).check();
+        await("pool rack-a Ready", () -> isTrue(pool().getStatus() == null ? null : pool().getStatus().conditions, "Ready"));
+        System.out.printf("FIGURE pool apply -> Ready (3 nodes): %.1f s%n", Duration.between(start, Instant.now()).toMillis() / 1000.0);
+
+        List<MemoryNode> nodes = memoryNodes();
+        assertThat(nodes).hasSize(3);
+        assertThat(nodes).allSatisfy(m -> {
+            assertThat(m.getStatus().phase).isEqualTo(MemoryNodeStatus.READY);
+            assertThat(m.getStatus().endpoint).startsWith("127.").endsWith(":7070");
+            assertThat(m.getStatus().slabs).isEqualTo(16);
+        });
+        assertThat(nodes.stream().map(m -> m.getSpec().zone).distinct()).as("spread over the three zones").hasSize(3);
+        assertThat(pool().getStatus().bytesTotal).isEqualTo(3L * (256 << 20));
+        assertThat(pool().getStatus().observedGeneration).isEqualTo(pool().getMetadata().getGeneration());
+        String table = kubectl.run("get", "farmemorypools").check().out();
+        System.out.println(table);
+        assertThat(table).contains("READY").contains("3/3").contains("768Mi");
+    }
+
+    @Test
+    @Order(3)
+    void aClaimIsBoundAndAClientWritesAndReadsThroughTheAgents() throws Exception {
+        Instant start = Instant.now();
+        kubectl.run("apply", "-f", ROOT.resolve("examples/claim.yaml").toString()).check();
+        await("claim demo-cache Bound", () -> claim("demo-cache") != null && claim("demo-cache").getStatus() != null
+                && FarMemoryClaimStatus.BOUND.equals(claim("demo-cache").getStatus().phase) && bindingSecret("demo-cache") != null);
+        System.out.printf("FIGURE claim apply -> Bound with binding Secret: %.2f s%n", Duration.between(start, Instant.now()).toMillis() / 1000.0);
+        String table = kubectl.run("get", "farmemoryclaims", "-n", "default").check().out();
+        System.out.println(table);
+        assertThat(table).contains("rack-a").contains("64Mi").contains("Bound");
+
+        FarMemoryClaimStatus status = claim("demo-cache").getStatus();
+        Binding binding = BindingSecret.read(bindingSecret("demo-cache"));
+        assertThat(binding).isNotNull();
+        assertThat(binding.slabCount()).isEqualTo(4);
+        for (Binding.Extent e : binding.extents()) {
+            Set<String> zones = new HashSet<>();
+            for (Binding.Replica r : e.replicas()) zones.add(client.resources(MemoryNode.class).withName(r.node()).get().getSpec().zone);
+            assertThat(zones).as("replicas of an extent in distinct zones").hasSize(2);
+        }
+        assertThat(status.extents).hasSize(binding.extents().size());
+
+        writeAndCheck(binding, 7);
+        assertThat(pool().getStatus().bytesAllocated).isEqualTo(2L * (64 << 20));
+        var refused = kubectl.run("patch", "farmemoryclaim", "demo-cache", "-n", "default", "--type=merge", "-p", "{\"spec\":{\"sizeBytes\":134217728}}");
+        System.out.println("REFUSED (immutable claim): " + refused.err().strip());
+        assertThat(refused.exitCode()).isNotZero();
+        assertThat(refused.err()).contains("the spec of a FarMemoryClaim cannot change after creation");
+
+        String metrics = get("http://127.0.0.1:" + operator.metricsPort() + "/metrics");
+        assertThat(metrics).contains("farmem_operator_pools 1.0").contains("farmem_operator_pool_nodes_ready{pool=\"rack-a\",} 3.0")
+                .contains("farmem_operator_claims{pool=\"rack-a\",phase=\"Bound\",} 1.0").contains("farmem_operator_reconciles_total{controller=\"farmemorypool\",}")
+                .contains("farmem_operator_reconcile_duration_seconds_bucket");
+        assertThat(get("http://127.0.0.1:" + operator.metricsPort() + "/healthz")).startsWith("ok");
+    }
+
+    @Test
+    @Order(4)
+    void aStoppedNodeIsShownLostAndReplacedWhileTheClaimKeepsItsData() throws Exception {
+        Binding binding = BindingSecret.read(bindingSecret("demo-cache"));
+        String victim = binding.extents().get(0).replicas().get(0).node();
+        String k8sNode = client.resources(MemoryNode.class).withName(victim).get().getSpec().nodeName;
+        Instant start = Instant.now();
+        cluster.stopNode(k8sNode);
+
+        await("memory node " + victim + " Lost", () -> MemoryNodeStatus.LOST.equals(client.resources(MemoryNode.class).withName(victim).get().getStatus().phase));
+        await("pool Degraded", () -> isTrue(pool().getStatus().conditions, "Degraded"));
+        System.out.printf("FIGURE node stopped -> MemoryNode Lost: %.1f s%n", Duration.between(start, Instant.now()).toMillis() / 1000.0);
+        assertThat(condition(pool().getStatus().conditions, "Degraded").getMessage()).contains(victim);
+        await("claim reports the lost replica", () -> isTrue(claim("demo-cache").getStatus().conditions, "Degraded"));
+
+        await("a replacement agent Ready on node-4", () -> memoryNodes().stream().anyMatch(m -> "node-4".equals(m.getSpec().nodeName)
+                && m.getStatus() != null && MemoryNodeStatus.READY.equals(m.getStatus().phase)));
+        await("pool Ready again", () -> isTrue(pool().getStatus().conditions, "Ready") && pool().getStatus().nodesReady == 3);
+        System.out.printf("FIGURE node stopped -> replacement Ready: %.1f s%n", Duration.between(start, Instant.now()).toMillis() / 1000.0);
+        assertThat(claim("demo-cache").getStatus().phase).isEqualTo(FarMemoryClaimStatus.BOUND);
+
+        try (FarMemory mem = FarMemory.open(binding, FarMemoryOptions.defaults().cacheBytes(1L << 20))) {
+            FarLongArray longs = mem.longArray(0, (64L << 20) / 8);
+            for (long i = 0; i < longs.length(); i += 4099) assertThat(longs.get(i)).as("long %d after losing a replica", i).isEqualTo(i * 7);
+        }
+    }
+
+    @Test
+    @Order(5)
+    void twoOperatorsNeverHandOutASlabTwiceAndANewLeaderRebuildsTheMap() throws Exception {
+        OperatorMain standby = startOperator("operator-2");
+        try {
+            for (int i = 0; i < 4; i++) kubectl.runWithInput(claimYaml("burst-" + i, 16 << 20, 1 + i % 2), "apply", "-f", "-").check();
+            await("burst claims Bound", () -> allBound("burst-0", "burst-1", "burst-2", "burst-3"));
+            operator.close();
+            operator = standby;
+            standby = null;
+            for (int i = 4; i < 8; i++) kubectl.runWithInput(claimYaml("burst-" + i, 16 << 20, 1 + i % 2), "apply", "-f", "-").check();
+            await("claims made after the leader stopped are Bound by the new leader",
+                    () -> allBound("burst-4", "burst-5", "burst-6", "burst-7"));
+            Set<String> slabs = new HashSet<>();
+            for (FarMemoryClaim c : client.resources(FarMemoryClaim.class).inNamespace("default").list().getItems()) {
+                for (FarMemoryClaimStatus.Extent e : c.getStatus().extents) {
+                    for (FarMemoryClaimStatus.Replica r : e.replicas) {
+                        for (int s = r.firstSlab; s < r.firstSlab + e.count; s++) {
+                            assertThat(slabs.add(r.node + "/" + s)).as("slab %d of %s held by two claims", s, r.node).isTrue();
+                        }
+                    }
+                }
+            }
+            writeAndCheck(BindingSecret.read(bindingSecret("demo-cache")), 7);
+        } finally {
+            if (standby != null) standby.close();
+            for (int i = 0; i < 8; i++) kubectl.run("delete", "farmemoryclaim", "burst-" + i, "-n", "default", "--ignore-not-found");
+        }
+    }
+
+    @Test
+    @Order(6)
+    void deletingTheClaimFreesItsSlabs() {
+        kubectl.run("delete", "-f", ROOT.resolve("examples/claim.yaml").toString(), "--timeout=60s").check();
+        await("claim gone and slabs free", () -> claim("demo-cache") == null && pool().getStatus().bytesAllocated == 0);
+        assertThat(bindingSecret("demo-cache")).isNull();
+        await("the lost memory node retired once no claim holds slabs on it",
+                () -> memoryNodes().stream().noneMatch(m -> MemoryNodeStatus.LOST.equals(m.getStatus() == null ? null : m.getStatus().phase)));
+    }
+
+    @Test
+    @Order(7)
+    void aPoolWithABoundClaimWaitsForItBeforeItGoes() {
+        kubectl.runWithInput(claimYaml("holder", 16 << 20, 1), "apply", "-f", "-").check();
+        await("holder Bound", () -> allBound("holder"));
+        kubectl.run("delete", "farmemorypool", "rack-a", "--wait=false").check();
+        await("pool says why it waits", () -> {
+            Condition ready = condition(pool().getStatus().conditions, "Ready");
+            return ready != null && "Deleting".equals(ready.getReason()) && ready.getMessage().contains("default/holder");
+        });
+        assertThat(agentPods()).as("agents keep serving the bound claim").hasSize(3);
+
+        kubectl.run("delete", "farmemoryclaim", "holder", "-n", "default").check();
+        await("pool, memory nodes and agents gone", () -> pool() == null && memoryNodes().isEmpty() && agentPods().isEmpty());
+    }
+
+    // --- helpers ---
+
+    /** Set when a step failed: the later steps build on it, so they are skipped rather than time out again. */
+    static volatile boolean broken;
+
+    @org.junit.jupiter.api.BeforeEach
+    void skipAfterAFailedStep() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(broken, "an earlier step failed");
+    }
+
+    /** The end of each agent's log: what the local kubelet captured, since kubectl logs needs a real kubelet. */
+    static void printAgentLogs() {
+        if (!cluster.isLocal()) return;
+        for (Pod p : client.pods().inNamespace(NS).list().getItems()) {
+            cluster.kubelet().containerLog(NS, p.getMetadata().getName(), "agent").ifPresent(log -> {
+                try {
+                    List<String> lines = java.nio.file.Files.readAllLines(log);
+                    System.out.println("--- log of " + p.getMetadata().getName() + " (" + p.getStatus().getPhase() + ")");
+                    lines.subList(Math.max(0, lines.size() - 30), lines.size()).forEach(System.out::println);
+                } catch (IOException e) {
+                    System.out.println("--- cannot read log of " + p.getMetadata().getName() + ": " + e.getMessage());
+                }
+            });
+        }
+    }
+
+    static void writeAndCheck(Binding binding, long factor) {
+        try (FarMemory mem = FarMemory.open(binding, FarMemoryOptions.defaults().cacheBytes(1L << 20))) {
+            FarLongArray longs = mem.longArray(0, binding.sizeBytes() / 8);
+            for (long i = 0; i < longs.length(); i += 4099) longs.set(i, i * factor);
+            mem.flush();
+        }
+        // A second client has an empty cache: every value comes from the agents.
+        try (FarMemory mem = FarMemory.open(binding, FarMemoryOptions.defaults().cacheBytes(1L << 20))) {
+            FarLongArray longs = mem.longArray(0, binding.sizeBytes() / 8);
+            for (long i = 0; i < longs.length(); i += 4099) assertThat(longs.get(i)).isEqualTo(i * factor);
+        }
+    }
+
+    static void assertRefused(String yaml, String message) {
+        Kubectl.Result r = kubectl.runWithInput(yaml, "apply", "-f", "-");
+        System.out.println("REFUSED: " + r.err().strip());
+        assertThat(r.exitCode()).isNotZero();
+        assertThat(r.err()).contains(message);
+    }
+
+    static String claimYaml(String name, long size, int replication) {
+        return "apiVersion: farmem.io/v1alpha1\nkind: FarMemoryClaim\nmetadata: {name: " + name + ", namespace: default}\n"
+                + "spec: {pool: rack-a, sizeBytes: " + size + ", replication: " + replication + "}\n";
+    }
+
+    static boolean allBound(String... names) {
+        for (String n : names) {
+            FarMemoryClaim c = claim(n);
+            if (c == null || c.getStatus() == null || !FarMemoryClaimStatus.BOUND.equals(c.getStatus().phase)) return false;
+        }
+        return true;
+    }
+
+    static FarMemoryPool pool() {
+        return client.resources(FarMemoryPool.class).withName("rack-a").get();
+    }
+
+    static FarMemoryClaim claim(String name) {
+        return client.resources(FarMemoryClaim.class).inNamespace("default").withName(name).get();
+    }
+
+    static Secret bindingSecret(String claim) {
+        return client.secrets().inNamespace("default").withName(claim + "-binding").get();
+    }
+
+    static List<MemoryNode> memoryNodes() {
+        return client.resources(MemoryNode.class).withLabel(MemoryNode.POOL_LABEL, "rack-a").list().getItems();
+    }
+
+    static List<Pod> agentPods() {
+        return client.pods().inNamespace(NS).withLabel(MemoryNode.POOL_LABEL, "rack-a").list().getItems();
+    }
+
+    static Condition condition(List<Condition> conditions, String type) {
+        return conditions == null ? null : conditions.stream().filter(c -> type.equals(c.getType())).findFirst().orElse(null);
+    }
+
+    static boolean isTrue(List<Condition> conditions, String type) {
+        Condition c = condition(conditions, type);
+        return c != null && "True".equals(c.getStatus());
+    }
+
+    static String get(String url) throws Exception {
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString());
+        return r.body();
+    }
+
+    static void await(String what, BooleanSupplier condition) {
+        Instant deadline = Instant.now().plus(WAIT);
+        while (true) {
+            try {
+                if (condition.getAsBoolean()) return;
+            } catch (NullPointerException e) {
+                // the object or its status is not there yet
+            }
+            if (Instant.now().isAfter(deadline)) {
+                broken = true;
+                printAgentLogs();
+                throw new AssertionError("timed out after " + WAIT.toSeconds() + " s waiting for: " + what);
+            }
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError("interrupted waiting for " + what);
+            }
+        }
+    }
+}
