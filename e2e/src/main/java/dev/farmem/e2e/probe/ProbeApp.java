@@ -1,11 +1,17 @@
 package dev.farmem.e2e.probe;
 
 import com.sun.net.httpserver.HttpExchange;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.URLDecoder;
@@ -13,29 +19,43 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
 import java.util.Map;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
 
 /**
  * The server the e2e pods run (image farmem-e2e): it binds $POD_IP so a test can see what the local kubelet gave
  * the process. GET /healthz, /env?name=N (a variable), /file?path=P (a file, e.g. from a Secret volume),
- * /pods (its namespace and how many pods are in it, read with fabric8's in-cluster config), /exit?code=C (ends the
+ * /validate (an admission webhook denying objects labelled farmem.dev/deny; serve it over TLS with
+ * --tls-keystore), /pods (its namespace and how many pods are in it, read with fabric8's in-cluster config), /exit?code=C (ends the
  * process, a container crash).
  */
 public final class ProbeApp {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     private ProbeApp() {}
 
     public static void main(String[] args) throws IOException {
         int port = 8080;
-        for (int i = 0; i < args.length; i++) {
-            if (args[i].equals("--port") && i + 1 < args.length) {
-                port = Integer.parseInt(args[++i]);
-            } else {
-                System.err.println("probe-app: unknown argument " + args[i] + " (expected --port P)");
-                System.exit(2);
+        String keystore = null;
+        String password = "";
+        for (int i = 0; i < args.length; i += 2) {
+            if (i + 1 == args.length) {
+                fail(args[i]);
+            }
+            switch (args[i]) {
+                case "--port" -> port = Integer.parseInt(args[i + 1]);
+                case "--tls-keystore" -> keystore = args[i + 1];
+                case "--tls-password" -> password = args[i + 1];
+                default -> fail(args[i]);
             }
         }
         String host = System.getenv().getOrDefault("POD_IP", "127.0.0.1");
-        HttpServer server = HttpServer.create(new InetSocketAddress(host, port), 16);
+        HttpServer server = keystore == null ? HttpServer.create(new InetSocketAddress(host, port), 16)
+                : https(new InetSocketAddress(host, port), Path.of(keystore), password.toCharArray());
+        server.createContext("/validate", ProbeApp::validate);
         server.createContext("/healthz", ex -> reply(ex, 200, "ok"));
         server.createContext("/env", ex -> {
             String v = System.getenv(query(ex).getOrDefault("name", ""));
@@ -65,6 +85,47 @@ public final class ProbeApp {
         });
         server.start();
         System.out.println("probe-app listening on " + host + ":" + port);
+    }
+
+    private static void fail(String arg) {
+        System.err.println("probe-app: bad argument " + arg + " (expected --port P, --tls-keystore FILE.p12, --tls-password PW)");
+        System.exit(2);
+    }
+
+    private static HttpsServer https(InetSocketAddress address, Path keystore, char[] password) throws IOException {
+        try (InputStream in = Files.newInputStream(keystore)) {
+            KeyStore ks = KeyStore.getInstance("PKCS12");
+            ks.load(in, password);
+            KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+            kmf.init(ks, password);
+            SSLContext ctx = SSLContext.getInstance("TLS");
+            ctx.init(kmf.getKeyManagers(), null, null);
+            HttpsServer server = HttpsServer.create(address, 16);
+            server.setHttpsConfigurator(new HttpsConfigurator(ctx));
+            return server;
+        } catch (GeneralSecurityException e) {
+            throw new IOException("cannot use keystore " + keystore + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** A validating admission webhook: denies any object labelled farmem.dev/deny, admits the rest. */
+    private static void validate(HttpExchange ex) throws IOException {
+        JsonNode review = JSON.readTree(ex.getRequestBody());
+        JsonNode request = review.path("request");
+        boolean deny = request.path("object").path("metadata").path("labels").has("farmem.dev/deny");
+        ObjectNode response = JSON.createObjectNode();
+        response.put("uid", request.path("uid").asText());
+        response.put("allowed", !deny);
+        if (deny) {
+            response.putObject("status").put("code", 403).put("message", "denied by the e2e probe webhook at "
+                    + ex.getLocalAddress().getAddress().getHostAddress());
+        }
+        ObjectNode out = JSON.createObjectNode();
+        out.put("apiVersion", "admission.k8s.io/v1");
+        out.put("kind", "AdmissionReview");
+        out.set("response", response);
+        ex.getResponseHeaders().set("Content-Type", "application/json");
+        reply(ex, 200, JSON.writeValueAsString(out));
     }
 
     private static Map<String, String> query(HttpExchange ex) {

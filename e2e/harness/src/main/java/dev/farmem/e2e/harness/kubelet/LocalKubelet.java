@@ -56,6 +56,7 @@ public final class LocalKubelet implements AutoCloseable {
     private final Map<String, LocalNode> nodes = new ConcurrentHashMap<>();
     private final Map<String, PodWorker> workers = new ConcurrentHashMap<>();
     private final SharedIndexInformer<Pod> informer;
+    private final ServiceProxy serviceProxy;
 
     public LocalKubelet(KubernetesClient client, String apiHost, int apiPort, LoopbackAddresses addresses, Path root,
                         ImageTable images, Path repo, String version) {
@@ -73,6 +74,7 @@ public final class LocalKubelet implements AutoCloseable {
             @Override public void onUpdate(Pod oldPod, Pod pod) { observe(pod); }
             @Override public void onDelete(Pod pod, boolean unknownFinalState) { forget(pod); }
         }, 30_000);
+        this.serviceProxy = new ServiceProxy(client, apiHost, apiPort);
     }
 
     /** Registers the node (or brings a stopped one back) and runs the pods bound to it. */
@@ -201,6 +203,7 @@ public final class LocalKubelet implements AutoCloseable {
     @Override
     public synchronized void close() {
         informer.close();
+        serviceProxy.close();
         nodes.values().forEach(LocalNode::stop);
         List.copyOf(workers.values()).forEach(PodWorker::kill);
         workers.clear();

@@ -303,6 +303,19 @@ final class PodWorker {
             env.put("KUBENAMESPACE", sa + "/namespace");
         }
         String ns = pod.getMetadata().getNamespace();
+        if (!Boolean.FALSE.equals(pod.getSpec().getEnableServiceLinks())) {
+            // service links as the kubelet writes them; the ClusterIPs are loopback addresses the service proxy serves
+            for (var svc : kubelet.client().services().inNamespace(ns).list().getItems()) {
+                String ip = svc.getSpec().getClusterIP();
+                boolean apiServer = "default".equals(ns) && "kubernetes".equals(svc.getMetadata().getName()); // set above
+                if (apiServer || svc.getSpec().getPorts() == null || svc.getSpec().getPorts().isEmpty() || ip == null || "None".equals(ip)) {
+                    continue;
+                }
+                String prefix = svc.getMetadata().getName().toUpperCase(java.util.Locale.ROOT).replace('-', '_');
+                env.put(prefix + "_SERVICE_HOST", ip);
+                env.put(prefix + "_SERVICE_PORT", Integer.toString(svc.getSpec().getPorts().get(0).getPort()));
+            }
+        }
         for (EnvFromSource from : c.getEnvFrom() == null ? List.<EnvFromSource>of() : c.getEnvFrom()) {
             String prefix = from.getPrefix() == null ? "" : from.getPrefix();
             Map<String, byte[]> data;
