@@ -51,6 +51,8 @@ final class SharedControl {
     private static final int H_DOORBELL = 128; // own cache line
     private static final int H_LEASE_TIMEOUT = 192;
     private static final int H_SIDECAR_TIMEOUT = 200;
+    private static final int H_PID_NS = 208;
+    private static final int H_START = 216;
     private static final int H_STATS = 256; // STAT_COUNT longs
     static final int STAT_COUNT = 12;
     private static final int H_CLAIM = 512; // int length + bytes
@@ -68,6 +70,7 @@ final class SharedControl {
     private static final int C_DIRTY_LINES = 40;
     private static final int C_DIRTY_WORDS = 48;
     private static final int C_THREADS_USED = 56;
+    private static final int C_PID_NS = 64;
     private static final int CLIENT_STRIDE = 128;
 
     // one request slot per application thread: request line, response line, hazards, message
@@ -169,8 +172,16 @@ final class SharedControl {
     long nextEpoch() { return (long) LONG.getAndAdd(buf, H_EPOCH, 1L) + 1; }
     long epoch() { return (long) LONG.getVolatile(buf, H_EPOCH); }
 
-    void sidecarPid(long pid) { LONG.setRelease(buf, H_PID, pid); }
+    /** Who the sidecar is: pid, PID namespace and start time, so a peer in the same namespace can see it die at once. */
+    void sidecarProcess(long pid, long pidNamespace, long startMillis) {
+        LONG.set(buf, H_PID_NS, pidNamespace);
+        LONG.set(buf, H_START, startMillis);
+        LONG.setRelease(buf, H_PID, pid);
+    }
+
     long sidecarPid() { return (long) LONG.getAcquire(buf, H_PID); }
+    long sidecarPidNamespace() { return (long) LONG.get(buf, H_PID_NS); }
+    long sidecarStart() { return (long) LONG.get(buf, H_START); }
 
     void state(int state) { INT.setVolatile(buf, H_STATE, state); }
     int state() { return (int) INT.getVolatile(buf, H_STATE); }
@@ -210,10 +221,13 @@ final class SharedControl {
     boolean casOwner(int c, long expect, long update) { return LONG.compareAndSet(buf, client(c) + C_OWNER, expect, update); }
     void owner(int c, long v) { LONG.setVolatile(buf, client(c) + C_OWNER, v); }
 
-    void process(int c, long pid, long startMillis) {
+    void process(int c, long pid, long pidNamespace, long startMillis) {
         LONG.set(buf, client(c) + C_PID, pid);
+        LONG.set(buf, client(c) + C_PID_NS, pidNamespace);
         LONG.setRelease(buf, client(c) + C_START, startMillis);
     }
+
+    long pidNamespace(int c) { return (long) LONG.get(buf, client(c) + C_PID_NS); }
 
     long pid(int c) { return (long) LONG.get(buf, client(c) + C_PID); }
     long processStart(int c) { return (long) LONG.getAcquire(buf, client(c) + C_START); }
@@ -309,6 +323,35 @@ final class SharedControl {
     long hazard(int slot, int i) { return (long) LONG.getVolatile(buf, hazardAt(slot, i)); }
 
     boolean casHazard(int slot, int i, long expect, long update) { return LONG.compareAndSet(buf, hazardAt(slot, i), expect, update); }
+
+    // ---- liveness of peers ----------------------------------------------------------------
+
+    /** This process's PID namespace (the inode of /proc/self/ns/pid), 0 if unknown. */
+    static long pidNamespace() {
+        try {
+            String link = java.nio.file.Files.readSymbolicLink(Path.of("/proc/self/ns/pid")).toString(); // pid:[4026531836]
+            return Long.parseLong(link.substring(link.indexOf('[') + 1, link.indexOf(']')));
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    static long startMillis(ProcessHandle p) {
+        return p.info().startInstant().map(java.time.Instant::toEpochMilli).orElse(0L);
+    }
+
+    /**
+     * What a peer in the same PID namespace can tell for sure: true if process {@code pid}
+     * started at {@code startMillis} is gone. Peers in other namespaces (containers without a
+     * shared process namespace) cannot tell, and rely on heartbeats alone.
+     */
+    static boolean surelyDead(long pid, long pidNamespace, long startMillis, long myNamespace) {
+        if (pidNamespace == 0 || pidNamespace != myNamespace || pid <= 0) return false;
+        return ProcessHandle.of(pid)
+                .filter(ProcessHandle::isAlive)
+                .map(p -> Math.abs(startMillis(p) - startMillis) >= 1_000)
+                .orElse(true);
+    }
 
     static long reservation(long seq) { return (seq & 0xFFFF_FFFFL) << 32; }
 

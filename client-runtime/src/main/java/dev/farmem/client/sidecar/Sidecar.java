@@ -39,6 +39,7 @@ public final class Sidecar implements AutoCloseable {
     static final String REGION_FILE = "cache.region";
     private static final Logger LOG = LoggerFactory.getLogger(Sidecar.class);
     private static final long HOUSEKEEPING_MILLIS = 100;
+    private static final long MY_PID_NAMESPACE = SharedControl.pidNamespace();
 
     private final SidecarOptions options;
     private final Path dir;
@@ -96,7 +97,7 @@ public final class Sidecar implements AutoCloseable {
         control.geometry(binding.sizeBytes(), binding.slabSize(), blockSize, (int) frames);
         control.claim(binding.claim(), binding.claimUid());
         control.timeouts(options.leaseTimeoutMillis(), options.sidecarTimeoutMillis());
-        control.sidecarPid(ProcessHandle.current().pid());
+        control.sidecarProcess(ProcessHandle.current().pid(), MY_PID_NAMESPACE, SharedControl.startMillis(ProcessHandle.current()));
         int slots = control.maxClients() * control.threadsPerClient();
         this.dispatched = new long[slots];
         java.util.Arrays.fill(dispatched, -1);
@@ -181,8 +182,9 @@ public final class Sidecar implements AutoCloseable {
         long self = ProcessHandle.current().pid();
         long deadline = System.currentTimeMillis() + options.sidecarTimeoutMillis() * 2;
         while (old.state() == SharedControl.STATE_RUNNING && old.sidecarPid() != self
-                && System.currentTimeMillis() - old.heartbeat() <= options.sidecarTimeoutMillis()) {
-            if (ProcessHandle.of(old.sidecarPid()).map(ProcessHandle::isAlive).orElse(false) && System.currentTimeMillis() > deadline) {
+                && System.currentTimeMillis() - old.heartbeat() <= options.sidecarTimeoutMillis()
+                && !SharedControl.surelyDead(old.sidecarPid(), old.sidecarPidNamespace(), old.sidecarStart(), MY_PID_NAMESPACE)) {
+            if (System.currentTimeMillis() > deadline) {
                 throw new IllegalStateException("another farmem sidecar (pid " + old.sidecarPid() + ") serves "
                         + controlFile.getParent() + ": stop it first or use another --shm directory");
             }
@@ -260,6 +262,7 @@ public final class Sidecar implements AutoCloseable {
     public int reclaimedClients() { return reclaimedClients.get(); }
     public ClientMetrics.Snapshot stats() { return metrics.snapshot(); }
     public CollectorRegistry registry() { return registry; }
+    CacheRegion region() { return region; }
 
     /** Application processes holding a lease now. */
     public int attachedClients() {
@@ -397,23 +400,22 @@ public final class Sidecar implements AutoCloseable {
     }
 
     /**
-     * An application whose heartbeat stopped longer than the lease timeout, and whose process is
-     * gone, loses its lease: its hazards are cleared so eviction may take those frames again.
-     * Its dirty lines stay in the cache and are written back like any other.
+     * An application that is gone loses its lease: its hazards are cleared so eviction may take
+     * those frames again. Its dirty lines stay in the cache and are written back like any other.
+     * In the sidecar's PID namespace (shareProcessNamespace, or one machine) a dead process is
+     * seen at once and a live one is never reclaimed, however late its heartbeat; elsewhere a
+     * heartbeat older than the lease timeout means gone.
      */
     private void reclaimDeadClients(long now) {
         for (int c = 0; c < control.maxClients(); c++) {
             long owner = control.owner(c);
-            if (owner <= 0 || now - control.clientHeartbeat(c) <= options.leaseTimeoutMillis()) continue;
+            if (owner <= 0 || control.processStart(c) == 0) continue; // free, or still being taken
             long pid = control.pid(c);
-            long start = control.processStart(c);
-            boolean alive = pid != ProcessHandle.current().pid() && ProcessHandle.of(pid)
-                    .filter(ProcessHandle::isAlive)
-                    .flatMap(p -> p.info().startInstant())
-                    .map(i -> Math.abs(i.toEpochMilli() - start) < 1_000)
-                    .orElse(false);
-            if (alive) continue; // paused, not dead: its threads may still be inside frames
-            if (!control.casOwner(c, owner, -1)) continue;
+            long ns = control.pidNamespace(c);
+            boolean gone = ns != 0 && ns == MY_PID_NAMESPACE
+                    ? SharedControl.surelyDead(pid, ns, control.processStart(c), MY_PID_NAMESPACE)
+                    : now - control.clientHeartbeat(c) > options.leaseTimeoutMillis();
+            if (!gone || !control.casOwner(c, owner, -1)) continue;
             for (int t = 0; t < control.threadsPerClient(); t++) {
                 int slot = control.slot(c, t);
                 for (int i = 0; i < SharedControl.HAZARDS; i++) control.hazard(slot, i, 0L);
@@ -421,6 +423,7 @@ public final class Sidecar implements AutoCloseable {
                 control.freeSlot(slot);
             }
             control.resetThreadsUsed(c);
+            control.process(c, 0, 0, 0);
             control.owner(c, 0);
             reclaimedClients.incrementAndGet();
             LOG.warn("application process {} of claim {} stopped without closing (no heartbeat for {} ms): its lease and frames are reclaimed",

@@ -39,6 +39,10 @@ public final class SidecarClient implements BlockCache {
     private final LongAdder dirtyWords = new LongAdder();
     private final Thread heartbeat;
     private volatile String closedReason;
+    private volatile SidecarProcess sidecarProcess;
+
+    /** The sidecar process of one epoch, as seen from this PID namespace (null handle: already gone). */
+    private record SidecarProcess(long epoch, ProcessHandle handle) {}
 
     private SidecarClient(Path dir, SharedControl control, CacheRegion region, int client, long token) {
         this.dir = dir;
@@ -91,8 +95,36 @@ public final class SidecarClient implements BlockCache {
         return SharedControl.existing(SharedControl.map(file, size));
     }
 
+    private static final long MY_PID_NAMESPACE = SharedControl.pidNamespace();
+
+    /** Running, as far as this process can tell: seen dead at once in a shared PID namespace, else by its heartbeat. */
     private static boolean running(SharedControl control, long now) {
-        return control.state() == SharedControl.STATE_RUNNING && now - control.heartbeat() <= control.sidecarTimeoutMillis();
+        if (control.state() != SharedControl.STATE_RUNNING) return false;
+        if (control.sidecarPidNamespace() == MY_PID_NAMESPACE && MY_PID_NAMESPACE != 0) {
+            return !SharedControl.surelyDead(control.sidecarPid(), control.sidecarPidNamespace(), control.sidecarStart(), MY_PID_NAMESPACE);
+        }
+        return now - control.heartbeat() <= control.sidecarTimeoutMillis();
+    }
+
+    /**
+     * Whether the sidecar runs: a fresh heartbeat is enough on the fast path; when the heartbeat
+     * is late, or {@code thorough}, a sidecar in this PID namespace is checked by its process
+     * (so a kill is seen at once and a starved but live sidecar is waited for).
+     */
+    private boolean sidecarRunning(boolean thorough) {
+        if (control.state() != SharedControl.STATE_RUNNING) return false;
+        boolean fresh = System.currentTimeMillis() - control.heartbeat() <= control.sidecarTimeoutMillis();
+        if (MY_PID_NAMESPACE == 0 || control.sidecarPidNamespace() != MY_PID_NAMESPACE) return fresh;
+        if (fresh && !thorough) return true;
+        SidecarProcess p = sidecarProcess;
+        long epoch = control.epoch();
+        if (p == null || p.epoch != epoch) {
+            long start = control.sidecarStart();
+            ProcessHandle h = ProcessHandle.of(control.sidecarPid())
+                    .filter(x -> Math.abs(SharedControl.startMillis(x) - start) < 1_000).orElse(null);
+            sidecarProcess = p = new SidecarProcess(epoch, h);
+        }
+        return p.handle != null && p.handle.isAlive();
     }
 
     private static SidecarClient lease(Path dir, SharedControl control) throws IOException {
@@ -105,12 +137,12 @@ public final class SidecarClient implements BlockCache {
         CacheRegion region = CacheRegion.over(mapped, blockSize, frames); // rewrites the same header values
         long token = ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE);
         ProcessHandle self = ProcessHandle.current();
-        long start = self.info().startInstant().map(java.time.Instant::toEpochMilli).orElse(0L);
+        long start = SharedControl.startMillis(self);
         for (int c = 0; c < control.maxClients(); c++) {
             if (control.owner(c) != 0) continue;
             control.clientHeartbeat(c, System.currentTimeMillis()); // fresh before the lease is visible
             if (!control.casOwner(c, 0, token)) continue;
-            control.process(c, self.pid(), start);
+            control.process(c, self.pid(), SharedControl.pidNamespace(), start);
             control.clientCounters(c, 0, 0, 0);
             control.clientHeartbeat(c, System.currentTimeMillis());
             return new SidecarClient(dir, control, region, c, token);
@@ -220,6 +252,7 @@ public final class SidecarClient implements BlockCache {
                 for (int i = 0; i < SharedControl.HAZARDS; i++) control.hazard(slot, i, 0L);
                 control.freeSlot(slot);
             }
+            if (control.owner(client) == token) control.process(client, 0, 0, 0); // the next owner must not inherit this identity
             control.casOwner(client, token, 0);
         }
     }
@@ -286,7 +319,7 @@ public final class SidecarClient implements BlockCache {
         int call(int op, long block, int h) {
             long s = ++seq;
             if ((s & 0xFFFF_FFFFL) == 0) s = ++seq; // a reservation of 0 would look like a free hazard
-            if (!running(control, System.currentTimeMillis())) throw unavailable();
+            if (!sidecarRunning(false)) throw unavailable();
             if (h >= 0) control.hazard(slot, h, SharedControl.reservation(s));
             control.postRequest(slot, op, h, block, s);
             control.ringDoorbell();
@@ -297,7 +330,7 @@ public final class SidecarClient implements BlockCache {
                     continue;
                 }
                 LockSupport.parkNanos(spins < 20_000 ? 1_000 : 50_000);
-                if ((spins & 63) == 0 && !running(control, System.currentTimeMillis()) && control.responseSeq(slot) != s) {
+                if ((spins & 63) == 0 && !sidecarRunning(true) && control.responseSeq(slot) != s) {
                     if (h >= 0) control.hazard(slot, h, 0L);
                     throw unavailable();
                 }

@@ -28,8 +28,8 @@ public final class SidecarMain {
               --metrics-address H:P    /metrics address, empty to disable            (FARMEM_METRICS_ADDRESS, default 0.0.0.0:9464)
               --max-clients N          application processes served at once          (FARMEM_MAX_CLIENTS, default 16)
               --threads-per-client N   threads of one application using far memory   (FARMEM_THREADS_PER_CLIENT, default 64)
-              --lease-timeout-ms N     reclaim a silent application after N ms       (FARMEM_LEASE_TIMEOUT_MS, default 3000)
-              --sidecar-timeout-ms N   applications give up on a silent sidecar      (FARMEM_SIDECAR_TIMEOUT_MS, default 2000)
+              --lease-timeout-ms N     reclaim a silent application after N ms       (FARMEM_LEASE_TIMEOUT_MS, default 10000)
+              --sidecar-timeout-ms N   applications give up on a silent sidecar      (FARMEM_SIDECAR_TIMEOUT_MS, default 5000)
             """;
 
     private SidecarMain() {}
@@ -63,8 +63,8 @@ public final class SidecarMain {
                     .bindingPath(bindingPath)
                     .maxClients(intValue(flags, "max-clients", "FARMEM_MAX_CLIENTS", "16"))
                     .threadsPerClient(intValue(flags, "threads-per-client", "FARMEM_THREADS_PER_CLIENT", "64"))
-                    .leaseTimeoutMillis(intValue(flags, "lease-timeout-ms", "FARMEM_LEASE_TIMEOUT_MS", "3000"))
-                    .sidecarTimeoutMillis(intValue(flags, "sidecar-timeout-ms", "FARMEM_SIDECAR_TIMEOUT_MS", "2000"))
+                    .leaseTimeoutMillis(intValue(flags, "lease-timeout-ms", "FARMEM_LEASE_TIMEOUT_MS", "10000"))
+                    .sidecarTimeoutMillis(intValue(flags, "sidecar-timeout-ms", "FARMEM_SIDECAR_TIMEOUT_MS", "5000"))
                     .engine(engine);
             String metrics = value(flags, "metrics-address", "FARMEM_METRICS_ADDRESS", "0.0.0.0:9464");
             sidecar = Sidecar.start(binding, options);
@@ -85,6 +85,9 @@ public final class SidecarMain {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> { // SIGTERM: write every dirty line back, then go
             try {
                 sidecar.close();
+                System.out.println("farmem sidecar: stopped, every dirty line written back");
+            } catch (RuntimeException e) {
+                System.out.println("farmem sidecar: stopped, but the last write-back failed: " + e.getMessage());
             } finally {
                 if (server != null) server.close();
                 stopped.countDown();

@@ -13,8 +13,8 @@ public final class SidecarOptions {
     private Path bindingPath;
     private int maxClients = 16;
     private int threadsPerClient = 64;
-    private long leaseTimeoutMillis = 3_000;
-    private long sidecarTimeoutMillis = 2_000;
+    private long leaseTimeoutMillis = 10_000;
+    private long sidecarTimeoutMillis = 5_000;
     private long bindingPollMillis = 1_000;
     private FarMemoryOptions engine = FarMemoryOptions.defaults();
 
@@ -48,14 +48,14 @@ public final class SidecarOptions {
         return this;
     }
 
-    /** How long an application may miss its heartbeat before its lease and hazards are reclaimed (default 3 s). */
+    /** How long an application may miss its heartbeat before its lease and hazards are reclaimed (default 10 s; only without a shared PID namespace). */
     public SidecarOptions leaseTimeoutMillis(long millis) {
         if (millis < 200) throw new IllegalArgumentException("lease timeout must be at least 200 ms, got " + millis);
         this.leaseTimeoutMillis = millis;
         return this;
     }
 
-    /** How long applications wait for a silent sidecar before failing misses and flushes (default 2 s). */
+    /** How long applications wait for a silent sidecar before failing misses and flushes (default 5 s; a sidecar in the same PID namespace is seen dead at once). */
     public SidecarOptions sidecarTimeoutMillis(long millis) {
         if (millis < 200) throw new IllegalArgumentException("sidecar timeout must be at least 200 ms, got " + millis);
         this.sidecarTimeoutMillis = millis;
