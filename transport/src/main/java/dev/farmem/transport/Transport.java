@@ -3,11 +3,37 @@ package dev.farmem.transport;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * A way to reach memory nodes: TCP (Netty) or RDMA (DiSNI).
+ * A way to reach memory nodes: TCP (Netty) or RDMA (DiSNI). Open one with {@link Transports#open}.
  *
  * <p>The operations of a {@link MemoryNodeConnection} are one-sided: the memory node's CPU does
- * not interpret the data, it only places bytes, so each maps one to one onto an RDMA verb
- * (READ, a chain of WRITEs with a scatter list, a completion). The TCP transport emulates them.
+ * not interpret the data, it only places bytes, so each maps one to one onto an RDMA verb. The
+ * TCP transport ({@code dev.farmem.transport.tcp}) emulates them with the frames of
+ * {@code dev.farmem.transport.wire.Protocol}; an RDMA transport on DiSNI maps them so:
+ *
+ * <table>
+ * <caption>SPI to verbs</caption>
+ * <tr><th>SPI</th><th>TCP frame</th><th>RDMA (DiSNI)</th></tr>
+ * <tr><td>{@link #connect} with a token</td><td>preamble + HELLO / HELLO_OK</td>
+ *     <td>rdma_cm connect ({@code RdmaActiveEndpoint.connect}); the token goes in a two-sided SEND, the node
+ *     verifies it, fences and zeroes as on TCP, and answers with the granted slabs' region address and
+ *     {@code rkey} (each slab registered with {@code IBV_ACCESS_REMOTE_READ | REMOTE_WRITE}); a wrong token
+ *     gets no keys</td></tr>
+ * <tr><td>slab number, offset</td><td>i32 slab, i64 offset</td><td>{@code remote_addr = slabBase + offset}, the slab's {@code rkey}</td></tr>
+ * <tr><td>{@link MemoryNodeConnection#read}</td><td>READ / READ_OK</td>
+ *     <td>one {@code IBV_WR_RDMA_READ} work request, one SGE over the registered destination</td></tr>
+ * <tr><td>{@link MemoryNodeConnection#writev} with a {@link WriteBatch}</td><td>WRITEV / WRITEV_OK</td>
+ *     <td>a chain of {@code IBV_WR_RDMA_WRITE}, one per segment (local SGE = the segment's bytes in
+ *     registered memory), only the last {@code IBV_SEND_SIGNALED}: in-order delivery on one QP means its
+ *     completion covers the chain</td></tr>
+ * <tr><td>future completes</td><td>response frame with the request id</td><td>{@code IbvWC} with {@code wr_id} = request id</td></tr>
+ * <tr><td>{@link ErrorCode#FENCED}, {@code FORBIDDEN}</td><td>ERROR frame</td>
+ *     <td>the node revokes the slab's registration (new {@code rkey}); the NIC fails later verbs with a
+ *     remote access error, reported as {@code FENCED}</td></tr>
+ * <tr><td>bytes in flight bound</td><td>client semaphore</td><td>send queue depth ({@code maxWR}) and CQ size</td></tr>
+ * </table>
+ *
+ * <p>{@code dev.farmem.transport.rdma.RdmaSupport} probes for an RDMA device and {@code libdisni};
+ * this release ships the TCP data path only.
  */
 public interface Transport extends AutoCloseable {
 
