@@ -1,0 +1,68 @@
+/**
+ * Sidecar mode: one process (the sidecar, {@link dev.farmem.client.sidecar.Sidecar}) owns the
+ * claim's connections, tokens, fetch, eviction, write-back, prefetch and metrics; application
+ * processes ({@link dev.farmem.client.sidecar.SidecarClient}, used through
+ * {@code FarMemory.attach}) map the same cache and keep their hits local.
+ *
+ * <h2>Shared memory</h2>
+ * Two files in one directory on a tmpfs ({@code /dev/shm/...}, or a pod's emptyDir with medium
+ * Memory mounted in both containers):
+ * <ul>
+ * <li>{@code cache.region}: a {@link dev.farmem.client.cache.CacheRegion} (frame headers,
+ *     block table, frame data), the very same layout the in-process mode allocates off-heap.
+ *     One cache implementation, two ways to back it.</li>
+ * <li>{@code control}: {@link dev.farmem.client.sidecar.SharedControl}. A 4 KiB header the
+ *     sidecar writes (geometry, claim, epoch, pid / PID namespace / start time, heartbeat,
+ *     doorbell, published counters); one 128-byte lease per application process (owner token,
+ *     pid, heartbeat, its hit and dirty counters); one 512-byte request slot per application
+ *     thread: request line (sequence, op, block, hazard index), response line (sequence,
+ *     result, error message) and 4 hazards, each on its own cache line.</li>
+ * </ul>
+ *
+ * <h2>Who does what</h2>
+ * The application reads hits optimistically (block table lookup, frame version check), exactly
+ * as in-process. To write, it publishes the frame in a hazard of its thread (volatile store),
+ * then checks the frame is not {@code EXCLUSIVE} and still holds the block (volatile loads),
+ * writes the data, sets the dirty bits (release), and clears the hazard (release). It never
+ * touches the frame's pin count. Misses and flushes go to the sidecar: the thread writes its
+ * request and then its sequence number (release), rings the doorbell (an atomic add), and spins,
+ * then parks, until the response sequence matches. Only the sidecar loads, evicts, writes back
+ * and prefetches; a poller thread watches the doorbell and hands requests to workers, which
+ * call the ordinary {@link dev.farmem.client.engine.CacheEngine}.
+ *
+ * <h2>Eviction never takes a frame an application uses</h2>
+ * Hazard pointers, Dekker style: the evictor makes the frame {@code EXCLUSIVE} (a CAS, a full
+ * fence) and then reads every leased thread's hazards ({@link
+ * dev.farmem.client.cache.CacheRegion.FrameGuard}); the application stores its hazard and then
+ * reads the frame state. One of the two sees the other: the evictor backs off, or the
+ * application retries through the sidecar. A miss answer carries the frame in a hazard the
+ * sidecar sets (a CAS from the request's reservation, {@code seq << 32}) while it still holds its
+ * own pin, so the frame is covered from fetch to use. A reservation that no longer matches
+ * (the application gave up and moved on) makes the answer a no-op.
+ *
+ * <h2>An application crashes</h2>
+ * It holds no pin count, only hazards in its own lease. The sidecar's housekeeper reclaims a
+ * lease when the process is gone: at once when it shares the sidecar's PID namespace (same
+ * machine, or a pod with {@code shareProcessNamespace}; identity is pid + start time), or when
+ * its heartbeat is older than the lease timeout otherwise. Reclaiming clears its hazards and
+ * slots; its dirty lines stay in the cache and are written back like anyone's. A live process
+ * in the same namespace is never reclaimed, however late its heartbeat.
+ *
+ * <h2>The sidecar crashes</h2>
+ * Applications see it at once in a shared PID namespace (the recorded process is gone) or
+ * when its heartbeat is older than the sidecar timeout; waiting misses and flushes then throw
+ * {@link dev.farmem.client.sidecar.SidecarUnavailableException}, hits go on. A sidecar
+ * started again over the same directory re-attaches to the same files (same claim uid and
+ * geometry): frames a crash left half loaded (odd version) are dropped, frames whose
+ * write-back was in flight are marked wholly dirty (the mask it had taken is lost, the agents
+ * may miss lines), pins are cleared, the block table is rebuilt from the tags, a new epoch is
+ * published, and requests still pending are served. Every line written before the crash is
+ * still in the shared cache, so nothing a {@code flush()} acknowledged, and nothing written at
+ * all, is lost.
+ *
+ * <h2>Tokens</h2>
+ * The sidecar polls the binding (the mounted Secret); when the tokens or endpoints of the same
+ * claim change, it rebuilds the engine over the same region with new connections. Lines the old
+ * tokens could not write back stay dirty and go out with the new ones.
+ */
+package dev.farmem.client.sidecar;
