@@ -18,6 +18,7 @@ import dev.farmem.transport.token.Rights;
 import dev.farmem.transport.token.SlabRange;
 import dev.farmem.transport.token.TokenIssuer;
 import dev.farmem.transport.token.TokenKey;
+import dev.farmem.transport.wire.Protocol;
 import java.io.InputStream;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -168,6 +169,29 @@ class AgentServerLoopbackTest {
             }
             for (Future<?> f : done) f.get();
             threads.shutdown();
+        }
+    }
+
+    @Test
+    void requestsSentFromCompletionCallbacksNeitherDeadlockNorLeakRoom() {
+        // Room for just over one frame: chained 64 KiB reads from the I/O thread must still all complete,
+        // and afterwards a caller thread must find all the room returned.
+        int bound = (1 << 20) + 4096;
+        try (NettyTransport tight = new NettyTransport(TcpOptions.defaults().withMaxBytesInFlight(bound).withIoThreads(1))) {
+            Binding b = pool.bind("chained", SLAB, 1, BLOCK);
+            Binding.Location loc = b.locate(0).get(0);
+            MemoryNodeConnection c = tight.connect(loc.endpoint(), b.nodes().get(loc.node()).token()).join();
+            CompletableFuture<Void> first = new CompletableFuture<>();
+            CompletableFuture<Void> chain = first;
+            for (int i = 0; i < 200; i++) {
+                int n = i;
+                chain = chain.thenCompose(x -> c.read(loc.remoteSlab(), (n % 16) * 65536L, ByteBuffer.allocate(65536)));
+            }
+            first.complete(null);
+            chain.join();
+            // Every request of the chain returned its room: one read of nearly the whole bound goes through at once.
+            c.read(loc.remoteSlab(), 0, ByteBuffer.allocate(bound - Protocol.HEADER_SIZE - 4096)).join();
+            c.close();
         }
     }
 

@@ -96,14 +96,17 @@ final class NettyConnection implements MemoryNodeConnection {
                     + max + "): split it"));
         }
         if (offset < 0) return CompletableFuture.failedFuture(new IllegalArgumentException("READ offset " + offset + " is negative"));
-        int cost = length + Protocol.HEADER_SIZE;
-        TransportException noRoom = acquire(cost);
-        if (noRoom != null) return CompletableFuture.failedFuture(noRoom);
+        int held;
+        try {
+            held = acquire(length + Protocol.HEADER_SIZE);
+        } catch (TransportException noRoom) {
+            return CompletableFuture.failedFuture(noRoom);
+        }
         long id = ids.getAndIncrement();
-        Pending p = new Pending(id, Kind.READ, dst, length, cost, System.nanoTime() + timeoutNanos);
-        if (!register(p)) return p.future.thenApply(x -> null);
+        Pending p = new Pending(id, Kind.READ, dst, length, held, System.nanoTime() + timeoutNanos);
+        if (!register(p)) return p.future;
         enqueue(FrameWriter.read(alloc, id, slab, offset, length));
-        return p.future.thenApply(x -> null);
+        return p.future;
     }
 
     @Override
@@ -120,8 +123,12 @@ final class NettyConnection implements MemoryNodeConnection {
                     + " bytes is above the frame limit of " + maxFrameSize + ": split the batch"));
         }
         int cost = (int) body + Protocol.HEADER_SIZE;
-        TransportException noRoom = acquire(cost);
-        if (noRoom != null) return CompletableFuture.failedFuture(noRoom);
+        int held;
+        try {
+            held = acquire(cost);
+        } catch (TransportException noRoom) {
+            return CompletableFuture.failedFuture(noRoom);
+        }
         long id = ids.getAndIncrement();
         // Copy the segments now: the caller may reuse its buffers as soon as this returns.
         ByteBuf frame = alloc.directBuffer(cost);
@@ -137,20 +144,20 @@ final class NettyConnection implements MemoryNodeConnection {
             src.limit(from + length).position(from);
             frame.writeBytes(src);
         }
-        Pending p = new Pending(id, Kind.WRITEV, null, 0, cost, System.nanoTime() + timeoutNanos);
+        Pending p = new Pending(id, Kind.WRITEV, null, 0, held, System.nanoTime() + timeoutNanos);
         if (!register(p)) {
             frame.release();
-            return p.future.thenApply(x -> null);
+            return p.future;
         }
         enqueue(frame);
-        return p.future.thenApply(x -> null);
+        return p.future;
     }
 
     @Override
     public CompletableFuture<Long> ping() {
         long id = ids.getAndIncrement();
         Pending p = new Pending(id, Kind.PING, null, 0, 0, System.nanoTime() + timeoutNanos);
-        if (!register(p)) return p.future.thenApply(x -> 0L);
+        if (!register(p)) return p.future.thenApply(x -> 0L); // already failed
         enqueue(FrameWriter.empty(alloc, Protocol.PING, id));
         return p.future.thenApply(x -> System.nanoTime() - p.sentNanos);
     }
@@ -170,19 +177,20 @@ final class NettyConnection implements MemoryNodeConnection {
         fail(new TransportException(ErrorCode.CONNECTION_CLOSED, "connection to " + endpoint + " was closed by this client"));
     }
 
-    /** Waits for room for {@code bytes} in flight; on an event-loop thread it never waits (it would wait on itself). */
-    private TransportException acquire(int bytes) {
-        if (channel.eventLoop().inEventLoop()) {
-            room.tryAcquire(bytes);
-            return null;
-        }
+    /**
+     * Takes room for {@code bytes} in flight and returns how much it took. On an event-loop thread
+     * (a callback sending more) it never waits, since it would wait on itself: it takes the room
+     * if there is some and otherwise sends without (0). Elsewhere it waits up to the request timeout.
+     */
+    private int acquire(int bytes) {
+        if (channel.eventLoop().inEventLoop()) return room.tryAcquire(bytes) ? bytes : 0;
         try {
-            if (room.tryAcquire(bytes, timeoutNanos, TimeUnit.NANOSECONDS)) return null;
-            return new TransportException(ErrorCode.TIMEOUT, "no room to send to " + endpoint + " within " + options.requestTimeout()
+            if (room.tryAcquire(bytes, timeoutNanos, TimeUnit.NANOSECONDS)) return bytes;
+            throw new TransportException(ErrorCode.TIMEOUT, "no room to send to " + endpoint + " within " + options.requestTimeout()
                     + ": " + options.maxBytesInFlight() + " bytes already in flight");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return new TransportException(ErrorCode.CONNECTION_CLOSED, "interrupted while waiting for room to send");
+            throw new TransportException(ErrorCode.CONNECTION_CLOSED, "interrupted while waiting for room to send to " + endpoint);
         }
     }
 
@@ -246,10 +254,11 @@ final class NettyConnection implements MemoryNodeConnection {
         final Kind kind;
         final ByteBuffer dst;
         final int length;
+        /** Bytes of room this request holds, returned once when it ends. */
         final int cost;
         final long deadline;
         final long sentNanos = System.nanoTime();
-        final CompletableFuture<Object> future = new CompletableFuture<>();
+        final CompletableFuture<Void> future = new CompletableFuture<>();
 
         Pending(long id, Kind kind, ByteBuffer dst, int length, int cost, long deadline) {
             this.id = id;
