@@ -128,6 +128,43 @@ class ClusterIT {
     }
 
     @Test
+    void initContainersRunFirstAndANativeSidecarSharesThePodsAddress() throws Exception {
+        kubectl.runWithInput("""
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: with-sidecar}
+                spec:
+                  initContainers:
+                    - name: setup
+                      image: farmem-e2e:dev
+                      args: [help]
+                    - name: sidecar
+                      image: farmem-sidecar-like/farmem-e2e:dev
+                      restartPolicy: Always
+                      args: [probe-app, --port, "8081"]
+                      env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]
+                      readinessProbe: {tcpSocket: {port: 8081}, periodSeconds: 1}
+                  containers:
+                    - name: app
+                      image: farmem-e2e:dev
+                      args: [probe-app, --port, "8080"]
+                      env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]
+                      readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+                """, "apply", "-n", ns, "-f", "-").check();
+        kubectl.run("wait", "-n", ns, "--for=condition=Ready", "pod/with-sidecar", "--timeout=60s").check();
+        Pod pod = cluster.client().pods().inNamespace(ns).withName("with-sidecar").get();
+        var inits = pod.getStatus().getInitContainerStatuses();
+        assertThat(inits.get(0).getState().getTerminated().getExitCode()).isZero();
+        assertThat(inits.get(1).getState().getRunning()).isNotNull();
+        assertThat(condition(pod, "Initialized")).isEqualTo("True");
+        String ip = pod.getStatus().getPodIP();
+        assertThat(get(ip, "/healthz")).isEqualTo("ok");
+        HttpResponse<String> sidecar = HTTP.send(HttpRequest.newBuilder(URI.create("http://" + ip + ":8081/env?name=POD_IP")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(sidecar.body()).isEqualTo(ip);
+    }
+
+    @Test
     void anImageTheKubeletDoesNotKnowStaysWaitingSayingWhy() {
         kubectl.run("run", "nginx", "-n", ns, "--image=nginx:1.27", "--restart=Never").check();
         await("the unknown image is reported", Duration.ofSeconds(30), () -> {

@@ -56,6 +56,7 @@ final class PodWorker {
     private final String podIp;
     private final Path dir;
     private final String startTime = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
+    private final Map<String, ContainerRun> inits = new LinkedHashMap<>();
     private final Map<String, ContainerRun> containers = new LinkedHashMap<>();
     private final Map<String, String[]> conditionSince = new HashMap<>();
     private volatile Pod pod;
@@ -68,6 +69,9 @@ final class PodWorker {
     /** One container's process and what the kubelet remembers about it. */
     private static final class ContainerRun {
         final Container spec;
+        /** An init container with restartPolicy Always: a sidecar that starts first and keeps running. */
+        final boolean sidecar;
+        final boolean init;
         final ImageTable.Entry image;
         LocalProcess process;
         int restarts;
@@ -89,9 +93,11 @@ final class PodWorker {
         Instant nextLiveness;
         Instant nextStartup;
 
-        ContainerRun(Container spec, ImageTable.Entry image) {
+        ContainerRun(Container spec, ImageTable.Entry image, boolean init) {
             this.spec = spec;
             this.image = image;
+            this.init = init;
+            this.sidecar = init && "Always".equals(spec.getRestartPolicy());
         }
     }
 
@@ -102,7 +108,10 @@ final class PodWorker {
         this.podIp = podIp;
         this.dir = dir;
         for (Container c : pod.getSpec().getContainers()) {
-            containers.put(c.getName(), new ContainerRun(c, kubelet.images().resolve(c.getImage()).orElse(null)));
+            containers.put(c.getName(), new ContainerRun(c, kubelet.images().resolve(c.getImage()).orElse(null), false));
+        }
+        for (Container c : pod.getSpec().getInitContainers() == null ? List.<Container>of() : pod.getSpec().getInitContainers()) {
+            inits.put(c.getName(), new ContainerRun(c, kubelet.images().resolve(c.getImage()).orElse(null), true));
         }
     }
 
@@ -141,10 +150,37 @@ final class PodWorker {
                 configError = "cannot prepare pod directory " + dir + ": " + e.getMessage();
             }
         }
+        boolean initialized = initialized(true);
         for (ContainerRun c : containers.values()) {
-            step(c);
+            if (initialized) {
+                step(c);
+            } else {
+                waiting(c, "PodInitializing", "");
+            }
         }
         publishStatus();
+    }
+
+    /**
+     * Runs the init containers in order, each after the one before has succeeded (or, for a sidecar, started);
+     * true once all have. With {@code act} false it only tells.
+     */
+    private boolean initialized(boolean act) {
+        boolean previousDone = true;
+        for (ContainerRun c : inits.values()) {
+            if (!previousDone) {
+                if (act) {
+                    waiting(c, "PodInitializing", "");
+                }
+                continue;
+            }
+            if (act) {
+                step(c);
+            }
+            previousDone = c.sidecar ? c.process != null && c.started
+                    : c.finished && c.terminated.getTerminated().getExitCode() == 0;
+        }
+        return previousDone;
     }
 
     private void step(ContainerRun c) {
@@ -169,7 +205,9 @@ final class PodWorker {
             c.process = null;
             c.ready = false;
             String policy = pod.getSpec().getRestartPolicy() == null ? "Always" : pod.getSpec().getRestartPolicy();
-            if ("Always".equals(policy) || ("OnFailure".equals(policy) && code != 0)) {
+            boolean restart = c.sidecar || (c.init ? code != 0 && !"Never".equals(policy)
+                    : "Always".equals(policy) || ("OnFailure".equals(policy) && code != 0));
+            if (restart) {
                 // the kubelet's crash-loop back-off, scaled down (1 s doubling to 20 s) for tests
                 c.nextStart = now.plusSeconds(Math.min(20, 1L << Math.min(c.restarts, 5)));
                 c.restartPending = true;
@@ -448,38 +486,32 @@ final class PodWorker {
         boolean allSucceeded = true;
         boolean anyStarted = false;
         for (ContainerRun c : containers.values()) {
-            ContainerState state;
-            if (c.process != null) {
-                state = new ContainerStateBuilder().withNewRunning()
-                        .withStartedAt(c.startedAt.truncatedTo(ChronoUnit.SECONDS).toString()).endRunning().build();
-            } else if (c.finished) {
-                state = c.terminated;
-            } else {
-                state = new ContainerStateBuilder().withNewWaiting().withReason(c.waitingReason)
-                        .withMessage(c.waitingMessage.isEmpty() ? null : c.waitingMessage).endWaiting().build();
-            }
             anyStarted |= c.process != null || c.terminated != null || c.restarts > 0;
             allReady &= c.ready && c.process != null;
             allFinished &= c.finished;
             allSucceeded &= c.finished && c.terminated.getTerminated().getExitCode() == 0;
-            statuses.add(new ContainerStatusBuilder().withName(c.spec.getName()).withImage(c.spec.getImage())
-                    .withImageID(c.image == null ? "" : "file://" + c.image.jar())
-                    .withContainerID(c.process != null || c.terminated != null ? containerId(c) : null)
-                    .withReady(c.ready && c.process != null).withStarted(c.process != null && c.started)
-                    .withRestartCount(c.restarts).withState(state).withLastState(c.lastTerminated == null ? new ContainerState() : c.lastTerminated)
-                    .build());
+            statuses.add(containerStatus(c));
         }
-        String phase = allFinished ? (allSucceeded ? "Succeeded" : "Failed") : anyStarted ? "Running" : "Pending";
+        List<ContainerStatus> initStatuses = new ArrayList<>();
+        boolean initFailed = false;
+        for (ContainerRun c : inits.values()) {
+            initStatuses.add(containerStatus(c));
+            allReady &= !c.sidecar || (c.ready && c.process != null);
+            initFailed |= !c.sidecar && c.finished && c.terminated.getTerminated().getExitCode() != 0;
+        }
+        boolean initialized = initialized(false);
+        String phase = initFailed ? "Failed" : !initialized ? "Pending"
+                : allFinished ? (allSucceeded ? "Succeeded" : "Failed") : anyStarted ? "Running" : "Pending";
         List<PodCondition> conditions = List.of(
                 condition("PodReadyToStartContainers", volumes != null),
-                condition("Initialized", true),
+                condition("Initialized", initialized),
                 condition("Ready", allReady),
                 condition("ContainersReady", allReady),
                 condition("PodScheduled", true));
         PodStatus status = new PodStatusBuilder().withPhase(phase).withConditions(conditions)
                 .withHostIP("127.0.0.1").withHostIPs(new io.fabric8.kubernetes.api.model.HostIPBuilder().withIp("127.0.0.1").build())
                 .withPodIP(podIp).withPodIPs(new PodIPBuilder().withIp(podIp).build())
-                .withStartTime(startTime).withContainerStatuses(statuses)
+                .withStartTime(startTime).withContainerStatuses(statuses).withInitContainerStatuses(initStatuses)
                 .withQosClass(pod.getStatus() == null ? null : pod.getStatus().getQosClass()).build();
         String json = Serialization.asJson(Map.of("status", status));
         if (json.equals(lastStatus)) {
@@ -494,6 +526,25 @@ final class PodWorker {
                 throw e;
             }
         }
+    }
+
+    private ContainerStatus containerStatus(ContainerRun c) {
+        ContainerState state;
+        if (c.process != null) {
+            state = new ContainerStateBuilder().withNewRunning()
+                    .withStartedAt(c.startedAt.truncatedTo(ChronoUnit.SECONDS).toString()).endRunning().build();
+        } else if (c.finished) {
+            state = c.terminated;
+        } else {
+            state = new ContainerStateBuilder().withNewWaiting().withReason(c.waitingReason)
+                    .withMessage(c.waitingMessage.isEmpty() ? null : c.waitingMessage).endWaiting().build();
+        }
+        return new ContainerStatusBuilder().withName(c.spec.getName()).withImage(c.spec.getImage())
+                .withImageID(c.image == null ? "" : "file://" + c.image.jar())
+                .withContainerID(c.process != null || c.terminated != null ? containerId(c) : null)
+                .withReady(c.ready && c.process != null).withStarted(c.process != null && c.started)
+                .withRestartCount(c.restarts).withState(state).withLastState(c.lastTerminated == null ? new ContainerState() : c.lastTerminated)
+                .build();
     }
 
     private PodCondition condition(String type, boolean value) {
@@ -522,7 +573,9 @@ final class PodWorker {
         if (loop != null) {
             loop.cancel(false);
         }
-        for (ContainerRun c : containers.values()) {
+        List<ContainerRun> all = new ArrayList<>(containers.values());
+        all.addAll(inits.values()); // sidecars stop after the main containers
+        for (ContainerRun c : all) {
             if (c.process != null) {
                 if (kill) {
                     c.process.kill();
