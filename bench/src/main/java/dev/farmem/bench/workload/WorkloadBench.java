@@ -111,7 +111,7 @@ public final class WorkloadBench {
         printFigures(rows);
     }
 
-    static String machine() {
+    public static String machine() {
         Runtime rt = Runtime.getRuntime();
         return String.format(Locale.ROOT, "machine: %d cores, %s %s (%s), max heap %s, JVM flags %s", rt.availableProcessors(),
                 System.getProperty("java.vm.name"), System.getProperty("java.runtime.version"), System.getProperty("os.arch"),
