@@ -134,7 +134,7 @@ public final class Placement {
         return false;
     }
 
-    static boolean isReady(Node n) {
+    public static boolean isReady(Node n) {
         if (n.getStatus() == null || n.getStatus().getConditions() == null) return false;
         for (NodeCondition c : n.getStatus().getConditions()) {
             if ("Ready".equals(c.getType())) return "True".equals(c.getStatus());

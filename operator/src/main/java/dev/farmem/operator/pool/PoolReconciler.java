@@ -173,7 +173,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
             String mName = m.getMetadata().getName();
             boolean lost = isLost(m, lostNow);
             if (!lost && plan.chosen().contains(m.getSpec().nodeName)) continue;
-            if (podOf.containsKey(mName) && (lost || !inUse.contains(mName))) deleteQuietly(client, podOf.get(mName));
+            if (podOf.containsKey(mName) && (lost || !inUse.contains(mName))) deletePod(client, podOf.get(mName), nodeByName.get(m.getSpec().nodeName));
             if (!inUse.contains(mName)) {
                 deleteQuietly(client, m);
                 LOG.info("pool {}: retired memory node {}", name, mName);
@@ -207,7 +207,10 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
             }
             return DeleteControl.noFinalizerRemoval().rescheduleAfter(RESYNC);
         }
-        for (Pod p : pods.list(p -> name.equals(label(p, MemoryNode.POOL_LABEL))).toList()) deleteQuietly(client, p);
+        Map<String, Node> nodeByName = nodes.list(n -> true).collect(Collectors.toMap(n -> n.getMetadata().getName(), n -> n));
+        for (Pod p : pods.list(p -> name.equals(label(p, MemoryNode.POOL_LABEL))).toList()) {
+            deletePod(client, p, nodeByName.get(p.getSpec().getNodeName()));
+        }
         for (Lease l : leases.list(l -> name.equals(label(l, MemoryNode.POOL_LABEL))).toList()) deleteQuietly(client, l);
         for (MemoryNode m : memoryNodes.list(m -> m.getSpec() != null && name.equals(m.getSpec().pool)).toList()) deleteQuietly(client, m);
         client.secrets().inNamespace(namespace).withName(AgentObjects.keySecretName(name)).delete();
@@ -350,6 +353,17 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
 
     private static String label(io.fabric8.kubernetes.api.model.HasMetadata o, String key) {
         return o.getMetadata().getLabels() == null ? null : o.getMetadata().getLabels().get(key);
+    }
+
+    /** Deletes an agent pod; on a node that is gone or not Ready no kubelet will confirm, so it is removed at once. */
+    private static void deletePod(KubernetesClient client, Pod pod, Node node) {
+        boolean nodeDown = node == null || !Placement.isReady(node);
+        try {
+            if (nodeDown) client.resource(pod).withGracePeriod(0).delete();
+            else client.resource(pod).delete();
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 404) throw e;
+        }
     }
 
     private static void deleteQuietly(KubernetesClient client, io.fabric8.kubernetes.api.model.HasMetadata o) {

@@ -114,6 +114,7 @@ class OperatorEndToEndTest {
         kubectl.run("apply", "-f", ROOT.resolve("examples/pool.yaml").toString()).check();
         await("pool rack-a Ready", () -> isTrue(pool().getStatus() == null ? null : pool().getStatus().conditions, "Ready"));
         System.out.printf("FIGURE pool apply -> Ready (3 nodes): %.1f s%n", Duration.between(start, Instant.now()).toMillis() / 1000.0);
+        printLogsOfLostAgents();
 
         List<MemoryNode> nodes = memoryNodes();
         assertThat(nodes).hasSize(3);
@@ -244,7 +245,7 @@ class OperatorEndToEndTest {
             Condition ready = condition(pool().getStatus().conditions, "Ready");
             return ready != null && "Deleting".equals(ready.getReason()) && ready.getMessage().contains("default/holder");
         });
-        assertThat(agentPods()).as("agents keep serving the bound claim").hasSize(3);
+        assertThat(agentPods()).as("agents keep serving the bound claim").extracting(p -> p.getMetadata().getName()).hasSize(3);
 
         kubectl.run("delete", "farmemoryclaim", "holder", "-n", "default").check();
         await("pool, memory nodes and agents gone", () -> pool() == null && memoryNodes().isEmpty() && agentPods().isEmpty());
@@ -258,6 +259,24 @@ class OperatorEndToEndTest {
     @org.junit.jupiter.api.BeforeEach
     void skipAfterAFailedStep() {
         org.junit.jupiter.api.Assumptions.assumeFalse(broken, "an earlier step failed");
+    }
+
+    /** Agents that were replaced on the way: why they exited, from their logs. */
+    static void printLogsOfLostAgents() {
+        if (!cluster.isLocal()) return;
+        for (var e : client.v1().events().inNamespace("default").list().getItems()) {
+            if (!"MemoryNodeLost".equals(e.getReason())) continue;
+            String memoryNode = e.getMessage().split(" ")[2];
+            cluster.kubelet().containerLog(NS, memoryNode, "agent").ifPresent(log -> {
+                try {
+                    List<String> lines = java.nio.file.Files.readAllLines(log);
+                    System.out.println("--- " + e.getMessage() + "; its log:");
+                    lines.subList(Math.max(0, lines.size() - 15), lines.size()).forEach(System.out::println);
+                } catch (IOException x) {
+                    System.out.println("--- cannot read log of " + memoryNode + ": " + x.getMessage());
+                }
+            });
+        }
     }
 
     /** The end of each agent's log: what the local kubelet captured, since kubectl logs needs a real kubelet. */
@@ -325,8 +344,10 @@ class OperatorEndToEndTest {
         return client.resources(MemoryNode.class).withLabel(MemoryNode.POOL_LABEL, "rack-a").list().getItems();
     }
 
+    /** Agent pods not being deleted. */
     static List<Pod> agentPods() {
-        return client.pods().inNamespace(NS).withLabel(MemoryNode.POOL_LABEL, "rack-a").list().getItems();
+        return client.pods().inNamespace(NS).withLabel(MemoryNode.POOL_LABEL, "rack-a").list().getItems().stream()
+                .filter(p -> p.getMetadata().getDeletionTimestamp() == null).toList();
     }
 
     static Condition condition(List<Condition> conditions, String type) {
