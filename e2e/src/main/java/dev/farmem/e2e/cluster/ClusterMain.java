@@ -56,13 +56,16 @@ public final class ClusterMain {
         }
         long t0 = System.nanoTime();
         Binaries binaries = Binaries.locate();
-        LocalCluster cluster = LocalCluster.start(binaries, ControlPlane.start(binaries, dir, true), specs);
+        ControlPlane cp = ControlPlane.start(binaries, dir, true);
+        double controlPlaneSeconds = (System.nanoTime() - t0) / 1e9;
+        LocalCluster cluster = LocalCluster.start(binaries, cp, specs);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             cluster.close();
             stopped.countDown();
         }, "cluster-down"));
-        System.out.printf("control plane %s with %d nodes up in %.1f s%n", binaries.kubernetesVersion(), nodes, (System.nanoTime() - t0) / 1e9);
+        System.out.printf("control plane %s ready in %.1f s; with %d Ready nodes up in %.1f s%n", binaries.kubernetesVersion(),
+                controlPlaneSeconds, nodes, (System.nanoTime() - t0) / 1e9);
         Files.writeString(dir.resolve("ready"), cluster.kubeconfig().toString() + "\n");
         stopped.await();
     }
