@@ -105,7 +105,15 @@ public final class OperatorMain implements AutoCloseable {
     }
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> flags = parse(args);
+        Map<String, String> flags;
+        try {
+            flags = parse(args);
+            address(flags.getOrDefault("metrics", env("FARMEM_METRICS", "0.0.0.0:8080")));
+        } catch (IllegalArgumentException e) {
+            System.err.println("farmem operator: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
         String namespace = flags.getOrDefault("namespace", env("FARMEM_NAMESPACE", "farmem-system"));
         String metrics = flags.getOrDefault("metrics", env("FARMEM_METRICS", "0.0.0.0:8080"));
         String sa = flags.getOrDefault("agent-service-account", env("FARMEM_AGENT_SERVICE_ACCOUNT", "farmem-agent"));
