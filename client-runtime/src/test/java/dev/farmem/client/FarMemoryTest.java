@@ -253,6 +253,26 @@ class FarMemoryTest {
     }
 
     @Test
+    void twoThreadsScanningTheirOwnHalvesAreBothPrefetched() throws Exception {
+        try (FarMemory mem = FarMemory.open(pool.bind("scan2", 4 * MIB, 1, 4096), smallCache(256 * 1024))) {
+            List<Thread> scanners = new ArrayList<>();
+            for (int t = 0; t < 2; t++) {
+                long from = t * 2 * MIB;
+                Thread th = new Thread(() -> {
+                    byte[] chunk = new byte[256];
+                    for (long at = from; at < from + 2 * MIB; at += 256) mem.buffer().get(at, chunk);
+                });
+                scanners.add(th);
+                th.start();
+            }
+            for (Thread th : scanners) th.join();
+            ClientMetrics.Snapshot s = mem.stats();
+            assertThat(s.prefetches()).isGreaterThan(700); // of 1024 blocks, most come ahead of the streams
+            assertThat(s.hitRatio()).isGreaterThan(0.9);
+        }
+    }
+
+    @Test
     void exportsTheClientMetricsOfTheContract() {
         CollectorRegistry registry = new CollectorRegistry();
         try (FarMemory mem = FarMemory.open(pool.bind("metrics", MIB, 1, 4096), smallCache(64 * 1024).registry(registry))) {

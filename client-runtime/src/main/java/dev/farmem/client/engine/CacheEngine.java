@@ -47,7 +47,9 @@ public final class CacheEngine implements BlockCache {
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition frameReleased = lock.newCondition();
     private final Thread flusher;
-    private long lastMissBlock = Long.MIN_VALUE / 2; // under lock
+    /** The last miss of each of a few sequential streams (threads scanning their own ranges); under lock. */
+    private final long[] streams = new long[8];
+    private int nextStream;
     private volatile boolean closed;
 
     public CacheEngine(CacheRegion region, ReplicaRouter router, ClientMetrics metrics, String claim, long claimBytes,
@@ -69,6 +71,7 @@ public final class CacheEngine implements BlockCache {
             throw new IllegalArgumentException("a claim of " + blockCount + " blocks is more than the cache can address ("
                     + CacheRegion.MAX_BLOCKS + "): use a larger block size");
         }
+        java.util.Arrays.fill(streams, Long.MIN_VALUE / 2);
         if (backgroundFlusher) {
             flusher = new Thread(this::runFlusher, "farmem-flusher-" + claim);
             flusher.setDaemon(true);
@@ -205,9 +208,17 @@ public final class CacheEngine implements BlockCache {
 
     /** Under the lock: how many blocks to fetch ahead when {@code block} continues a sequential stream. */
     private int sequentialPrefetchCount(long block) {
-        boolean sequential = block > lastMissBlock && block <= lastMissBlock + prefetchDepth + 1;
-        lastMissBlock = block;
-        if (!sequential || prefetchDepth == 0) return 0;
+        if (prefetchDepth == 0) return 0;
+        int stream = -1;
+        for (int i = 0; i < streams.length && stream < 0; i++) {
+            if (block > streams[i] && block <= streams[i] + prefetchDepth + 1) stream = i;
+        }
+        if (stream < 0) {
+            streams[nextStream] = block; // a new stream replaces the oldest one
+            nextStream = (nextStream + 1) % streams.length;
+            return 0;
+        }
+        streams[stream] = block;
         return (int) Math.min(prefetchDepth, blockCount - 1 - block);
     }
 
