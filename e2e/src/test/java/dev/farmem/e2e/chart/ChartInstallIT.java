@@ -5,15 +5,21 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.marcnuri.helm.Helm;
 import com.marcnuri.helm.Release;
+import dev.farmem.crds.FarMemoryClaim;
+import dev.farmem.crds.FarMemoryClaimStatus;
+import dev.farmem.crds.FarMemoryPool;
 import dev.farmem.crds.MemoryNode;
-import dev.farmem.crds.MemoryNodeSpec;
-import dev.farmem.crds.MemoryNodeStatus;
 import dev.farmem.e2e.harness.Binaries;
-import dev.farmem.e2e.harness.ControlPlane;
+import dev.farmem.e2e.harness.ControlPlaneExtension;
+import dev.farmem.e2e.harness.Kubectl;
+import dev.farmem.e2e.harness.LocalCluster;
+import dev.farmem.e2e.harness.kubelet.NodeSpec;
+import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.authentication.TokenRequestBuilder;
 import io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder;
@@ -22,154 +28,224 @@ import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.condition.DisabledIfSystemProperty;
 
 /**
- * The chart installed with real Helm (helm-java) into the real control plane of the test bed: the API
- * server validates every object, Pod Security admission enforces "restricted" on the operator pods,
- * the controller manager rolls the Deployment on upgrade, and RBAC is exercised with the chart's
- * ServiceAccounts' own tokens.
+ * The chart installed with real Helm (helm-java) into a cluster of its own on this machine: the API
+ * server validates every object, the local kubelet runs the operator pod and the agent pods from the
+ * built jars, the operator reconciles a pool and a claim with exactly the chart's RBAC (its pod
+ * authenticates as the chart's ServiceAccount), and a real Prometheus scrapes all of it with the
+ * chart's rules and dashboards ({@link MonitoringQueries}).
  */
-@DisabledIfSystemProperty(named = "farmem.e2e.skip", matches = "true")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class ChartInstallTest {
+class ChartInstallIT {
 
     static final String NS = "farmem-system";
     static final String APPS = "apps";
-    static final Duration WAIT = Duration.ofSeconds(60);
+    static final String RESTRICTED = "restricted-check";
+    static final String POOL = "rack-t";
+    static final String CLAIM = "cache";
+    static final Duration WAIT = Duration.ofSeconds(120);
 
-    static ControlPlane cp;
+    static LocalCluster cluster;
     static KubernetesClient admin;
     static Path chart;
 
     @BeforeAll
-    static void startControlPlaneAndInstall() {
-        cp = ControlPlane.start(Binaries.locate());
-        admin = cp.client();
+    static void startAClusterAndInstallTheChart() {
+        Assumptions.assumeFalse(Boolean.getBoolean(ControlPlaneExtension.SKIP_PROPERTY),
+                "end-to-end tests are skipped (-D" + ControlPlaneExtension.SKIP_PROPERTY + "=true)");
+        // A cluster of its own: the chart's operator must be the only one reconciling pools here.
+        cluster = LocalCluster.start(List.of(NodeSpec.of("node-1", "zone-a", "rack-1"), NodeSpec.of("node-2", "zone-b", "rack-2")));
+        admin = cluster.client();
         chart = Binaries.repoRoot().resolve("helm/farmem");
-        // The release namespace enforces the restricted Pod Security Standard: an operator pod that breaks it is refused.
-        admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(NS)
-                .addToLabels("pod-security.kubernetes.io/enforce", "restricted").endMetadata().build()).create();
-        admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(APPS).endMetadata().build()).create();
+        // Agent pods need baseline (see the chart README); the operator pod is checked against restricted below.
+        namespace(NS, Map.of("pod-security.kubernetes.io/enforce", "baseline", "pod-security.kubernetes.io/warn", "restricted"));
+        namespace(APPS, Map.of());
+        namespace(RESTRICTED, Map.of("pod-security.kubernetes.io/enforce", "restricted"));
+
         Release release = new Helm(chart).install().withName("farmem").withNamespace(NS)
-                .withKubeConfig(cp.kubeconfig()).call();
+                .withValuesFile(chart.resolve("ci/monitoring-values.yaml")).withKubeConfig(cluster.kubeconfig()).call();
         assertThat(release.getStatus()).isEqualTo("deployed");
     }
 
     @AfterAll
     static void stop() {
-        if (cp != null) {
-            cp.close();
+        if (cluster != null) {
+            cluster.close();
         }
     }
 
     @Test
     @Order(1)
-    void installCreatesTheCrdsAndAnOperatorPodThatRestrictedPodSecurityAdmits() {
+    void withoutThePrometheusOperatorTheMonitoringValuesInstallDashboardsAndTheOperatorComesUpAsAPod() {
         for (String crd : List.of("farmemorypools.farmem.io", "farmemoryclaims.farmem.io", "memorynodes.farmem.io")) {
             assertThat(admin.apiextensions().v1().customResourceDefinitions().withName(crd).get()).as(crd).isNotNull();
         }
+        assertThat(admin.getApiGroup("monitoring.coreos.com")).as("no Prometheus Operator in this cluster").isNull();
+        assertThat(admin.configMaps().inNamespace(NS).withLabel("grafana_dashboard", "1").list().getItems()).hasSize(3);
         assertThat(admin.admissionRegistration().v1().mutatingWebhookConfigurations().withName("farmem-webhook").get()).isNotNull();
-        assertThat(admin.secrets().inNamespace(NS).withName("farmem-webhook-tls").get()).isNotNull();
 
-        // The pod the Deployment makes, submitted (dry run) through admission of the namespace that enforces "restricted".
-        Pod pod = operatorPod();
-        Pod admitted = admin.pods().inNamespace(NS).resource(pod).dryRun().create();
-        assertThat(admitted.getSpec().getServiceAccountName()).isEqualTo("farmem-operator");
-
-        // Control: the same pod without its security context is refused, so the admission above did check.
-        Pod loose = operatorPod();
-        loose.getSpec().setSecurityContext(null);
-        loose.getSpec().getContainers().forEach(c -> c.setSecurityContext(null));
-        assertThatThrownBy(() -> admin.pods().inNamespace(NS).resource(loose).dryRun().create())
-                .isInstanceOfSatisfying(KubernetesClientException.class, e -> assertThat(e.getMessage()).contains("violates PodSecurity \"restricted"));
+        await("the operator Deployment available (the local kubelet runs the operator jar, /healthz passes)",
+                () -> operatorDeployment().getStatus() != null && Integer.valueOf(1).equals(operatorDeployment().getStatus().getAvailableReplicas()));
+        assertThat(operatorPods()).singleElement().satisfies(p -> assertThat(p.getSpec().getServiceAccountName()).isEqualTo("farmem-operator"));
     }
 
     @Test
     @Order(2)
-    void upgradeWithChangedValuesChangesTheOperatorPodTemplateSoTheDeploymentRolls() {
-        Deployment before = operatorDeployment();
+    void theOperatorPodPassesRestrictedPodSecurityAdmission() {
+        admin.serviceAccounts().inNamespace(RESTRICTED).resource(new ServiceAccountBuilder().withNewMetadata().withName("farmem-operator")
+                .endMetadata().build()).create();
 
-        Release upgraded = new Helm(chart).upgrade().withName("farmem").withNamespace(NS).withKubeConfig(cp.kubeconfig())
-                .set("operator.logLevel", "debug").call();
+        Pod admitted = admin.pods().inNamespace(RESTRICTED).resource(operatorPodFromTemplate()).dryRun().create();
+        assertThat(admitted.getMetadata().getName()).isEqualTo("farmem-operator-probe");
 
-        assertThat(upgraded.getRevision()).isEqualTo("2");
-        Deployment after = operatorDeployment();
-        assertThat(after.getMetadata().getGeneration()).isGreaterThan(before.getMetadata().getGeneration());
-        assertThat(after.getSpec().getTemplate()).isNotEqualTo(before.getSpec().getTemplate());
-        assertThat(after.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv()).anySatisfy(e -> {
-            assertThat(e.getName()).isEqualTo("FARMEM_LOG_LEVEL");
-            assertThat(e.getValue()).isEqualTo("debug");
-        });
-        assertThat(after.getSpec().getStrategy().getRollingUpdate().getMaxUnavailable().getIntVal()).isZero();
+        // Control: without its security context the same pod is refused, so the admission above did check.
+        Pod loose = operatorPodFromTemplate();
+        loose.getSpec().setSecurityContext(null);
+        loose.getSpec().getContainers().forEach(c -> c.setSecurityContext(null));
+        assertThatThrownBy(() -> admin.pods().inNamespace(RESTRICTED).resource(loose).dryRun().create())
+                .isInstanceOfSatisfying(KubernetesClientException.class, e -> assertThat(e.getMessage()).contains("violates PodSecurity \"restricted"));
     }
 
     @Test
     @Order(3)
-    void theAgentServiceAccountMayWriteOnlyItsMemoryNodeStatusAndLease() {
-        MemoryNode node = new MemoryNode();
-        node.getMetadata().setName("p1-node-a-x1");
-        node.setSpec(new MemoryNodeSpec());
-        node.getSpec().pool = "p1";
-        node.getSpec().nodeName = "node-a";
-        node.getSpec().namespace = NS;
-        node.getSpec().capacityBytes = 64L << 20;
-        node.getSpec().slabSizeBytes = 1L << 20;
-        admin.resource(node).create();
+    void theOperatorReconcilesAPoolAndAClaimWithOnlyTheChartsRbac() {
+        kubectl().runWithInput("""
+                apiVersion: farmem.io/v1alpha1
+                kind: FarMemoryPool
+                metadata: {name: %s}
+                spec:
+                  capacity: {perNodeBytes: 67108864, maxNodes: 2}
+                  slabSizeBytes: 4194304
+                """.formatted(POOL), "apply", "-f", "-").check();
+        await("pool " + POOL + " Ready with 2 memory nodes", () -> isTrue(pool(), "Ready"));
+        assertThat(agentPods()).hasSize(2).allSatisfy(p -> assertThat(p.getSpec().getServiceAccountName()).isEqualTo("farmem-agent"));
 
-        try (KubernetesClient agent = clientAs("farmem-agent")) {
-            MemoryNode mine = agent.resources(MemoryNode.class).withName("p1-node-a-x1").get();
-            mine.setStatus(new MemoryNodeStatus());
-            mine.getStatus().phase = MemoryNodeStatus.READY;
-            mine.getStatus().endpoint = "127.0.0.1:7070";
-            agent.resource(mine).updateStatus();
-            agent.leases().inNamespace(NS).resource(new LeaseBuilder().withNewMetadata().withName("p1-node-a-x1").endMetadata()
-                    .withNewSpec().withHolderIdentity("p1-node-a-x1").withLeaseDurationSeconds(15).endSpec().build()).create();
-
-            assertForbidden(() -> agent.resources(MemoryNode.class).withName("p1-node-a-x1").delete());
-            assertForbidden(() -> agent.secrets().inNamespace(NS).list());
-            assertForbidden(() -> agent.pods().inNamespace(NS).list());
-            assertForbidden(() -> agent.leases().inNamespace(APPS).list());
-        }
-        assertThat(admin.resources(MemoryNode.class).withName("p1-node-a-x1").get().getStatus().phase).isEqualTo(MemoryNodeStatus.READY);
+        kubectl().runWithInput("""
+                apiVersion: farmem.io/v1alpha1
+                kind: FarMemoryClaim
+                metadata: {name: %s, namespace: %s}
+                spec: {pool: %s, sizeBytes: 16777216, replication: 2}
+                """.formatted(CLAIM, APPS, POOL), "apply", "-f", "-").check();
+        await("claim " + CLAIM + " Bound with its binding Secret", () -> {
+            FarMemoryClaim c = admin.resources(FarMemoryClaim.class).inNamespace(APPS).withName(CLAIM).get();
+            return c != null && c.getStatus() != null && FarMemoryClaimStatus.BOUND.equals(c.getStatus().phase)
+                    && admin.secrets().inNamespace(APPS).withName(CLAIM + "-binding").get() != null;
+        });
     }
 
     @Test
     @Order(4)
-    void theOperatorServiceAccountMayDoWhatReconcilingNeedsAndNoMore() {
+    void theServiceAccountsCannotGoBeyondTheirRoles() {
+        String memoryNode = admin.resources(MemoryNode.class).list().getItems().get(0).getMetadata().getName();
+        try (KubernetesClient agent = clientAs("farmem-agent")) {
+            assertThat(agent.resources(MemoryNode.class).withName(memoryNode).get()).isNotNull();
+            assertForbidden(() -> agent.resources(MemoryNode.class).withName(memoryNode).delete());
+            assertForbidden(() -> agent.resources(MemoryNode.class).list());
+            assertForbidden(() -> agent.secrets().inNamespace(NS).list());
+            assertForbidden(() -> agent.pods().inNamespace(NS).list());
+            assertForbidden(() -> agent.leases().inNamespace(NS).resource(new LeaseBuilder().withNewMetadata().withName("not-mine").endMetadata()
+                    .withNewSpec().withHolderIdentity("x").endSpec().build()).create());
+        }
         try (KubernetesClient op = clientAs("farmem-operator")) {
-            op.resources(dev.farmem.crds.FarMemoryPool.class).list();
-            op.resources(dev.farmem.crds.FarMemoryClaim.class).inAnyNamespace().list();
-            op.nodes().list();
-            op.secrets().inNamespace(APPS).resource(new SecretBuilder().withNewMetadata().withName("cache-binding").endMetadata()
-                    .addToStringData("binding.json", "{}").build()).create();
-            op.pods().inNamespace(NS).resource(agentPod()).create();
-            op.leases().inNamespace(NS).list();
-
-            assertForbidden(() -> op.pods().inNamespace(APPS).resource(agentPod()).create());
-            assertForbidden(() -> op.nodes().withName("any").delete());
+            assertForbidden(() -> op.pods().inNamespace(APPS).resource(new PodBuilder().withNewMetadata().withName("x").endMetadata()
+                    .withNewSpec().addNewContainer().withName("x").withImage("x").endContainer().endSpec().build()).create());
+            assertForbidden(() -> op.nodes().withName("node-1").delete());
             assertForbidden(() -> op.rbac().clusterRoles().list());
             assertForbidden(() -> op.apps().deployments().inNamespace(NS).list());
+            assertForbidden(() -> op.configMaps().inNamespace(NS).list());
+            assertForbidden(() -> op.namespaces().withName(APPS).get());
+            // Binding Secrets go to claim namespaces: the one broad grant, so check it is the only one there.
+            op.secrets().inNamespace(APPS).resource(new SecretBuilder().withNewMetadata().withName("rbac-probe").endMetadata()
+                    .addToStringData("k", "v").build()).create();
         }
     }
 
-    private static Pod agentPod() {
-        return new PodBuilder().withNewMetadata().withName("rbac-probe").endMetadata().withNewSpec()
-                .withNewSecurityContext().withRunAsNonRoot(true).withRunAsUser(10001L).withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile().endSecurityContext()
-                .addNewContainer().withName("agent").withImage("ghcr.io/farmem/farmem-agent:0.1.0")
-                .withNewSecurityContext().withAllowPrivilegeEscalation(false).withNewCapabilities().addToDrop("ALL").endCapabilities().endSecurityContext()
-                .endContainer().endSpec().build();
+    @Test
+    @Order(5)
+    void prometheusScrapesTheOperatorTheAgentsAndAClientAndEveryRuleAndPanelHasData() throws Exception {
+        try (MonitoringQueries.Run run = MonitoringQueries.scrape(cluster, NS, APPS, CLAIM, Binaries.repoRoot())) {
+            assertThat(run.targetsDown()).as("scrape targets down").isEmpty();
+            assertThat(run.recordingRulesWithoutData()).as("recording rules without data").isEmpty();
+            assertThat(run.dashboardQueriesWithoutData()).as("dashboard queries without data").isEmpty();
+            assertThat(run.recordingRules()).hasSize(8);
+            assertThat(run.dashboardQueries()).hasSizeGreaterThan(30);
+            System.out.printf("FIGURE prometheus: %d targets up, %d recording rules and %d dashboard queries returned data%n",
+                    run.targets(), run.recordingRules().size(), run.dashboardQueries().size());
+        }
+    }
+
+    @Test
+    @Order(6)
+    void upgradeWithChangedValuesRollsTheOperator() {
+        String before = operatorPods().get(0).getMetadata().getName();
+
+        Release upgraded = new Helm(chart).upgrade().withName("farmem").withNamespace(NS).withKubeConfig(cluster.kubeconfig())
+                .withValuesFile(chart.resolve("ci/monitoring-values.yaml")).set("operator.logLevel", "debug").call();
+
+        assertThat(upgraded.getRevision()).isEqualTo("2");
+        await("a new operator pod with the new value, Ready, and the old one gone", () -> {
+            List<Pod> pods = operatorPods();
+            return pods.size() == 1 && !pods.get(0).getMetadata().getName().equals(before)
+                    && pods.get(0).getSpec().getContainers().get(0).getEnv().stream()
+                    .anyMatch(e -> e.getName().equals("FARMEM_LOG_LEVEL") && "debug".equals(e.getValue()))
+                    && Integer.valueOf(1).equals(operatorDeployment().getStatus().getAvailableReplicas());
+        });
+        await("the pool stays Ready under the new operator", () -> isTrue(pool(), "Ready"));
+    }
+
+    // --- helpers ---
+
+    static void namespace(String name, Map<String, String> labels) {
+        admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(name).withLabels(labels).endMetadata().build()).create();
+    }
+
+    static Kubectl kubectl() {
+        return new Kubectl(cluster.kubeconfig());
+    }
+
+    static FarMemoryPool pool() {
+        return admin.resources(FarMemoryPool.class).withName(POOL).get();
+    }
+
+    static boolean isTrue(FarMemoryPool pool, String type) {
+        if (pool == null || pool.getStatus() == null || pool.getStatus().conditions == null) {
+            return false;
+        }
+        return pool.getStatus().conditions.stream().anyMatch((Condition c) -> type.equals(c.getType()) && "True".equals(c.getStatus()));
+    }
+
+    static Deployment operatorDeployment() {
+        return admin.apps().deployments().inNamespace(NS).withName("farmem-operator").get();
+    }
+
+    static List<Pod> operatorPods() {
+        return admin.pods().inNamespace(NS).withLabel("app.kubernetes.io/name", "farmem-operator").list().getItems().stream()
+                .filter(p -> p.getMetadata().getDeletionTimestamp() == null).toList();
+    }
+
+    static List<Pod> agentPods() {
+        return admin.pods().inNamespace(NS).withLabel("app.kubernetes.io/name", "farmem-agent").list().getItems();
+    }
+
+    private static Pod operatorPodFromTemplate() {
+        var template = operatorDeployment().getSpec().getTemplate();
+        return new PodBuilder().withNewMetadata().withName("farmem-operator-probe").withLabels(template.getMetadata().getLabels()).endMetadata()
+                .withSpec(template.getSpec()).build();
     }
 
     /** A client authenticated with a fresh token of the chart's ServiceAccount {@code name}: exactly its RBAC. */
@@ -178,7 +254,7 @@ class ChartInstallTest {
                 .tokenRequest(new TokenRequestBuilder().withNewSpec().withExpirationSeconds(600L).endSpec().build())
                 .getStatus().getToken();
         Config config = new ConfigBuilder(Config.empty()).withMasterUrl(admin.getConfiguration().getMasterUrl())
-                .withCaCertFile(cp.caFile().toString()).withOauthToken(token).withNamespace(NS).build();
+                .withCaCertFile(cluster.controlPlane().caFile().toString()).withOauthToken(token).withNamespace(NS).build();
         return new KubernetesClientBuilder().withConfig(config).build();
     }
 
@@ -186,23 +262,37 @@ class ChartInstallTest {
         assertThatThrownBy(call::run).isInstanceOfSatisfying(KubernetesClientException.class, e -> assertThat(e.getCode()).isEqualTo(403));
     }
 
-    private static Deployment operatorDeployment() {
-        return admin.apps().deployments().inNamespace(NS).withName("farmem-operator").get();
-    }
-
-    private static Pod operatorPod() {
-        var template = operatorDeployment().getSpec().getTemplate();
-        return new PodBuilder().withNewMetadata().withName("farmem-operator-probe").withLabels(template.getMetadata().getLabels()).endMetadata()
-                .withSpec(template.getSpec()).build();
-    }
-
     static void await(String what, BooleanSupplier condition) {
         Instant deadline = Instant.now().plus(WAIT);
         while (!condition.getAsBoolean()) {
             if (Instant.now().isAfter(deadline)) {
-                throw new AssertionError("timed out after " + WAIT + " waiting for " + what);
+                throw new AssertionError("timed out after " + WAIT + " waiting for " + what + "\n" + diagnostics());
             }
             PrometheusServer.sleep(250);
         }
+    }
+
+    /** What a person would look at: the pool's status, the pods, and the last lines of the operator's and agents' logs. */
+    static String diagnostics() {
+        StringBuilder b = new StringBuilder();
+        FarMemoryPool p = pool();
+        b.append("pool status: ").append(p == null || p.getStatus() == null ? "(none)" : Serialization.asYaml(p.getStatus())).append('\n');
+        for (Pod pod : admin.pods().inNamespace(NS).list().getItems()) {
+            b.append("pod ").append(pod.getMetadata().getName()).append(' ').append(pod.getStatus().getPhase()).append(" on ")
+                    .append(pod.getSpec().getNodeName()).append('\n');
+            for (var c : pod.getSpec().getContainers()) {
+                cluster.kubelet().containerLog(NS, pod.getMetadata().getName(), c.getName()).ifPresent(log -> {
+                    try {
+                        // stack frames dropped: the messages say what went wrong
+                        List<String> lines = java.nio.file.Files.readAllLines(log).stream()
+                                .filter(l -> !l.startsWith("\tat ") && !l.startsWith("\t... ")).toList();
+                        lines.subList(Math.max(0, lines.size() - 15), lines.size()).forEach(l -> b.append("  | ").append(l).append('\n'));
+                    } catch (java.io.IOException e) {
+                        b.append("  (log unreadable: ").append(e.getMessage()).append(")\n");
+                    }
+                });
+            }
+        }
+        return b.toString();
     }
 }
