@@ -8,6 +8,8 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.ConditionEvaluationResult;
+import org.junit.jupiter.api.extension.ExecutionCondition;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
 import java.io.IOException;
@@ -35,7 +37,7 @@ import java.util.concurrent.ThreadLocalRandom;
  * }</pre>
  * With -Dfarmem.e2e.skip=true ({@code ./farmem test --fast}) every test of the class is skipped, saying why.
  */
-public final class ControlPlaneExtension implements BeforeAllCallback {
+public final class ControlPlaneExtension implements BeforeAllCallback, ExecutionCondition {
     public static final String SKIP_PROPERTY = "farmem.e2e.skip";
     private static LocalCluster shared;
 
@@ -60,10 +62,16 @@ public final class ControlPlaneExtension implements BeforeAllCallback {
         return new ControlPlaneExtension(List.of(specs));
     }
 
+    /** Disabled (reported as skipped, with the reason) under -Dfarmem.e2e.skip=true. */
+    @Override
+    public ConditionEvaluationResult evaluateExecutionCondition(ExtensionContext context) {
+        return Boolean.getBoolean(SKIP_PROPERTY)
+                ? ConditionEvaluationResult.disabled("end-to-end tests are skipped (-D" + SKIP_PROPERTY + "=true, ./farmem test --fast)")
+                : ConditionEvaluationResult.enabled("a control plane is available or will be started");
+    }
+
     @Override
     public void beforeAll(ExtensionContext context) {
-        Assumptions.assumeFalse(Boolean.getBoolean(SKIP_PROPERTY),
-                "end-to-end tests are skipped (-D" + SKIP_PROPERTY + "=true, ./farmem test --fast)");
         String kubeconfig = System.getenv("KUBECONFIG");
         if (kubeconfig != null && !kubeconfig.isBlank()) {
             externalKubeconfig = Path.of(kubeconfig.split(java.io.File.pathSeparator)[0]);
