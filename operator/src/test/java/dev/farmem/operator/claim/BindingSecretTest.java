@@ -1,0 +1,81 @@
+package dev.farmem.operator.claim;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.farmem.crds.FarMemoryClaim;
+import dev.farmem.crds.FarMemoryClaimSpec;
+import dev.farmem.crds.MemoryNode;
+import dev.farmem.crds.MemoryNodeStatus;
+import dev.farmem.transport.binding.Binding;
+import dev.farmem.transport.token.CapabilityToken;
+import dev.farmem.transport.token.SlabRange;
+import dev.farmem.transport.token.TokenIssuer;
+import dev.farmem.transport.token.TokenKey;
+import dev.farmem.transport.token.TokenVerifier;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class BindingSecretTest {
+    static final long MIB = 1L << 20;
+    final byte[] key = TokenKey.generate();
+
+    @Test
+    void eachNodeGetsATokenForExactlyTheClaimsSlabsThere() {
+        List<Binding.Extent> extents = List.of(
+                new Binding.Extent(0, 2, List.of(new Binding.Replica("m1", 4), new Binding.Replica("m2", 0))),
+                new Binding.Extent(2, 1, List.of(new Binding.Replica("m1", 6), new Binding.Replica("m3", 9))));
+        long expires = System.currentTimeMillis() + 60_000;
+        Binding b = BindingSecret.binding(claim(), "tcp", 16 * MIB, 42, extents, Map.of("m1", node("127.0.0.2:7070"), "m2", node("127.0.0.3:7070"),
+                "m3", node("127.0.0.4:7070")), new TokenIssuer(key), expires);
+
+        assertThat(Binding.fromJson(b.toJson())).isEqualTo(b);
+        CapabilityToken m1 = new TokenVerifier(key, "m1").verify(b.nodes().get("m1").token(), System.currentTimeMillis());
+        assertThat(m1.slabs()).as("adjacent ranges merged").containsExactly(new SlabRange(4, 3));
+        assertThat(m1.claimUid()).isEqualTo("uid-7");
+        assertThat(m1.epoch()).isEqualTo(42);
+        CapabilityToken m3 = new TokenVerifier(key, "m3").verify(b.nodes().get("m3").token(), System.currentTimeMillis());
+        assertThat(m3.slabs()).containsExactly(new SlabRange(9, 1));
+        assertThat(b.nodes().get("m2").endpoint()).isEqualTo("127.0.0.3:7070");
+    }
+
+    @Test
+    void aNodeWithoutAnEndpointYetIsNamed() {
+        List<Binding.Extent> extents = List.of(new Binding.Extent(0, 3, List.of(new Binding.Replica("m9", 0))));
+        assertThatThrownBy(() -> BindingSecret.binding(claim(), "tcp", 16 * MIB, 1, extents, Map.of(), new TokenIssuer(key), 0))
+                .hasMessageContaining("memory node m9 has no endpoint yet");
+    }
+
+    @Test
+    void tokensAloneDoNotCountAsAChange() {
+        List<Binding.Extent> extents = List.of(new Binding.Extent(0, 3, List.of(new Binding.Replica("m1", 0))));
+        Map<String, MemoryNode> nodes = Map.of("m1", node("127.0.0.2:7070"));
+        Binding a = BindingSecret.binding(claim(), "tcp", 16 * MIB, 1, extents, nodes, new TokenIssuer(key), 1000);
+        Binding b = BindingSecret.binding(claim(), "tcp", 16 * MIB, 1, extents, nodes, new TokenIssuer(key), 2000);
+        assertThat(a.nodes().get("m1").token()).isNotEqualTo(b.nodes().get("m1").token());
+        assertThat(BindingSecret.sameExceptTokens(a, b)).isTrue();
+        Binding moved = BindingSecret.binding(claim(), "tcp", 16 * MIB, 1, extents, Map.of("m1", node("127.0.0.9:7070")), new TokenIssuer(key), 1000);
+        assertThat(BindingSecret.sameExceptTokens(a, moved)).as("an endpoint that moved is a change").isFalse();
+    }
+
+    static FarMemoryClaim claim() {
+        FarMemoryClaim c = new FarMemoryClaim();
+        c.getMetadata().setName("cache");
+        c.getMetadata().setNamespace("apps");
+        c.getMetadata().setUid("uid-7");
+        FarMemoryClaimSpec spec = new FarMemoryClaimSpec();
+        spec.pool = "rack-a";
+        spec.sizeBytes = 48 * MIB;
+        spec.replication = 2;
+        c.setSpec(spec);
+        return c;
+    }
+
+    static MemoryNode node(String endpoint) {
+        MemoryNode m = new MemoryNode();
+        m.setStatus(new MemoryNodeStatus());
+        m.getStatus().endpoint = endpoint;
+        return m;
+    }
+}
