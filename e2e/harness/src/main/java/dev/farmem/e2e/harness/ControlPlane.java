@@ -58,10 +58,18 @@ public final class ControlPlane implements AutoCloseable {
         this.deleteOnClose = deleteOnClose;
     }
 
-    /** Starts a control plane in a new temporary directory that {@link #close()} deletes. */
+    /**
+     * Starts a control plane in a new temporary directory that {@link #close()} deletes, unless
+     * -Dfarmem.e2e.keep=true keeps it (logs of every component and pod) for a look after a failure.
+     */
     public static ControlPlane start(Binaries binaries) {
         try {
-            return start(binaries, Files.createTempDirectory("farmem-cp-"), true);
+            boolean keep = Boolean.getBoolean("farmem.e2e.keep");
+            Path dir = Files.createTempDirectory("farmem-cp-");
+            if (keep) {
+                System.err.println("farmem.e2e.keep: the control plane's directory " + dir + " is kept after the run");
+            }
+            return start(binaries, dir, !keep);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create a directory for the control plane", e);
         }
