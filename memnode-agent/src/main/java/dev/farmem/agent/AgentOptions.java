@@ -2,6 +2,7 @@ package dev.farmem.agent;
 
 import dev.farmem.transport.ByteSize;
 import dev.farmem.transport.Endpoint;
+import dev.farmem.transport.rdma.RdmaSupport;
 import dev.farmem.transport.token.TokenKey;
 import dev.farmem.transport.wire.Protocol;
 import java.net.InetAddress;
@@ -42,6 +43,7 @@ public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, En
             new Flag("max-frame", "1MiB", "largest protocol frame accepted"),
             new Flag("io-threads", null, "network threads (default: the number of CPUs)"),
             new Flag("drain-timeout", "10s", "on SIGTERM, the longest wait for requests in flight (e.g. 10s, 500ms)"),
+            new Flag("transport", "tcp", "tcp | rdma | auto: how clients reach this node; this release serves tcp, rdma stops at start saying what is missing, auto serves tcp"),
             new Flag("registration", "auto", "auto | none | kubernetes: report to the Kubernetes API (auto: when KUBERNETES_SERVICE_HOST is set)"));
 
     public static String help() {
@@ -101,6 +103,15 @@ public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, En
         InetSocketAddress metrics = address(given.get("metrics"), "--metrics");
         String node = given.containsKey("node-name") ? given.get("node-name") : hostName();
         String registration = given.get("registration");
+        String transport = given.get("transport");
+        if (!List.of("tcp", "rdma", "auto").contains(transport)) {
+            throw new IllegalArgumentException("--transport '" + transport + "' must be tcp, rdma or auto");
+        }
+        if (transport.equals("rdma")) {
+            RdmaSupport.Status rdma = RdmaSupport.probe();
+            throw new IllegalArgumentException("--transport rdma: " + (rdma.available() ? rdma.reason() + ", but this release serves TCP only"
+                    : rdma.reason()) + "; use --transport tcp");
+        }
         if (!List.of("auto", "none", "kubernetes").contains(registration)) {
             throw new IllegalArgumentException("--registration '" + registration + "' must be auto, none or kubernetes");
         }

@@ -48,6 +48,8 @@ class AgentOptionsTest {
         assertThatThrownBy(() -> AgentOptions.parse(new String[] {"--capacity", "1GiB", "--key-file", dir.resolve("none").toString()}, Map.of()))
                 .hasMessageContaining("does not exist");
         assertThatThrownBy(() -> AgentOptions.parse(new String[] {"--capacity"}, Map.of())).hasMessageContaining("needs a value");
+        assertThatThrownBy(() -> AgentOptions.parse(new String[] {"--capacity", "1GiB", "--key-file", k}, Map.of("FARMEM_TRANSPORT", "rdma")))
+                .hasMessageContaining("--transport rdma").hasMessageContaining("use --transport tcp");
     }
 
     @Test

@@ -24,8 +24,14 @@ import java.util.concurrent.locks.StampedLock;
  * {@code FENCED}. Every later request checks that the slab is still owned by exactly the token's
  * uid and epoch, so a runtime fenced by a newer attach is refused at its next request.
  *
- * <p>Writes hold the slab's lock shared while they check ownership and copy; a takeover holds it
- * exclusively while it zeroes, so no write of the old owner lands after the zeroing.
+ * <p>Reads and writes hold the slab's lock shared while they check ownership and copy; a takeover
+ * holds it exclusively while it zeroes, so no write of the old owner lands after the zeroing and
+ * no read of the old owner sees the new owner's bytes. Zeroing runs
+ * on the connecting client's I/O thread at HELLO (about 10 ms per 64 MiB slab), once per new owner.
+ *
+ * <p>READs copy the bytes into the response while they run; a read racing a write to the same
+ * bytes may see either, as with RDMA. They are not sent as slices of the region: a response may
+ * wait in an outbound buffer, and by then another claim may own the slab.
  */
 public final class SlabStore {
 
@@ -183,12 +189,15 @@ public final class SlabStore {
         return null;
     }
 
-    /** Takes the slab's lock shared for a write; pass the stamp to {@link #endWrite}. */
-    public long beginWrite(int slab) {
+    /**
+     * Holds the slab against a takeover while a request checks ownership and copies (shared with
+     * other requests); pass the stamp to {@link #endAccess}.
+     */
+    public long beginAccess(int slab) {
         return state[slab].lock.readLock();
     }
 
-    public void endWrite(int slab, long stamp) {
+    public void endAccess(int slab, long stamp) {
         state[slab].lock.unlockRead(stamp);
     }
 

@@ -35,7 +35,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
     private final AgentMetrics metrics;
     private final int maxFrameSize;
     private final int maxSegments;
-    /** One wrapper per slab so a READ response is a slice of the region, not a copy. */
+    /** One wrapper per slab, made once, to copy READ responses out of the region without allocating. */
     private final ByteBuf[] regionSlabs;
 
     private CapabilityToken grant;
@@ -143,15 +143,27 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
             refuseAndClose(ctx, id, ErrorCode.FRAME_TOO_LARGE, "READ length " + length + " is not in 1.." + Protocol.maxReadLength(maxFrameSize));
             return;
         }
-        TransportException denied = authorize(slab, offset, length, false);
-        if (denied != null) {
-            refuse(ctx, id, denied);
+        if (slab < 0 || slab >= store.slabCount()) {
+            refuse(ctx, id, authorize(slab, offset, length, false));
             return;
         }
-        ByteBuf header = ctx.alloc().directBuffer(Protocol.HEADER_SIZE);
-        FrameWriter.header(header, Protocol.READ_OK, id, length);
-        ctx.write(header, ctx.voidPromise());
-        ctx.write(regionSlabs[slab].retainedSlice((int) offset, length), ctx.voidPromise());
+        // Copied under the slab's lock, not sent as a slice of the region: a response can wait in the
+        // outbound buffer while the socket is full, and by then another claim may own the slab.
+        ByteBuf response;
+        long stamp = store.beginAccess(slab);
+        try {
+            TransportException denied = authorize(slab, offset, length, false);
+            if (denied != null) {
+                refuse(ctx, id, denied);
+                return;
+            }
+            response = ctx.alloc().directBuffer(Protocol.HEADER_SIZE + length);
+            FrameWriter.header(response, Protocol.READ_OK, id, length);
+            response.writeBytes(regionSlabs[slab], (int) offset, length);
+        } finally {
+            store.endAccess(slab, stamp);
+        }
+        ctx.write(response, ctx.voidPromise());
         metrics.read(length);
         metrics.served(Op.READ, start);
     }
@@ -201,7 +213,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         // Second pass: copy, holding the slab against a takeover, re-checking ownership under the lock.
-        long stamp = store.beginWrite(slab);
+        long stamp = store.beginAccess(slab);
         try {
             TransportException fenced = store.checkAccess(slab, 0, 0, grant.claimUid(), grant.epoch());
             if (fenced != null) {
@@ -219,7 +231,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
                 pos += Protocol.SEGMENT_HEADER + length;
             }
         } finally {
-            store.endWrite(slab, stamp);
+            store.endAccess(slab, stamp);
         }
         ctx.write(FrameWriter.empty(ctx.alloc(), Protocol.WRITEV_OK, id), ctx.voidPromise());
         metrics.written(total);
