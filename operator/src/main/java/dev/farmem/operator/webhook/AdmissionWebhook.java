@@ -64,7 +64,7 @@ public final class AdmissionWebhook implements AutoCloseable {
                     + "or files (certificates mounted at FARMEM_WEBHOOK_CERT_DIR, e.g. by cert-manager)");
         }
         try {
-            server = new WebhookServer(new InetSocketAddress(s.port()), tls.serverContext(), controller);
+            server = new WebhookServer(new InetSocketAddress(s.port()), tls, controller);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot serve the webhook on port " + s.port() + ": " + e.getMessage(), e);
         }
@@ -79,7 +79,7 @@ public final class AdmissionWebhook implements AutoCloseable {
             try {
                 WebhookTls next = certificates != null ? certificates.ensure() : fromFiles(s.certDir());
                 if (!next.cert().equals(served[0].cert())) {
-                    server.tls(next.serverContext());
+                    server.tls(next);
                     served[0] = next;
                     LOG.info("webhook serves a new certificate, valid until {}", next.certNotAfter());
                 }

@@ -29,10 +29,19 @@ public final class WebhookServer implements AutoCloseable {
 
     private final HttpsServer server;
     private final ExecutorService executor;
+    private final SwappableKeyManager keys;
 
-    public WebhookServer(InetSocketAddress address, SSLContext tls, AdmissionController controller) throws IOException {
+    public WebhookServer(InetSocketAddress address, WebhookTls tls, AdmissionController controller) throws IOException {
+        keys = new SwappableKeyManager(tls.keyManager());
+        SSLContext context;
+        try {
+            context = SSLContext.getInstance("TLS");
+            context.init(new javax.net.ssl.KeyManager[] {keys}, null, null);
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException("cannot set up TLS for the webhook: " + e.getMessage(), e);
+        }
         server = HttpsServer.create(address, 64);
-        server.setHttpsConfigurator(new HttpsConfigurator(tls));
+        server.setHttpsConfigurator(new HttpsConfigurator(context));
         server.createContext(PATH, exchange -> handle(exchange, controller));
         server.createContext("/healthz", exchange -> send(exchange, 200, "text/plain", "ok\n"));
         executor = Executors.newFixedThreadPool(2, r -> {
@@ -48,9 +57,28 @@ public final class WebhookServer implements AutoCloseable {
         return server.getAddress().getPort();
     }
 
-    /** Serves a renewed certificate to new connections. */
-    public void tls(SSLContext tls) {
-        server.setHttpsConfigurator(new HttpsConfigurator(tls));
+    /** Serves a renewed certificate to new handshakes. */
+    public void tls(WebhookTls tls) {
+        keys.delegate = tls.keyManager();
+    }
+
+    /** The server's key manager, whose certificate can change while it serves. */
+    private static final class SwappableKeyManager extends javax.net.ssl.X509ExtendedKeyManager {
+        volatile javax.net.ssl.X509ExtendedKeyManager delegate;
+
+        SwappableKeyManager(javax.net.ssl.X509ExtendedKeyManager delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override public String[] getClientAliases(String t, java.security.Principal[] i) { return delegate.getClientAliases(t, i); }
+        @Override public String chooseClientAlias(String[] t, java.security.Principal[] i, java.net.Socket s) { return delegate.chooseClientAlias(t, i, s); }
+        @Override public String[] getServerAliases(String t, java.security.Principal[] i) { return delegate.getServerAliases(t, i); }
+        @Override public String chooseServerAlias(String t, java.security.Principal[] i, java.net.Socket s) { return delegate.chooseServerAlias(t, i, s); }
+        @Override public String chooseEngineServerAlias(String t, java.security.Principal[] i, javax.net.ssl.SSLEngine e) {
+            return delegate.chooseEngineServerAlias(t, i, e);
+        }
+        @Override public java.security.cert.X509Certificate[] getCertificateChain(String alias) { return delegate.getCertificateChain(alias); }
+        @Override public java.security.PrivateKey getPrivateKey(String alias) { return delegate.getPrivateKey(alias); }
     }
 
     private static void handle(HttpExchange exchange, AdmissionController controller) throws IOException {

@@ -59,7 +59,7 @@ public record WebhookTls(String caCert, String caKey, String cert, String key) {
             cab.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
             cab.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(ca.getPublic()));
             X509Certificate caCert = sign(cab, ca.getPrivate());
-            return withServingCert(pem(caCert), pem(ca.getPrivate()), dnsNames, certLife);
+            return withServingCert(pem(caCert), pkcs8(ca.getPrivate()), dnsNames, certLife);
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException("cannot issue the webhook CA: " + e.getMessage(), e);
         }
@@ -82,7 +82,7 @@ public record WebhookTls(String caCert, String caKey, String cert, String key) {
             b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
             b.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth));
             X509Certificate cert = sign(b, caKey);
-            return new WebhookTls(caCertPem, caKeyPem, pem(cert), pem(kp.getPrivate()));
+            return new WebhookTls(caCertPem, caKeyPem, pem(cert), pkcs8(kp.getPrivate()));
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException("cannot issue the webhook's serving certificate: " + e.getMessage(), e);
         }
@@ -109,8 +109,8 @@ public record WebhookTls(String caCert, String caKey, String cert, String key) {
         }
     }
 
-    /** A server context that presents the serving certificate (and the CA after it). */
-    public SSLContext serverContext() {
+    /** A key manager that presents the serving certificate (and the CA after it). */
+    public javax.net.ssl.X509ExtendedKeyManager keyManager() {
         try {
             KeyStore ks = KeyStore.getInstance("PKCS12");
             ks.load(null, null);
@@ -118,11 +118,9 @@ public record WebhookTls(String caCert, String caKey, String cert, String key) {
             ks.setKeyEntry("webhook", privateKey(key), pw, new java.security.cert.Certificate[] {certificate(cert), certificate(caCert)});
             KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
             kmf.init(ks, pw);
-            SSLContext ctx = SSLContext.getInstance("TLS");
-            ctx.init(kmf.getKeyManagers(), null, new SecureRandom());
-            return ctx;
+            return (javax.net.ssl.X509ExtendedKeyManager) kmf.getKeyManagers()[0];
         } catch (GeneralSecurityException | IOException e) {
-            throw new IllegalStateException("cannot build the webhook's TLS context: " + e.getMessage(), e);
+            throw new IllegalStateException("cannot load the webhook's key and certificate: " + e.getMessage(), e);
         }
     }
 
@@ -170,6 +168,11 @@ public record WebhookTls(String caCert, String caKey, String cert, String key) {
         return w.toString();
     }
 
+    /** A private key as PKCS#8 PEM ("PRIVATE KEY"), the form every TLS stack reads. */
+    static String pkcs8(PrivateKey key) throws IOException {
+        return pem(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(key, null));
+    }
+
     static X509Certificate certificate(String pem) {
         try {
             return (X509Certificate) CertificateFactory.getInstance("X.509")
@@ -183,7 +186,7 @@ public record WebhookTls(String caCert, String caKey, String cert, String key) {
         try (PEMParser p = new PEMParser(new StringReader(pem))) {
             Object o = p.readObject();
             JcaPEMKeyConverter conv = new JcaPEMKeyConverter();
-            if (o instanceof PEMKeyPair kp) return conv.getKeyPair(kp).getPrivate();
+            if (o instanceof PEMKeyPair kp) return conv.getPrivateKey(kp.getPrivateKeyInfo());
             if (o instanceof PrivateKeyInfo pki) return conv.getPrivateKey(pki);
             throw new IllegalArgumentException("not a PEM private key (found " + (o == null ? "nothing" : o.getClass().getSimpleName()) + ")");
         } catch (IOException e) {
