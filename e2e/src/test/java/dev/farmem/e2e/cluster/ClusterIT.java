@@ -111,6 +111,45 @@ class ClusterIT {
     }
 
     @Test
+    void aChangedSecretReachesTheMountedFileOfARunningPod() throws Exception {
+        kubectl.run("create", "secret", "generic", "live", "-n", ns, "--from-literal=key=v1").check();
+        kubectl.runWithInput("""
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: live-secret}
+                spec:
+                  containers:
+                    - name: app
+                      image: farmem-e2e:dev
+                      args: [probe-app, --port, "8080"]
+                      env:
+                        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+                        - {name: KEY_FILE, value: /etc/live/key}
+                      volumeMounts: [{name: live, mountPath: /etc/live}]
+                      readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+                  volumes: [{name: live, secret: {secretName: live}}]
+                """, "apply", "-n", ns, "-f", "-").check();
+        kubectl.run("wait", "-n", ns, "--for=condition=Ready", "pod/live-secret", "--timeout=60s").check();
+        String ip = cluster.client().pods().inNamespace(ns).withName("live-secret").get().getStatus().getPodIP();
+        String file = URLEncoder.encode(get(ip, "/env?name=KEY_FILE"), StandardCharsets.UTF_8);
+        assertThat(get(ip, "/file?path=" + file)).isEqualTo("v1");
+
+        kubectl.runWithInput("""
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: live}
+                stringData: {key: v2}
+                """, "apply", "-n", ns, "-f", "-").check();
+        await("the new Secret value in the file", Duration.ofSeconds(40), () -> {
+            try {
+                return get(ip, "/file?path=" + file).equals("v2");
+            } catch (IOException | InterruptedException e) {
+                return false;
+            }
+        });
+    }
+
+    @Test
     void aContainerThatDiesIsRestartedPerRestartPolicy() throws Exception {
         Pod pod = runProbePod("crasher", "Always");
         get(pod.getStatus().getPodIP(), "/exit?code=3");

@@ -25,6 +25,7 @@ import java.util.Map;
 /**
  * Writes a pod's volumes into its directory, one sub-directory per volume: Secret, ConfigMap, emptyDir (on /dev/shm
  * for medium Memory), downwardAPI, and projected volumes with service-account tokens from the TokenRequest API.
+ * Called again periodically, it brings changed Secret and ConfigMap keys into the files (like the kubelet's sync).
  */
 final class PodVolumes {
     private final KubernetesClient client;
@@ -93,7 +94,12 @@ final class PodVolumes {
         String ns = pod.getMetadata().getNamespace();
         if (src.getServiceAccountToken() != null) {
             ServiceAccountTokenProjection p = src.getServiceAccountToken();
-            write(dir.resolve(p.getPath()), token(pod, p).getBytes(StandardCharsets.UTF_8));
+            Path file = dir.resolve(p.getPath());
+            long ttl = p.getExpirationSeconds() == null ? 3600L : p.getExpirationSeconds();
+            // renewed at 80% of its lifetime, as the kubelet does
+            if (!Files.isRegularFile(file) || Files.getLastModifiedTime(file).toInstant().plusSeconds(ttl * 8 / 10).isBefore(java.time.Instant.now())) {
+                write(file, token(pod, p).getBytes(StandardCharsets.UTF_8));
+            }
         } else if (src.getConfigMap() != null) {
             ConfigMap cm = client.configMaps().inNamespace(ns).withName(src.getConfigMap().getName()).get();
             if (cm == null && !Boolean.TRUE.equals(src.getConfigMap().getOptional())) {
@@ -152,10 +158,16 @@ final class PodVolumes {
         }
     }
 
+    /** Replaces the file atomically, and only when its content changed, so a reader never sees half a file. */
     private static void write(Path file, byte[] bytes) throws IOException {
         Path target = file.normalize();
         Files.createDirectories(target.getParent());
-        Files.write(target, bytes);
+        if (Files.isRegularFile(target) && java.util.Arrays.equals(Files.readAllBytes(target), bytes)) {
+            return;
+        }
+        Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp");
+        Files.write(tmp, bytes);
+        Files.move(tmp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     }
 
     static Map<String, byte[]> decode(Secret s) {

@@ -49,6 +49,8 @@ import java.util.regex.Pattern;
 final class PodWorker {
     private static final Logger LOG = Logger.getLogger(PodWorker.class.getName());
     private static final String SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount";
+    /** How often Secret, ConfigMap and token volumes are brought up to date (the kubelet's sync is about a minute). */
+    private static final long VOLUME_SYNC_SECONDS = 10;
     private static final Pattern VAR_REF = Pattern.compile("\\$\\$|\\$\\(([A-Za-z_][A-Za-z0-9_.-]*)\\)");
 
     private final LocalKubelet kubelet;
@@ -65,6 +67,7 @@ final class PodWorker {
     private String lastStatus;
     private boolean stopped;
     private ScheduledFuture<?> loop;
+    private Instant nextVolumeSync = Instant.EPOCH;
 
     /** One container's process and what the kubelet remembers about it. */
     private static final class ContainerRun {
@@ -139,7 +142,16 @@ final class PodWorker {
         if (stopped) {
             return;
         }
+        if (volumes != null && Instant.now().isAfter(nextVolumeSync)) {
+            try {
+                kubelet.volumes().materialize(pod, fields(), node, dir);
+            } catch (RuntimeException e) {
+                LOG.log(Level.FINE, "volume refresh of " + key() + " failed; keeping the files as they are", e);
+            }
+            nextVolumeSync = Instant.now().plusSeconds(VOLUME_SYNC_SECONDS);
+        }
         if (volumes == null) {
+            nextVolumeSync = Instant.now().plusSeconds(VOLUME_SYNC_SECONDS);
             try {
                 Files.createDirectories(dir);
                 volumes = kubelet.volumes().materialize(pod, fields(), node, dir);
