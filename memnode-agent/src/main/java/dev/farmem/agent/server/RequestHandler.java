@@ -18,6 +18,8 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Serves one client connection: HELLO first, then READ, WRITEV and PING against the slabs its
@@ -38,8 +40,11 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
     /** One wrapper per slab, made once, to copy READ responses out of the region without allocating. */
     private final ByteBuf[] regionSlabs;
 
+    static final int HELLO_TIMEOUT_SECONDS = 10;
+
     private CapabilityToken grant;
     private boolean closing;
+    private ScheduledFuture<?> helloDeadline;
 
     RequestHandler(SlabStore store, ByteBuf[] regionSlabs, TokenVerifier verifier, AgentMetrics metrics, int maxFrameSize, int maxSegments) {
         this.store = store;
@@ -53,11 +58,16 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         metrics.connectionOpened();
+        // A connection that never presents a token must not hold a slot forever.
+        helloDeadline = ctx.executor().schedule(() -> {
+            if (grant == null) refuseAndClose(ctx, 0, ErrorCode.UNAUTHENTICATED, "no HELLO within " + HELLO_TIMEOUT_SECONDS + " s of connecting");
+        }, HELLO_TIMEOUT_SECONDS, TimeUnit.SECONDS);
         ctx.fireChannelActive();
     }
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        if (helloDeadline != null) helloDeadline.cancel(false);
         metrics.connectionClosed();
         ctx.fireChannelInactive();
     }
@@ -116,12 +126,17 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
             refuseAndClose(ctx, id, ErrorCode.BAD_FRAME, "HELLO token length does not match the frame");
             return;
         }
+        if (body.readableBytes() - 2 > Protocol.MAX_TOKEN_LENGTH) {
+            refuseAndClose(ctx, id, ErrorCode.UNAUTHENTICATED, "token longer than " + Protocol.MAX_TOKEN_LENGTH + " bytes");
+            return;
+        }
         String token = body.toString(body.readerIndex() + 2, body.readableBytes() - 2, StandardCharsets.US_ASCII);
         try {
             CapabilityToken verified = verifier.verify(token, System.currentTimeMillis());
             store.attach(verified);
             metrics.slabsOwned(store.ownedSlabs());
             grant = verified;
+            helloDeadline.cancel(false);
         } catch (TransportException e) {
             refuseAndClose(ctx, id, e.code(), stripCode(e));
             return;
