@@ -10,7 +10,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.ByteArrayInputStream;
 import java.nio.file.Files;
 import java.security.cert.CertificateFactory;
@@ -29,7 +28,7 @@ class ChartTemplateTest {
         List<JsonNode> manifests = template(Map.of());
 
         assertThat(manifests).extracting(m -> m.path("kind").asText()).containsExactlyInAnyOrder(
-                "ServiceAccount", "ServiceAccount", "Secret", "ClusterRole", "ClusterRole",
+                "ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRole",
                 "ClusterRoleBinding", "ClusterRoleBinding", "Role", "Role", "RoleBinding", "RoleBinding",
                 "Service", "Deployment", "MutatingWebhookConfiguration");
         manifests.stream().filter(m -> !m.path("kind").asText().startsWith("Cluster")
@@ -52,7 +51,10 @@ class ChartTemplateTest {
                 .containsEntry("FARMEM_SIDECAR_IMAGE", "ghcr.io/farmem/farmem-sidecar:" + FarmemChart.appVersion())
                 .containsEntry("FARMEM_AGENT_SERVICE_ACCOUNT", "farmem-agent")
                 .containsEntry("FARMEM_RDMA_RESOURCE", "")
-                .containsEntry("FARMEM_WEBHOOK_CERT_DIR", "/etc/farmem/webhook-tls");
+                .containsEntry("FARMEM_METRICS", "$(FARMEM_POD_IP):8080")
+                .containsEntry("FARMEM_WEBHOOK_TLS", "operator")
+                .containsEntry("FARMEM_WEBHOOK_SECRET", "farmem-webhook-ca")
+                .containsEntry("FARMEM_WEBHOOK_CONFIGURATION", "farmem-webhook");
     }
 
     @Test
@@ -96,18 +98,39 @@ class ChartTemplateTest {
     }
 
     @Test
-    void changedValuesChangeTheOperatorPodTemplateSoThatUpgradeRollsIt() {
-        JsonNode before = podTemplateWithoutCertificateChecksum(template(Map.of()));
-        JsonNode same = podTemplateWithoutCertificateChecksum(template(Map.of()));
-        JsonNode changed = podTemplateWithoutCertificateChecksum(template(Map.of("operator.logLevel", "debug")));
+    void changedValuesChangeTheOperatorPodTemplateSoThatUpgradeRollsItAndSameValuesDoNot() {
+        JsonNode before = podTemplate(template(Map.of()));
+        JsonNode same = podTemplate(template(Map.of()));
+        JsonNode changed = podTemplate(template(Map.of("operator.logLevel", "debug")));
 
         assertThat(same).isEqualTo(before);
         assertThat(changed).isNotEqualTo(before);
     }
 
     @Test
-    void webhookCaBundleSignsAServingCertificateForItsServiceAndOnlyLabelledPodsAreSent() throws Exception {
-        List<JsonNode> manifests = template(Map.of());
+    void aChartMadeCertificateIsNewAtEveryRenderAndItsChecksumRollsTheOperator() {
+        JsonNode first = podTemplate(template(Map.of("webhook.tls", "chart")));
+        JsonNode second = podTemplate(template(Map.of("webhook.tls", "chart")));
+
+        assertThat(first.at("/metadata/annotations/checksum~1webhook-tls").asText()).hasSize(64)
+                .isNotEqualTo(second.at("/metadata/annotations/checksum~1webhook-tls").asText());
+    }
+
+    @Test
+    void operatorManagedCertificateGrantsTheOperatorOnlyItsOwnWebhookConfiguration() {
+        JsonNode role = ofKind(template(Map.of()), "ClusterRole").stream()
+                .filter(r -> r.at("/metadata/name").asText().equals("farmem-operator")).findFirst().orElseThrow();
+        JsonNode rule = java.util.stream.StreamSupport.stream(role.path("rules").spliterator(), false)
+                .filter(r -> r.at("/resources/0").asText().equals("mutatingwebhookconfigurations")).findFirst().orElseThrow();
+        assertThat(rule.path("resourceNames")).extracting(JsonNode::asText).containsExactly("farmem-webhook");
+        assertThat(rule.path("verbs")).extracting(JsonNode::asText).containsExactly("get", "patch");
+        assertThat(ofKind(template(Map.of("webhook.tls", "chart")), "ClusterRole")).allSatisfy(r ->
+                assertThat(r.toString()).doesNotContain("mutatingwebhookconfigurations"));
+    }
+
+    @Test
+    void chartMadeCaBundleSignsAServingCertificateForItsServiceAndOnlyLabelledPodsAreSent() throws Exception {
+        List<JsonNode> manifests = template(Map.of("webhook.tls", "chart"));
         JsonNode secret = one(manifests, "Secret");
         JsonNode webhook = one(manifests, "MutatingWebhookConfiguration").at("/webhooks/0");
 
@@ -139,7 +162,7 @@ class ChartTemplateTest {
 
     @Test
     void certManagerModeAsksForACertificateAndInjectsItsCa() {
-        List<JsonNode> manifests = template(Map.of("webhook.certManager.enabled", "true"));
+        List<JsonNode> manifests = template(Map.of("webhook.tls", "cert-manager"));
 
         assertThat(ofKind(manifests, "Secret")).isEmpty();
         JsonNode certificate = one(manifests, "Certificate");
@@ -231,10 +254,8 @@ class ChartTemplateTest {
         }
     }
 
-    private static JsonNode podTemplateWithoutCertificateChecksum(List<JsonNode> manifests) {
-        JsonNode template = one(manifests, "Deployment").at("/spec/template").deepCopy();
-        ((ObjectNode) template.at("/metadata/annotations")).remove("checksum/webhook-tls");
-        return template;
+    private static JsonNode podTemplate(List<JsonNode> manifests) {
+        return one(manifests, "Deployment").at("/spec/template");
     }
 
     private static X509Certificate certificate(String base64Pem) throws Exception {
