@@ -41,6 +41,7 @@ public final class OperatorMain implements AutoCloseable {
     private final KubernetesClient client;
     private final Operator operator;
     private final HTTPServer metricsServer;
+    private final dev.farmem.operator.webhook.AdmissionWebhook webhook; // null unless FARMEM_WEBHOOK_ENABLED=true
 
     /** Settings of one operator process. */
     public record Settings(String namespace, InetSocketAddress metrics, String agentServiceAccount, boolean leaderElection, String identity,
@@ -79,6 +80,7 @@ public final class OperatorMain implements AutoCloseable {
         });
         this.metricsServer = new HTTPServer.Builder().withHttpServer(http).withRegistry(registry).build();
         operator.start();
+        this.webhook = dev.farmem.operator.webhook.AdmissionWebhook.startIfEnabled(client, settings.namespace());
         LOG.info("farmem operator started: namespace {}, metrics on {}, leader election {}", settings.namespace(),
                 metricsServer.getPort(), settings.leaderElection());
     }
@@ -92,6 +94,7 @@ public final class OperatorMain implements AutoCloseable {
     public void close() {
         operator.stop();
         metricsServer.close();
+        if (webhook != null) webhook.close();
     }
 
     private static void ensureNamespace(KubernetesClient client, String namespace) {
