@@ -75,7 +75,7 @@ seccompProfile:
 The webhook's serving certificate as Secret data (tls.crt, tls.key, ca.crt), base64. Generated once
 per render and cached on the root context so that the Secret, the caBundle and the Deployment's
 checksum agree. Every install or upgrade makes a new one (the checksum then rolls the operator);
-webhook.certManager.enabled keeps one certificate across upgrades.
+webhook.tls operator (the default) or cert-manager keeps one certificate across upgrades.
 */}}
 {{- define "farmem.webhook.tls" -}}
 {{- if not (hasKey . "farmemWebhookTLS") }}
