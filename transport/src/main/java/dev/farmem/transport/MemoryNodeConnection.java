@@ -9,7 +9,12 @@ import java.util.concurrent.CompletableFuture;
  * granted by the token presented at connect.
  *
  * <p>Back-pressure: when the bytes in flight on this connection reach the configured bound, a
- * call blocks its caller until responses free room (or fails after the request timeout).
+ * call blocks its caller until responses free room (or fails after the request timeout). A call
+ * made from a completion callback never blocks (it would wait on the thread that frees room).
+ *
+ * <p>Futures complete on the transport's I/O thread: stages chained on them must not block
+ * (no {@code join()} inside {@code thenApply}); use the {@code *Async} variants to move work off it.
+ * A failed future carries a {@link TransportException} whose code says why.
  */
 public interface MemoryNodeConnection extends AutoCloseable {
 

@@ -16,7 +16,6 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -37,7 +36,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
     private final AgentMetrics metrics;
     private final int maxFrameSize;
     private final int maxSegments;
-    /** One wrapper per slab, made once, to copy READ responses out of the region without allocating. */
+    /** One wrapper per slab, made once, to copy in and out of the region without allocating. */
     private final ByteBuf[] regionSlabs;
 
     static final int HELLO_TIMEOUT_SECONDS = 10;
@@ -235,14 +234,12 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
                 refuse(ctx, id, fenced);
                 return;
             }
-            ByteBuffer region = store.slab(slab);
+            ByteBuf region = regionSlabs[slab];
             pos = Protocol.WRITEV_BODY_HEADER;
             for (int i = 0; i < count; i++) {
                 long offset = body.getLongLE(at + pos);
                 int length = body.getIntLE(at + pos + 8);
-                ByteBuffer target = region.duplicate();
-                target.position((int) offset).limit((int) offset + length);
-                body.getBytes(at + pos + Protocol.SEGMENT_HEADER, target);
+                region.setBytes((int) offset, body, at + pos + Protocol.SEGMENT_HEADER, length);
                 pos += Protocol.SEGMENT_HEADER + length;
             }
         } finally {
