@@ -54,7 +54,9 @@ class ChartTemplateTest {
                 .containsEntry("FARMEM_METRICS", "$(FARMEM_POD_IP):8080")
                 .containsEntry("FARMEM_WEBHOOK_TLS", "operator")
                 .containsEntry("FARMEM_WEBHOOK_SECRET", "farmem-webhook-ca")
-                .containsEntry("FARMEM_WEBHOOK_CONFIGURATION", "farmem-webhook");
+                .containsEntry("FARMEM_WEBHOOK_CONFIGURATION", "farmem-webhook")
+                .containsEntry("FARMEM_SIDECAR_CPU_REQUEST", "100m")
+                .containsEntry("FARMEM_SIDECAR_CACHE_BYTES", "64Mi");
     }
 
     @Test
@@ -240,8 +242,8 @@ class ChartTemplateTest {
                 .hasMessageContaining("images.pullPolicy must be one of the following");
         assertThatThrownBy(() -> template(Map.of("operator.replicas", "2", "operator.leaderElection.enabled", "false")))
                 .hasMessageContaining("operator.leaderElection.enabled=true");
-        assertThatThrownBy(() -> template(Map.of("agent.port", "70000")))
-                .hasMessageContaining("agent.port: Must be less than or equal to 65535");
+        assertThatThrownBy(() -> template(Map.of("sidecar.metricsPort", "70000")))
+                .hasMessageContaining("sidecar.metricsPort: Must be less than or equal to 65535");
     }
 
     @Test
