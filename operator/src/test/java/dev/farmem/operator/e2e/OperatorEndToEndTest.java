@@ -54,6 +54,16 @@ class OperatorEndToEndTest {
     @RegisterExtension
     static ControlPlaneExtension cluster = ControlPlaneExtension.withNodes(4);
 
+    /** A failed step shows the agents' logs and stops the steps after it. */
+    @RegisterExtension
+    static org.junit.jupiter.api.extension.TestWatcher onFailure = new org.junit.jupiter.api.extension.TestWatcher() {
+        @Override
+        public void testFailed(org.junit.jupiter.api.extension.ExtensionContext context, Throwable cause) {
+            broken = true;
+            printAgentLogs();
+        }
+    };
+
     static KubernetesClient client;
     static Kubectl kubectl;
     static OperatorMain operator;
@@ -109,6 +119,31 @@ class OperatorEndToEndTest {
 
     @Test
     @Order(2)
+    void aSpecOnlyTheOperatorCanJudgeBecomesAConditionAndAnEventNotALoop() {
+        String contradictory = """
+                apiVersion: farmem.io/v1alpha1
+                kind: FarMemoryPool
+                metadata: {name: odd-pool}
+                spec:
+                  capacity: {perNodeBytes: 268435456, minNodes: 3, maxNodes: 2}
+                  slabSizeBytes: 16777216
+                """;
+        kubectl.runWithInput(contradictory, "apply", "-f", "-").check();
+        await("odd-pool reports InvalidSpec", () -> {
+            FarMemoryPool p = client.resources(FarMemoryPool.class).withName("odd-pool").get();
+            Condition ready = condition(p.getStatus().conditions, "Ready");
+            return ready != null && "InvalidSpec".equals(ready.getReason()) && ready.getMessage().contains("minNodes (3) is larger than capacity.maxNodes (2)");
+        });
+        await("a Warning Event", () -> client.v1().events().inNamespace("default").list().getItems().stream()
+                .anyMatch(e -> "InvalidSpec".equals(e.getReason()) && "odd-pool".equals(e.getInvolvedObject().getName())));
+        String described = kubectl.run("describe", "farmemorypool", "odd-pool").check().out();
+        System.out.println("DESCRIBE odd-pool (events):\n" + described.substring(Math.max(0, described.indexOf("Events:"))));
+        assertThat(client.resources(MemoryNode.class).withLabel(MemoryNode.POOL_LABEL, "odd-pool").list().getItems()).isEmpty();
+        kubectl.run("delete", "farmemorypool", "odd-pool").check();
+    }
+
+    @Test
+    @Order(3)
     void thePoolPlacesOneAgentPerChosenNodeAndBecomesReady() {
         Instant start = Instant.now();
         kubectl.run("apply", "-f", ROOT.resolve("examples/pool.yaml").toString()).check();
@@ -129,10 +164,15 @@ class OperatorEndToEndTest {
         String table = kubectl.run("get", "farmemorypools").check().out();
         System.out.println(table);
         assertThat(table).contains("READY").contains("3/3").contains("768Mi");
+
+        // Settled: reconciles keep running every few seconds but write nothing, so the object does not change.
+        String version = pool().getMetadata().getResourceVersion();
+        sleep(Duration.ofSeconds(7));
+        assertThat(pool().getMetadata().getResourceVersion()).as("status patched only when it changed").isEqualTo(version);
     }
 
     @Test
-    @Order(3)
+    @Order(4)
     void aClaimIsBoundAndAClientWritesAndReadsThroughTheAgents() throws Exception {
         Instant start = Instant.now();
         kubectl.run("apply", "-f", ROOT.resolve("examples/claim.yaml").toString()).check();
@@ -169,7 +209,7 @@ class OperatorEndToEndTest {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     void aStoppedNodeIsShownLostAndReplacedWhileTheClaimKeepsItsData() throws Exception {
         Binding binding = BindingSecret.read(bindingSecret("demo-cache"));
         String victim = binding.extents().get(0).replicas().get(0).node();
@@ -196,7 +236,7 @@ class OperatorEndToEndTest {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
     void twoOperatorsNeverHandOutASlabTwiceAndANewLeaderRebuildsTheMap() throws Exception {
         OperatorMain standby = startOperator("operator-2");
         try {
@@ -226,7 +266,7 @@ class OperatorEndToEndTest {
     }
 
     @Test
-    @Order(6)
+    @Order(7)
     void deletingTheClaimFreesItsSlabs() {
         kubectl.run("delete", "-f", ROOT.resolve("examples/claim.yaml").toString(), "--timeout=60s").check();
         await("claim gone and slabs free", () -> claim("demo-cache") == null && pool().getStatus().bytesAllocated == 0);
@@ -236,7 +276,7 @@ class OperatorEndToEndTest {
     }
 
     @Test
-    @Order(7)
+    @Order(8)
     void aPoolWithABoundClaimWaitsForItBeforeItGoes() {
         kubectl.runWithInput(claimYaml("holder", 16 << 20, 1), "apply", "-f", "-").check();
         await("holder Bound", () -> allBound("holder"));
@@ -359,6 +399,14 @@ class OperatorEndToEndTest {
         return c != null && "True".equals(c.getStatus());
     }
 
+    static void sleep(Duration d) {
+        try {
+            Thread.sleep(d.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     static String get(String url) throws Exception {
         HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString());
         return r.body();
@@ -373,8 +421,6 @@ class OperatorEndToEndTest {
                 // the object or its status is not there yet
             }
             if (Instant.now().isAfter(deadline)) {
-                broken = true;
-                printAgentLogs();
                 throw new AssertionError("timed out after " + WAIT.toSeconds() + " s waiting for: " + what);
             }
             try {
