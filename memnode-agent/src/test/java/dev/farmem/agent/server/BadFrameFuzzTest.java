@@ -139,13 +139,7 @@ class BadFrameFuzzTest {
     }
 
     private static byte[] helloThen(String token, byte[] requests) {
-        ByteBuf out = Unpooled.buffer();
-        out.writeBytes(FrameWriter.preamble(A));
-        ByteBuf hello = FrameWriter.hello(A, 1, token);
-        out.writeBytes(hello);
-        hello.release();
-        out.writeBytes(requests);
-        return bytes(out);
+        return concat(concat(bytes(FrameWriter.preamble(A)), bytes(FrameWriter.hello(A, 1, token))), requests);
     }
 
     /** A few requests, valid or not, each possibly mutated. */

@@ -15,10 +15,7 @@ class FrameDecoderTest {
 
     @Test
     void framesSplitAtEveryByteBoundaryDecodeWhole() {
-        ByteBuf stream = Unpooled.buffer();
-        stream.writeBytes(FrameWriter.preamble(A));
-        stream.writeBytes(FrameWriter.read(A, 5, 3, 4096, 64));
-        stream.writeBytes(FrameWriter.empty(A, Protocol.PING, 6));
+        ByteBuf stream = Unpooled.wrappedBuffer(FrameWriter.preamble(A), FrameWriter.read(A, 5, 3, 4096, 64), FrameWriter.empty(A, Protocol.PING, 6));
         EmbeddedChannel ch = new EmbeddedChannel(new FrameDecoder(Protocol.DEFAULT_MAX_FRAME_SIZE, true));
         while (stream.isReadable()) ch.writeInbound(stream.readRetainedSlice(1));
         Frame read = ch.readInbound();
