@@ -1,0 +1,311 @@
+package dev.farmem.bench.sidecar;
+
+import dev.farmem.agent.EmbeddedPool;
+import dev.farmem.bench.CommandLine;
+import dev.farmem.client.FarBuffer;
+import dev.farmem.client.FarMemory;
+import dev.farmem.client.FarMemoryOptions;
+import dev.farmem.client.sidecar.Sidecar;
+import dev.farmem.client.sidecar.SidecarMain;
+import dev.farmem.client.sidecar.SidecarOptions;
+import dev.farmem.transport.ByteSize;
+import dev.farmem.transport.binding.Binding;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+
+/**
+ * {@code ./farmem bench sidecar}: what sidecar mode costs the application, side by side with
+ * in-process mode in one run. (1) The hit path, JMH: random 8-byte reads and writes of a wholly
+ * cached far memory attached to a sidecar, of the same in-process, and reads of a plain
+ * off-heap buffer. (2) A miss: a random 4 KiB block fetched at queue depth 1 through a sidecar
+ * in another JVM vs by the in-process engine, alternating rounds, same agent, same seed.
+ */
+public final class SidecarBench {
+
+    static final String USAGE = """
+            usage: ./farmem bench sidecar [options]
+              --size SIZE        far memory for the hit path, all of it cached (default 256MiB)
+              --iterations N     JMH measured iterations (default 3), after 2 warm-up iterations
+              --seconds N        seconds per JMH iteration (default 1)
+              --misses N         misses per mode per round (default 2000)
+              --rounds N         alternating miss rounds (default 5)
+            """;
+
+    private SidecarBench() {}
+
+    public static void main(String[] args) throws Exception {
+        if (args.length == 1 && args[0].equals("--help")) {
+            System.out.print(USAGE);
+            return;
+        }
+        long size;
+        int seconds;
+        int iterations;
+        int misses;
+        int rounds;
+        try {
+            CommandLine cl = new CommandLine(args, Set.of("size", "seconds", "iterations", "misses", "rounds"), Set.of());
+            size = cl.bytes("size", 256L << 20);
+            if (size < (4L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 4MiB..1GiB, got " + ByteSize.format(size));
+            seconds = (int) cl.integer("seconds", 1, 1, 60);
+            iterations = (int) cl.integer("iterations", 3, 1, 100);
+            misses = (int) cl.integer("misses", 2000, 10, 1_000_000);
+            rounds = (int) cl.integer("rounds", 5, 1, 100);
+        } catch (IllegalArgumentException e) {
+            System.err.println("farmem bench sidecar: " + e.getMessage());
+            System.err.print(USAGE);
+            System.exit(2);
+            return;
+        }
+        System.out.println(dev.farmem.bench.workload.WorkloadBench.machine());
+        hitPath(size, seconds, iterations);
+        missPath(misses, rounds);
+    }
+
+    // ---- (1) the hit path --------------------------------------------------------------
+
+    private static void hitPath(long size, int seconds, int iterations) throws Exception {
+        Collection<RunResult> results = new Runner(new OptionsBuilder()
+                .include("SidecarBench.HitPath")
+                .param("size", ByteSize.format(size))
+                .forks(1)
+                .jvmArgsAppend("-XX:MaxDirectMemorySize=" + (6 * size + (256L << 20)))
+                .warmupIterations(2).warmupTime(TimeValue.seconds(seconds))
+                .measurementIterations(iterations).measurementTime(TimeValue.seconds(seconds))
+                .threads(1)
+                .build()).run();
+        Map<String, double[]> s = new HashMap<>();
+        for (RunResult r : results) {
+            String name = r.getParams().getBenchmark();
+            s.put(name.substring(name.lastIndexOf('.') + 1), new double[] {r.getPrimaryResult().getScore(), r.getPrimaryResult().getScoreError()});
+        }
+        System.out.println();
+        System.out.printf(Locale.ROOT, "hit path, random 8-byte reads over %s: sidecar mode %s, in-process %s, plain off-heap %s ns/op%n",
+                ByteSize.format(size), fmt(s.get("sidecarRead")), fmt(s.get("inProcessRead")), fmt(s.get("plainRead")));
+        System.out.printf(Locale.ROOT, "  read  ratio sidecar / in-process: %.2fx   (in-process / plain %.2fx, sidecar / plain %.2fx)%n",
+                s.get("sidecarRead")[0] / s.get("inProcessRead")[0], s.get("inProcessRead")[0] / s.get("plainRead")[0],
+                s.get("sidecarRead")[0] / s.get("plainRead")[0]);
+        System.out.printf(Locale.ROOT, "hit path, random 8-byte writes: sidecar mode %s, in-process %s ns/op; ratio sidecar / in-process: %.2fx%n",
+                fmt(s.get("sidecarWrite")), fmt(s.get("inProcessWrite")), s.get("sidecarWrite")[0] / s.get("inProcessWrite")[0]);
+    }
+
+    private static String fmt(double[] v) {
+        return String.format(Locale.ROOT, "%.2f ± %.2f", v[0], v[1]);
+    }
+
+    /**
+     * Two claims of one embedded agent, wholly cached: one opened in-process, one attached to a
+     * sidecar (run in this JVM: a hit never talks to it, the application only maps its region).
+     */
+    @State(Scope.Benchmark)
+    @BenchmarkMode(Mode.AverageTime)
+    @OutputTimeUnit(TimeUnit.NANOSECONDS)
+    public static class HitPath {
+        private static final int OFFSETS = 1 << 20;
+
+        @Param("256MiB")
+        public String size;
+
+        private EmbeddedPool pool;
+        private FarMemory inProcess;
+        private Sidecar sidecar;
+        private FarMemory attached;
+        private FarBuffer inProcessBuf;
+        private FarBuffer sidecarBuf;
+        private ByteBuffer plain;
+        private Path dir;
+        private final long[] offsets = new long[OFFSETS];
+
+        @State(Scope.Thread)
+        public static class Cursor {
+            int next;
+        }
+
+        @Setup(Level.Trial)
+        public void setUp() throws IOException {
+            long bytes = ByteSize.parse(size, "size");
+            long slab = Math.min(64L << 20, bytes);
+            pool = EmbeddedPool.start(1, 2 * bytes, slab);
+            FarMemoryOptions all = FarMemoryOptions.defaults().cacheBytes(bytes).backgroundFlusher(false);
+            inProcess = FarMemory.open(pool.bind("hit-in-process", bytes, 1, 4096), all);
+            dir = Files.createTempDirectory(Files.isWritable(Path.of("/dev/shm")) ? Path.of("/dev/shm") : Path.of(System.getProperty("java.io.tmpdir")),
+                    "farmem-bench-");
+            sidecar = Sidecar.start(pool.bind("hit-sidecar", bytes, 1, 4096), SidecarOptions.defaults().directory(dir).engine(all));
+            attached = FarMemory.attach(dir, 10_000);
+            inProcessBuf = inProcess.buffer();
+            sidecarBuf = attached.buffer();
+            plain = ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.LITTLE_ENDIAN);
+            byte[] chunk = new byte[1 << 16];
+            for (long at = 0; at < bytes; at += chunk.length) {
+                inProcessBuf.get(at, chunk);
+                sidecarBuf.get(at, chunk);
+            }
+            SplittableRandom rnd = new SplittableRandom(1);
+            for (int i = 0; i < OFFSETS; i++) offsets[i] = rnd.nextLong(bytes >>> 3) << 3;
+            if (inProcess.stats().evictions() != 0 || sidecar.stats().evictions() != 0) {
+                throw new IllegalStateException("the far memory does not fit the cache: the hit path would not be measured");
+            }
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws IOException {
+            attached.close();
+            sidecar.close();
+            inProcess.close();
+            pool.close();
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+
+        @Benchmark
+        public long sidecarRead(Cursor c) {
+            return sidecarBuf.getLong(offsets[c.next++ & (OFFSETS - 1)]);
+        }
+
+        @Benchmark
+        public long inProcessRead(Cursor c) {
+            return inProcessBuf.getLong(offsets[c.next++ & (OFFSETS - 1)]);
+        }
+
+        @Benchmark
+        public long plainRead(Cursor c) {
+            return plain.getLong((int) offsets[c.next++ & (OFFSETS - 1)]);
+        }
+
+        @Benchmark
+        public void sidecarWrite(Cursor c) {
+            int i = c.next++;
+            sidecarBuf.putLong(offsets[i & (OFFSETS - 1)], i);
+        }
+
+        @Benchmark
+        public void inProcessWrite(Cursor c) {
+            int i = c.next++;
+            inProcessBuf.putLong(offsets[i & (OFFSETS - 1)], i);
+        }
+    }
+
+    // ---- (2) a miss ----------------------------------------------------------------------
+
+    /**
+     * Random blocks of a 64 MiB claim through a 1 MiB cache (almost every read misses), queue
+     * depth 1: in-process, and attached to a sidecar running as its own JVM, in alternating
+     * rounds with the same offsets.
+     */
+    private static void missPath(int misses, int rounds) throws Exception {
+        long claim = 64L << 20;
+        long cache = 1L << 20;
+        Path dir = Files.createTempDirectory(Files.isWritable(Path.of("/dev/shm")) ? Path.of("/dev/shm") : Path.of(System.getProperty("java.io.tmpdir")),
+                "farmem-bench-miss-");
+        Process sidecar = null;
+        try (EmbeddedPool pool = EmbeddedPool.start(1, claim, 16L << 20)) {
+            Binding binding = pool.bind("miss", claim, 1, 4096);
+            Path bindingFile = dir.resolve("binding.json");
+            Files.writeString(bindingFile, binding.toJson());
+            String jar = Path.of(SidecarMain.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
+            sidecar = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m", "-cp", jar,
+                    SidecarMain.class.getName(), "--binding", bindingFile.toString(), "--shm", dir.resolve("shm").toString(),
+                    "--cache-bytes", Long.toString(cache), "--metrics-address=")
+                    .redirectErrorStream(true).redirectOutput(dir.resolve("sidecar.log").toFile()).start();
+            FarMemoryOptions options = FarMemoryOptions.defaults().cacheBytes(cache).prefetchDepth(0);
+            try (FarMemory local = FarMemory.open(binding, options); FarMemory attached = FarMemory.attach(dir.resolve("shm"), 30_000)) {
+                long blocks = claim / 4096;
+                List<long[]> localRounds = new ArrayList<>();
+                List<long[]> sidecarRounds = new ArrayList<>();
+                timeMisses(local.buffer(), blocks, Math.min(misses, 500), 99); // warm-up, both sides
+                timeMisses(attached.buffer(), blocks, Math.min(misses, 500), 99);
+                for (int r = 0; r < rounds; r++) {
+                    localRounds.add(timeMisses(local.buffer(), blocks, misses, r));
+                    sidecarRounds.add(timeMisses(attached.buffer(), blocks, misses, r));
+                }
+                long[] l = merge(localRounds);
+                long[] s = merge(sidecarRounds);
+                double[] lp50 = roundMedians(localRounds, 0.5);
+                double[] sp50 = roundMedians(sidecarRounds, 0.5);
+                System.out.printf(Locale.ROOT, "miss, random 4 KiB block, queue depth 1, %d rounds x %d: in-process p50 %.1f us p99 %.1f us; "
+                                + "through the sidecar (another JVM) p50 %.1f us p99 %.1f us%n",
+                        rounds, misses, pct(l, 0.5) / 1e3, pct(l, 0.99) / 1e3, pct(s, 0.5) / 1e3, pct(s, 0.99) / 1e3);
+                System.out.printf(Locale.ROOT, "  sidecar - in-process, p50: %.1f us (median of per-round differences; rounds: %s)%n",
+                        median(diff(sp50, lp50)) / 1e3, Arrays.toString(Arrays.stream(diff(sp50, lp50)).map(d -> Math.round(d / 100) / 10.0).toArray()));
+                System.out.printf(Locale.ROOT, "  misses counted: in-process %d, sidecar %d (of %d reads each)%n",
+                        local.stats().misses(), attached.stats().misses(), (long) rounds * misses + Math.min(misses, 500));
+            }
+        } finally {
+            if (sidecar != null) {
+                sidecar.destroy();
+                sidecar.waitFor(30, TimeUnit.SECONDS);
+            }
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    private static long[] timeMisses(FarBuffer buf, long blocks, int n, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        long[] ns = new long[n];
+        long sink = 0;
+        for (int i = 0; i < n; i++) {
+            long at = rnd.nextLong(blocks) * 4096 + 8L * rnd.nextInt(512);
+            long t0 = System.nanoTime();
+            sink += buf.getLong(at);
+            ns[i] = System.nanoTime() - t0;
+        }
+        if (sink == 42) System.out.print(""); // keeps the reads
+        return ns;
+    }
+
+    private static long[] merge(List<long[]> rounds) {
+        return rounds.stream().flatMapToLong(Arrays::stream).sorted().toArray();
+    }
+
+    private static double pct(long[] sorted, double p) {
+        return sorted[Math.min(sorted.length - 1, (int) (p * sorted.length))];
+    }
+
+    private static double[] roundMedians(List<long[]> rounds, double p) {
+        return rounds.stream().mapToDouble(r -> pct(Arrays.stream(r).sorted().toArray(), p)).toArray();
+    }
+
+    private static double[] diff(double[] a, double[] b) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) d[i] = a[i] - b[i];
+        return d;
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+}
