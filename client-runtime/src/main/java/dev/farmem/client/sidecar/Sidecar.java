@@ -287,23 +287,31 @@ public final class Sidecar implements AutoCloseable {
     /** Watches the doorbell; on a change, hands every new request to a worker (a miss may wait for a fetch). */
     private void runPoller() {
         long seen = Long.MIN_VALUE;
-        long idle = 0;
-        while (running) {
+        long lastWork = System.nanoTime();
+        for (long idle = 0; running; idle++) {
             long bell = control.doorbell();
             if (bell != seen) {
                 seen = bell;
-                idle = 0;
                 dispatchNewRequests();
+                idle = 0;
+                lastWork = System.nanoTime();
                 continue;
             }
-            idle++;
-            if (idle < 20_000) Thread.onSpinWait(); // a burst of misses keeps the poller hot
-            else if (idle < 20_200) Thread.yield();
-            else LockSupport.parkNanos(idle < 100_000 ? 20_000 : 200_000);
+            // Agrona-style back-off: spin while misses come in bursts, then yield, then park briefly.
+            long quiet = (idle & 127) == 0 ? System.nanoTime() - lastWork : 0;
+            if (quiet < 1_000_000) Thread.onSpinWait();
+            else if (quiet < 5_000_000) Thread.yield();
+            else LockSupport.parkNanos(50_000);
         }
     }
 
+    /**
+     * Hands every new request to a worker; a lone miss is served by the poller itself, which
+     * saves a thread hand-off on the common queue-depth-1 path (a flush always goes to a worker).
+     */
     private void dispatchNewRequests() {
+        int loneSlot = -1;
+        long loneSeq = 0;
         for (int c = 0; c < control.maxClients(); c++) {
             if (control.owner(c) <= 0) continue;
             int used = Math.min(control.threadsUsed(c), control.threadsPerClient());
@@ -312,9 +320,15 @@ public final class Sidecar implements AutoCloseable {
                 long seq = control.requestSeq(slot);
                 if (seq == dispatched[slot] || seq == control.responseSeq(slot)) continue;
                 dispatched[slot] = seq;
-                workers.execute(() -> serve(slot, seq));
+                if (loneSlot < 0 && control.op(slot) == SharedControl.OP_MISS) {
+                    loneSlot = slot;
+                    loneSeq = seq;
+                } else {
+                    workers.execute(() -> serve(slot, seq));
+                }
             }
         }
+        if (loneSlot >= 0) serve(loneSlot, loneSeq);
     }
 
     private void serve(int slot, long seq) {

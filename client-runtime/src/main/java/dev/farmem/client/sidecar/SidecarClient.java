@@ -324,13 +324,17 @@ public final class SidecarClient implements BlockCache {
             control.postRequest(slot, op, h, block, s);
             control.ringDoorbell();
             long epoch = control.epoch();
+            long start = System.nanoTime();
             for (long spins = 0; control.responseSeq(slot) != s; spins++) {
-                if (spins < 10_000) {
+                if ((spins & 127) != 0) {
                     Thread.onSpinWait();
                     continue;
                 }
-                LockSupport.parkNanos(spins < 20_000 ? 1_000 : 50_000);
-                if ((spins & 63) == 0 && !sidecarRunning(true) && control.responseSeq(slot) != s) {
+                long waited = System.nanoTime() - start;
+                if (waited < 200_000) continue; // a miss takes tens of microseconds: spin through it
+                if (waited < 2_000_000) Thread.yield();
+                else LockSupport.parkNanos(20_000);
+                if ((spins & 1023) == 0 && !sidecarRunning(true) && control.responseSeq(slot) != s) {
                     if (h >= 0) control.hazard(slot, h, 0L);
                     throw unavailable();
                 }
