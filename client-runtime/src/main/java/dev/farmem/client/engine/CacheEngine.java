@@ -104,7 +104,7 @@ public final class CacheEngine implements BlockCache {
     public int pin(long block) {
         int f = region.lookup(block);
         if (f >= 0 && tryPin(f, block)) {
-            metrics.hits.increment();
+            metrics.countHit();
             region.touch(f);
             return f;
         }
@@ -121,7 +121,7 @@ public final class CacheEngine implements BlockCache {
                 f = region.lookup(block);
                 if (f >= 0) {
                     if (tryPin(f, block)) {
-                        if (!missCounted) metrics.hits.increment();
+                        if (!missCounted) metrics.countHit();
                         region.touch(f);
                         return f;
                     }
@@ -179,7 +179,7 @@ public final class CacheEngine implements BlockCache {
 
     /** Counts an access served by an optimistic read. */
     public void countHit() {
-        metrics.hits.increment();
+        metrics.countHit();
     }
 
     public void unpin(int frame) {

@@ -88,6 +88,17 @@ class CacheRegionTest {
     }
 
     @Test
+    void aFrameOrOffsetOutsideTheRegionThrowsInsteadOfTouchingOtherMemory() {
+        CacheRegion r = CacheRegion.allocate(4096, 3);
+        assertThatThrownBy(() -> r.getLong(3, 0)).isInstanceOf(IndexOutOfBoundsException.class).hasMessageContaining("3 frames");
+        assertThatThrownBy(() -> r.getLong(-1, 0)).isInstanceOf(IndexOutOfBoundsException.class);
+        assertThatThrownBy(() -> r.putLong(0, 4089, 1)).isInstanceOf(IndexOutOfBoundsException.class);
+        assertThatThrownBy(() -> r.getInt(0, -4)).isInstanceOf(IndexOutOfBoundsException.class);
+        assertThatThrownBy(() -> r.version(7)).isInstanceOf(IndexOutOfBoundsException.class);
+        assertThat(r.getInt(0, 4092)).isZero();
+    }
+
+    @Test
     void aCacheThatDoesNotFitOneRegionIsRefusedWithTheReason() {
         assertThatThrownBy(() -> CacheRegion.allocate(4096, 1 << 20))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("choose a smaller cache");

@@ -1,0 +1,26 @@
+package dev.farmem.client.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class ThreadLocalCounterTest {
+
+    @Test
+    void countsEveryIncrementOfEveryThreadIncludingThreadsThatEnded() throws Exception {
+        ThreadLocalCounter c = new ThreadLocalCounter();
+        List<Thread> threads = new ArrayList<>();
+        for (int t = 0; t < 4; t++) {
+            Thread th = new Thread(() -> {
+                for (int i = 0; i < 100_000; i++) c.increment();
+            });
+            threads.add(th);
+            th.start();
+        }
+        for (Thread th : threads) th.join();
+        c.increment();
+        assertThat(c.sum()).isEqualTo(400_001);
+    }
+}
