@@ -21,6 +21,10 @@ public final class BenchMain {
     private BenchMain() {}
 
     public static void main(String[] args) throws Throwable {
+        if (args.length > 0 && args[0].equals("app")) { // the demo workload of a pod with the farmem sidecar (image farmem-demo)
+            run("dev.farmem.bench.app.DemoApp", Arrays.copyOfRange(args, 1, args.length));
+            return;
+        }
         if (args.length > 0 && args[0].equals("demo")) {
             run("dev.farmem.bench.demo.Demo", Arrays.copyOfRange(args, 1, args.length));
             return;
