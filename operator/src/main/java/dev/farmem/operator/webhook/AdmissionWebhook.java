@@ -64,7 +64,9 @@ public final class AdmissionWebhook implements AutoCloseable {
                     + "or files (certificates mounted at FARMEM_WEBHOOK_CERT_DIR, e.g. by cert-manager)");
         }
         try {
-            server = new WebhookServer(new InetSocketAddress(s.port()), tls, controller);
+            String podIp = System.getenv("FARMEM_POD_IP"); // the pod's own address, as the metrics endpoint binds
+            InetSocketAddress address = podIp == null || podIp.isBlank() ? new InetSocketAddress(s.port()) : new InetSocketAddress(podIp, s.port());
+            server = new WebhookServer(address, tls, controller);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot serve the webhook on port " + s.port() + ": " + e.getMessage(), e);
         }
