@@ -102,6 +102,9 @@ class ChartInstallIT {
         await("the operator Deployment available (the local kubelet runs the operator jar, /healthz passes)",
                 () -> operatorDeployment().getStatus() != null && Integer.valueOf(1).equals(operatorDeployment().getStatus().getAvailableReplicas()));
         assertThat(operatorPods()).singleElement().satisfies(p -> assertThat(p.getSpec().getServiceAccountName()).isEqualTo("farmem-operator"));
+        // webhook.tls=operator: the operator keeps the CA and writes the caBundle, with the chart's narrow grant on this one object.
+        await("the operator wrote the webhook's caBundle", () -> admin.admissionRegistration().v1().mutatingWebhookConfigurations()
+                .withName("farmem-webhook").get().getWebhooks().get(0).getClientConfig().getCaBundle() != null);
     }
 
     @Test
