@@ -17,9 +17,12 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
 /** The memory node's TCP server: accepts clients and serves their requests from a {@link SlabStore}. */
@@ -30,6 +33,8 @@ public final class AgentServer implements AutoCloseable {
     private final Channel listener;
     private final ChannelGroup clients = new DefaultChannelGroup("farmem-agent-clients", GlobalEventExecutor.INSTANCE);
     private final Endpoint endpoint;
+    /** Attaches (and zeroes) slabs for HELLOs, off the I/O threads. */
+    private final ExecutorService attacher = Executors.newSingleThreadExecutor(new DefaultThreadFactory("farmem-agent-attach", true));
 
     private AgentServer(InetSocketAddress listen, SlabStore store, TokenVerifier verifier, AgentMetrics metrics,
                         int maxFrameSize, int maxSegments, int ioThreads) {
@@ -48,11 +53,12 @@ public final class AgentServer implements AutoCloseable {
                         protected void initChannel(Channel ch) {
                             clients.add(ch);
                             ch.pipeline().addLast(new FrameDecoder(maxFrameSize, true),
-                                    new RequestHandler(store, regionSlabs, verifier, metrics, maxFrameSize, maxSegments));
+                                    new RequestHandler(store, regionSlabs, verifier, metrics, maxFrameSize, maxSegments, attacher));
                         }
                     })
                     .bind(listen).syncUninterruptibly().channel();
         } catch (RuntimeException e) {
+            attacher.shutdownNow();
             boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             throw new IllegalStateException("cannot listen on " + listen + ": " + e.getMessage(), e);
@@ -96,6 +102,7 @@ public final class AgentServer implements AutoCloseable {
     }
 
     private void shutdown() {
+        attacher.shutdownNow();
         boss.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         workers.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     }

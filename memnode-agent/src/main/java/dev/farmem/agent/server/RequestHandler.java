@@ -17,6 +17,10 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -41,12 +45,18 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
 
     static final int HELLO_TIMEOUT_SECONDS = 10;
 
+    private final Executor attacher;
     private CapabilityToken grant;
+    private boolean attaching;
+    /** Frames that arrived while attaching, in order. */
+    private final List<Frame> held = new ArrayList<>();
     private boolean closing;
     private ScheduledFuture<?> helloDeadline;
 
-    RequestHandler(SlabStore store, ByteBuf[] regionSlabs, TokenVerifier verifier, AgentMetrics metrics, int maxFrameSize, int maxSegments) {
+    RequestHandler(SlabStore store, ByteBuf[] regionSlabs, TokenVerifier verifier, AgentMetrics metrics, int maxFrameSize, int maxSegments,
+                   Executor attacher) {
         this.store = store;
+        this.attacher = attacher;
         this.regionSlabs = regionSlabs;
         this.verifier = verifier;
         this.metrics = metrics;
@@ -59,7 +69,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
         metrics.connectionOpened();
         // A connection that never presents a token must not hold a slot forever.
         helloDeadline = ctx.executor().schedule(() -> {
-            if (grant == null) refuseAndClose(ctx, 0, ErrorCode.UNAUTHENTICATED, "no HELLO within " + HELLO_TIMEOUT_SECONDS + " s of connecting");
+            if (grant == null && !attaching) refuseAndClose(ctx, 0, ErrorCode.UNAUTHENTICATED, "no HELLO within " + HELLO_TIMEOUT_SECONDS + " s of connecting");
         }, HELLO_TIMEOUT_SECONDS, TimeUnit.SECONDS);
         ctx.fireChannelActive();
     }
@@ -67,6 +77,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         if (helloDeadline != null) helloDeadline.cancel(false);
+        releaseHeld();
         metrics.connectionClosed();
         ctx.fireChannelInactive();
     }
@@ -78,6 +89,10 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         Frame frame = (Frame) msg;
+        if (attaching && !closing) {
+            held.add(frame); // pipelined behind HELLO: served once the token's slabs are attached
+            return;
+        }
         try {
             if (!closing) handle(ctx, frame);
         } finally {
@@ -130,18 +145,67 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         String token = body.toString(body.readerIndex() + 2, body.readableBytes() - 2, StandardCharsets.US_ASCII);
+        CapabilityToken verified;
         try {
-            CapabilityToken verified = verifier.verify(token, System.currentTimeMillis());
-            store.attach(verified);
-            metrics.slabsOwned(store.ownedSlabs());
-            grant = verified;
-            helloDeadline.cancel(false);
+            verified = verifier.verify(token, System.currentTimeMillis());
         } catch (TransportException e) {
             refuseAndClose(ctx, id, e.code(), stripCode(e));
             return;
         }
+        // Attaching may zero many slabs (about 10 ms per 64 MiB): off the I/O thread, which other
+        // connections share. Nothing more is read from this one until HELLO_OK is sent.
+        attaching = true;
+        ctx.channel().config().setAutoRead(false);
+        attacher.execute(() -> {
+            TransportException failure = null;
+            try {
+                store.attach(verified);
+            } catch (TransportException e) {
+                failure = e;
+            } catch (RuntimeException e) {
+                failure = new TransportException(ErrorCode.INTERNAL, "attach failed: " + e);
+            }
+            TransportException refused = failure;
+            try {
+                ctx.executor().execute(() -> attached(ctx, id, verified, refused, start));
+            } catch (RejectedExecutionException stopping) {
+                // The node is shutting down; the connection goes with it.
+            }
+        });
+    }
+
+    /** Back on the I/O thread after the slabs were attached (or refused). */
+    private void attached(ChannelHandlerContext ctx, long id, CapabilityToken verified, TransportException refused, long start) {
+        attaching = false;
+        if (closing) {
+            releaseHeld();
+            return;
+        }
+        if (refused != null) {
+            releaseHeld();
+            refuseAndClose(ctx, id, refused.code(), stripCode(refused));
+            return;
+        }
+        metrics.slabsOwned(store.ownedSlabs());
+        grant = verified;
+        helloDeadline.cancel(false);
         ctx.write(FrameWriter.helloOk(ctx.alloc(), id, maxFrameSize, store.slabSize(), store.slabCount(), maxSegments), ctx.voidPromise());
         metrics.served(Op.HELLO, start);
+        for (Frame f : held) {
+            try {
+                if (!closing) handle(ctx, f);
+            } finally {
+                f.release();
+            }
+        }
+        held.clear();
+        ctx.flush();
+        ctx.channel().config().setAutoRead(true);
+    }
+
+    private void releaseHeld() {
+        for (Frame f : held) f.release();
+        held.clear();
     }
 
     private void read(ChannelHandlerContext ctx, long id, ByteBuf body, long start) {
