@@ -312,7 +312,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         if (isLost(m)) return null;
         if (pod != null && ("Failed".equals(pod.getStatus() == null ? null : pod.getStatus().getPhase())
                 || "Succeeded".equals(pod.getStatus() == null ? null : pod.getStatus().getPhase()))) {
-            return "its agent pod exited";
+            return "its agent pod exited" + exitDetail(pod);
         }
         if (!isReady(m)) return null;
         if (lease == null) return "its Lease is gone";
@@ -322,6 +322,19 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         if (renewed.plusSeconds(seconds).isBefore(Instant.now())) return "its Lease expired at " + renewed.plusSeconds(seconds);
         if (pod == null) return "its agent pod is gone";
         return null;
+    }
+
+    /** Exit code, reason and message of the agent container, as the kubelet reported them. */
+    static String exitDetail(Pod pod) {
+        if (pod.getStatus().getContainerStatuses() == null) return pod.getStatus().getReason() == null ? "" : " (" + pod.getStatus().getReason() + ")";
+        for (var c : pod.getStatus().getContainerStatuses()) {
+            var t = c.getState() == null ? null : c.getState().getTerminated();
+            if (t == null) continue;
+            String message = t.getMessage() == null ? "" : ": " + t.getMessage().strip();
+            if (message.length() > 300) message = message.substring(0, 300) + "...";
+            return " (exit code " + t.getExitCode() + (t.getReason() == null ? "" : ", " + t.getReason()) + message + ")";
+        }
+        return "";
     }
 
     private void markLost(KubernetesClient client, MemoryNode m, String why) {

@@ -277,6 +277,16 @@ class OperatorEndToEndTest {
 
     @Test
     @Order(8)
+    void scalingIsAChangeOfTheSpec() {
+        kubectl.run("patch", "farmemorypool", "rack-a", "--type=merge", "-p", "{\"spec\":{\"capacity\":{\"maxNodes\":2}}}").check();
+        await("2 agents", () -> memoryNodes().size() == 2 && agentPods().size() == 2 && "2/2".equals(pool().getStatus().readyNodes));
+        kubectl.run("patch", "farmemorypool", "rack-a", "--type=merge", "-p", "{\"spec\":{\"capacity\":{\"maxNodes\":3}}}").check();
+        await("3 agents again", () -> "3/3".equals(pool().getStatus().readyNodes) && isTrue(pool().getStatus().conditions, "Ready"));
+        assertThat(pool().getStatus().observedGeneration).isEqualTo(pool().getMetadata().getGeneration());
+    }
+
+    @Test
+    @Order(9)
     void aPoolWithABoundClaimWaitsForItBeforeItGoes() {
         kubectl.runWithInput(claimYaml("holder", 16 << 20, 1), "apply", "-f", "-").check();
         await("holder Bound", () -> allBound("holder"));
