@@ -37,7 +37,6 @@ class AdmissionWebhookIT {
 
     @Test
     void aValidatingWebhookBehindAServiceDeniesWhatItShould(@TempDir Path tmp) throws Exception {
-        cluster.local(); // the webhook pod runs on the local kubelet
         ns = cluster.createNamespace("webhook");
         kubectl = cluster.kubectl();
         String dns = "probe-webhook." + ns + ".svc";

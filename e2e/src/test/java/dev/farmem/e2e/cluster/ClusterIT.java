@@ -50,7 +50,14 @@ class ClusterIT {
     }
 
     @Test
-    void kubectlShowsReadyNodesWithZoneRackAndMemory() {
+    void kubectlShowsReadyNodes() {
+        String out = kubectl.run("get", "nodes", "--no-headers").check().out();
+        assertThat(out.lines()).isNotEmpty().anyMatch(l -> l.split("\\s+")[1].equals("Ready"));
+    }
+
+    @Test
+    void kubectlShowsTheLocalNodesWithZoneRackMemoryAndLeases() {
+        cluster.local(); // the nodes this suite asked the local kubelet for
         String out = kubectl.run("get", "nodes", "-l", "farmem.dev/local-kubelet=true", "-o",
                 "jsonpath={range .items[*]}{.metadata.name} {.metadata.labels.topology\\.kubernetes\\.io/zone} "
                         + "{.metadata.labels.topology\\.farmem\\.dev/rack} {.status.allocatable.memory} "
