@@ -194,6 +194,21 @@ class ChartInstallIT {
 
     @Test
     @Order(6)
+    void aPodThatAsksForFarMemoryGetsTheSidecarThroughTheChartsWebhook() {
+        Pod app = new PodBuilder().withNewMetadata().withName("app").addToLabels("farmem.io/inject", "true")
+                .addToAnnotations("farmem.io/claim", CLAIM).endMetadata()
+                .withNewSpec().addNewContainer().withName("app").withImage("ghcr.io/farmem/farmem-demo:0.1.0").endContainer().endSpec().build();
+
+        // Dry run: the API server calls the webhook through its Service and returns the mutated pod without storing it.
+        Pod mutated = admin.pods().inNamespace(APPS).resource(app).dryRun().create();
+
+        assertThat(mutated.getSpec().getContainers()).extracting(c -> c.getName()).contains("app", "farmem-sidecar");
+        assertThat(mutated.getSpec().getContainers().stream().filter(c -> c.getName().equals("farmem-sidecar")).findFirst().orElseThrow()
+                .getPorts()).anySatisfy(port -> assertThat(port.getName()).isEqualTo("farmem-metrics"));
+    }
+
+    @Test
+    @Order(7)
     void upgradeWithChangedValuesRollsTheOperator() {
         String before = operatorPods().get(0).getMetadata().getName();
 
