@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -55,6 +56,27 @@ class DockerfilesTest {
 
         String jarInImage = "/opt/farmem/" + Path.of(copied.get(0)).getFileName();
         assertThat(dockerfile).contains("\"-jar\", \"" + jarInImage + "\"");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"farmem-operator,operator", "farmem-agent,memnode-agent", "farmem-sidecar,client-runtime", "farmem-demo,bench"})
+    void eachImageRunsWhatTheTestBedsKubeletRunsForIt(String image, String module) throws IOException {
+        // The local kubelet runs "java -jar <jar> <fixed args>" for an image: the image must run the same.
+        Properties table = new Properties();
+        try (var in = Files.newBufferedReader(FarmemChart.ROOT.resolve("e2e/harness/src/main/resources/dev/farmem/e2e/harness/images.properties"))) {
+            table.load(in);
+        }
+        List<String> kubelet = List.of(table.getProperty(image).trim().split("\\s+"));
+        String dockerfile = Files.readString(FarmemChart.ROOT.resolve(module).resolve("Dockerfile"));
+        Matcher entry = Pattern.compile("^ENTRYPOINT \\[(.*)]$", Pattern.MULTILINE).matcher(dockerfile);
+        assertThat(entry.find()).as("%s/Dockerfile has an exec-form ENTRYPOINT", module).isTrue();
+        List<String> args = Pattern.compile("\"([^\"]*)\"").matcher(entry.group(1)).results().map(r -> r.group(1)).toList();
+        List<String> afterJar = args.subList(args.indexOf("-jar") + 2, args.size());
+
+        assertThat(Path.of(args.get(args.indexOf("-jar") + 1)).getFileName()).isEqualTo(Path.of(kubelet.get(0)).getFileName());
+        assertThat(kubelet.get(0)).startsWith(module + "/target/");
+        assertThat(afterJar).isEqualTo(kubelet.subList(1, kubelet.size()));
+        assertThat(dockerfile).contains("-t ghcr.io/farmem/" + image + ":");
     }
 
     @ParameterizedTest(name = "{0}")
