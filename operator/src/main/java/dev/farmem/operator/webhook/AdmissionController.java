@@ -1,6 +1,7 @@
 package dev.farmem.operator.webhook;
 
 import dev.farmem.crds.FarMemoryClaim;
+import dev.farmem.crds.FarMemoryClaimStatus;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionRequest;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionResponseBuilder;
@@ -46,6 +47,8 @@ public final class AdmissionController {
         List<String> attached = List.of();
         if (claimName != null) {
             claim = client.resources(FarMemoryClaim.class).inNamespace(namespace).withName(claimName).get();
+        }
+        if (claim != null && claim.getStatus() != null && FarMemoryClaimStatus.BOUND.equals(claim.getStatus().phase)) {
             attached = client.pods().inNamespace(namespace).withLabel(SidecarInjection.CLAIM_LABEL, claimName).list().getItems().stream()
                     .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
                     .filter(p -> p.getStatus() == null || !List.of("Succeeded", "Failed").contains(p.getStatus().getPhase()))
