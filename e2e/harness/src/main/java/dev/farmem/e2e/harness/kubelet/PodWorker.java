@@ -442,7 +442,7 @@ final class PodWorker {
                 cmd.add("-XX:MaxRAM=" + limit.getNumericalAmount().toBigInteger());
             }
             cmd.add("-jar");
-            cmd.add(c.image.jar().toString());
+            cmd.add(imageJar(c).toString());
             cmd.addAll(c.image.entryArgs());
         } else {
             for (int i = 0; i < given.size(); i++) {
@@ -450,13 +450,32 @@ final class PodWorker {
                 if (i == 0 && (part.equals("java") || part.endsWith("/java"))) {
                     part = java;
                 } else if (i > 0 && given.get(i - 1).equals("-jar")) {
-                    part = c.image.jar().toString(); // the image's jar is the built one here
+                    part = imageJar(c).toString(); // the image's jar is the built one here
                 }
                 cmd.add(part);
             }
         }
         cmd.addAll(args);
         return cmd;
+    }
+
+    /**
+     * The pod's own copy of the image's jar, taken when it first starts: like an image pulled once, it does not
+     * change under a running process when the module is rebuilt.
+     */
+    private Path imageJar(ContainerRun c) {
+        Path copy = dir.resolve("images").resolve(c.image.repository() + ".jar");
+        try {
+            if (!Files.isRegularFile(copy)) {
+                Files.createDirectories(copy.getParent());
+                Path tmp = copy.resolveSibling(copy.getFileName() + ".tmp");
+                Files.copy(c.image.jar(), tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                Files.move(tmp, copy, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            }
+            return copy;
+        } catch (IOException e) {
+            throw new PodConfigException("cannot copy " + c.image.jar() + " into " + copy + ": " + e.getMessage());
+        }
     }
 
     private static String expand(String s, Map<String, String> env) {
