@@ -26,7 +26,7 @@ import java.util.TreeMap;
 public final class Placement {
 
     /** Heap, direct buffers of the transport and JVM overhead of one agent, beside its region. */
-    public static final long AGENT_OVERHEAD_BYTES = 192L << 20;
+    public static final long AGENT_OVERHEAD_BYTES = 256L << 20;
 
     /** The plan: the chosen nodes in order, how many were wanted, and why each other node was left out. */
     public record Plan(List<String> chosen, int desired, Map<String, String> ineligible, Map<String, String> zones) {}

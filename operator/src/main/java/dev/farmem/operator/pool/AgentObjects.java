@@ -113,7 +113,7 @@ public final class AgentObjects {
         env.add(new EnvVar("FARMEM_NODE_NAME", name, null));
         env.add(new EnvVar("FARMEM_TRANSPORT", rdma ? "rdma" : "tcp", null));
         // The region is direct memory: the JVM must be allowed that much beside a small heap.
-        env.add(new EnvVar("JAVA_TOOL_OPTIONS", "-Xmx96m -XX:MaxDirectMemorySize=" + (spec.capacity.perNodeBytes + (64L << 20)), null));
+        env.add(new EnvVar("JAVA_TOOL_OPTIONS", "-Xmx128m -XX:MaxDirectMemorySize=" + (spec.capacity.perNodeBytes + (64L << 20)), null));
 
         List<String> args = new ArrayList<>(List.of(
                 "--listen", "$(FARMEM_POD_IP):" + agent.port,
