@@ -226,6 +226,41 @@ class ChartInstallIT {
         await("the pool stays Ready under the new operator", () -> isTrue(pool(), "Ready"));
     }
 
+    @Test
+    @Order(8)
+    void onceThePrometheusOperatorCrdsExistAnUpgradeCreatesThePodMonitorsAndTheRule() {
+        // Stand-ins for the Prometheus Operator's CRDs (same group, versions and kinds; schema left open):
+        // what matters here is that Helm sees the API and the API server stores the chart's objects.
+        for (String[] kind : new String[][] {{"PodMonitor", "podmonitors"}, {"PrometheusRule", "prometheusrules"}}) {
+            kubectl().runWithInput("""
+                    apiVersion: apiextensions.k8s.io/v1
+                    kind: CustomResourceDefinition
+                    metadata: {name: %2$s.monitoring.coreos.com}
+                    spec:
+                      group: monitoring.coreos.com
+                      scope: Namespaced
+                      names: {kind: %1$s, plural: %2$s, listKind: %1$sList, singular: %3$s}
+                      versions:
+                        - name: v1
+                          served: true
+                          storage: true
+                          schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+                    """.formatted(kind[0], kind[1], kind[0].toLowerCase(java.util.Locale.ROOT)), "apply", "-f", "-").check();
+        }
+        kubectl().run("wait", "--for=condition=Established", "--timeout=60s",
+                "crd/podmonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com").check();
+
+        new Helm(chart).upgrade().withName("farmem").withNamespace(NS).withKubeConfig(cluster.kubeconfig())
+                .withValuesFile(chart.resolve("ci/monitoring-values.yaml")).set("operator.logLevel", "debug").call();
+
+        String podMonitors = kubectl().run("get", "podmonitors.monitoring.coreos.com", "-n", NS, "-o", "name").check().out();
+        assertThat(podMonitors.lines().toList()).containsExactlyInAnyOrder("podmonitor.monitoring.coreos.com/farmem-operator",
+                "podmonitor.monitoring.coreos.com/farmem-agents", "podmonitor.monitoring.coreos.com/farmem-sidecars");
+        String rule = kubectl().run("get", "prometheusrules.monitoring.coreos.com", "farmem", "-n", NS,
+                "-o", "jsonpath={.spec.groups[*].name}").check().out();
+        assertThat(rule).isEqualTo("farmem.recording farmem.alerts");
+    }
+
     // --- helpers ---
 
     static void namespace(String name, Map<String, String> labels) {
