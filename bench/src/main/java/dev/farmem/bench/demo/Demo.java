@@ -29,6 +29,8 @@ public final class Demo {
               --seconds N        measured seconds per run (default 5), after 1 s of warm-up
               --threads N        application threads (default 2)
               --seed N           random seed (default 42)
+              --link-mbps N      also pass every request through an emulated network link of N Mb/s
+                                 (default 0: plain loopback, whose bandwidth hides the cost of bytes)
               --json             one JSON object per run instead of the table
             """;
 
@@ -54,10 +56,10 @@ public final class Demo {
     }
 
     record Settings(int agents, long size, long cache, Workload workload, List<Integer> trackings, int seconds, int threads,
-                    long seed, boolean json) {
+                    long seed, boolean json, long linkMbps) {
 
         static Settings parse(String[] args) {
-            CommandLine cl = new CommandLine(args, Set.of("agents", "size", "cache", "workload", "tracking", "seconds", "threads", "seed"),
+            CommandLine cl = new CommandLine(args, Set.of("agents", "size", "cache", "workload", "tracking", "seconds", "threads", "seed", "link-mbps"),
                     Set.of("json"));
             int agents = (int) cl.integer("agents", 3, 1, 16);
             long size = cl.bytes("size", 256L << 20);
@@ -74,7 +76,8 @@ public final class Demo {
                 default -> throw new IllegalArgumentException("--tracking '" + cl.string("tracking", "") + "' is not one of line, page, both");
             };
             return new Settings(agents, size, cache, workload, trackings, (int) cl.integer("seconds", 5, 1, 600),
-                    (int) cl.integer("threads", 2, 1, 64), cl.integer("seed", 42, Long.MIN_VALUE, Long.MAX_VALUE), cl.flag("json"));
+                    (int) cl.integer("threads", 2, 1, 64), cl.integer("seed", 42, Long.MIN_VALUE, Long.MAX_VALUE), cl.flag("json"),
+                    cl.integer("link-mbps", 0, 0, 1_000_000));
         }
     }
 
@@ -88,6 +91,7 @@ public final class Demo {
                     s.agents(), ByteSize.format(size), replication, ByteSize.format(s.cache()), percent((double) s.cache() / size),
                     s.threads(), s.seed());
             System.out.printf("workload %s: %s%n", s.workload().id(), s.workload().description());
+            if (s.linkMbps() > 0) System.out.printf("network: loopback TCP through an emulated %d Mb/s link shared by fetches and write-backs%n", s.linkMbps());
             System.out.printf("load phase writes the whole far memory once, then a 2 s run that is not shown warms the JIT; each run: 1 s warm-up, %d s measured, then flush; line and page tracking alternate with the same seed%n%n", s.seconds());
         }
         List<RunResult> results = new ArrayList<>();
@@ -95,10 +99,10 @@ public final class Demo {
             Binding binding = pool.bind("demo", size, replication, BLOCK);
             WorkloadRunner.load(binding, s.seed());
             // An unshown run first, so that JIT compilation does not land on the first side measured.
-            WorkloadRunner.run(binding, new WorkloadRunner.Config(s.workload(), s.cache(), 64, s.threads(), 0, 2, s.seed() + 1));
+            WorkloadRunner.run(binding, new WorkloadRunner.Config(s.workload(), s.cache(), 64, s.threads(), 0, 2, s.seed() + 1, s.linkMbps()));
             for (int granularity : s.trackings()) {
                 RunResult r = WorkloadRunner.run(binding, new WorkloadRunner.Config(s.workload(), s.cache(), granularity, s.threads(),
-                        1.0, s.seconds(), s.seed()));
+                        1.0, s.seconds(), s.seed(), s.linkMbps()));
                 results.add(r);
                 if (s.json()) System.out.println(r.toJson());
             }

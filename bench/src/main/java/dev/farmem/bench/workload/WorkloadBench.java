@@ -29,6 +29,7 @@ public final class WorkloadBench {
               --seconds N         measured seconds per run (default 2), after --warmup seconds (default 1)
               --threads N         application threads (default 2)
               --seed N            random seed (default 42)
+              --link-mbps N       also pass every request through an emulated N Mb/s link (default 0: plain loopback)
               --json              one JSON object per run as well
             """;
 
@@ -47,10 +48,11 @@ public final class WorkloadBench {
         long size;
         int agents, runs, threads, seconds, warmup;
         long seed;
+        long linkMbps;
         List<Workload> workloads = new ArrayList<>();
         List<Integer> ratios = new ArrayList<>();
         try {
-            cl = new CommandLine(args, Set.of("size", "agents", "workloads", "ratios", "runs", "seconds", "warmup", "threads", "seed"),
+            cl = new CommandLine(args, Set.of("size", "agents", "workloads", "ratios", "runs", "seconds", "warmup", "threads", "seed", "link-mbps"),
                     Set.of("json"));
             size = cl.bytes("size", 128L << 20);
             if (size < (4L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 4MiB..1GiB, got " + ByteSize.format(size));
@@ -60,6 +62,7 @@ public final class WorkloadBench {
             warmup = (int) cl.integer("warmup", 1, 0, 600);
             threads = (int) cl.integer("threads", 2, 1, 64);
             seed = cl.integer("seed", 42, Long.MIN_VALUE, Long.MAX_VALUE);
+            linkMbps = cl.integer("link-mbps", 0, 0, 1_000_000);
             for (String w : cl.string("workloads", "zipf,sparse-write,uniform,scan").split(",")) workloads.add(Workload.parse(w.trim()));
             for (String r : cl.string("ratios", "10,25,50,100").split(",")) {
                 int p;
@@ -86,13 +89,14 @@ public final class WorkloadBench {
         System.out.printf(Locale.ROOT, "farmem workload benchmark: far memory %s per workload on %d loopback agents (x%d), %d threads, %d runs x %d s (+%d s warm-up), seed %d%n",
                 ByteSize.format(size), agents, replication, threads, runs, seconds, warmup, seed);
         System.out.println(machine());
+        if (linkMbps > 0) System.out.printf("network: loopback TCP through an emulated %d Mb/s link shared by fetches and write-backs%n", linkMbps);
         List<Row> rows = new ArrayList<>();
         try (EmbeddedPool pool = EmbeddedPool.start(agents, perAgent, slab)) {
             for (Workload w : workloads) {
                 Binding binding = pool.bind("bench-" + w.id(), size, replication, BLOCK);
                 WorkloadRunner.load(binding, seed);
                 // An unshown run first, so that JIT compilation does not land on the first side measured.
-                WorkloadRunner.run(binding, new WorkloadRunner.Config(w, size / 4 / BLOCK * BLOCK, 64, threads, 0, 2, seed - 1));
+                WorkloadRunner.run(binding, new WorkloadRunner.Config(w, size / 4 / BLOCK * BLOCK, 64, threads, 0, 2, seed - 1, linkMbps));
                 List<Integer> percents = w == Workload.ZIPF ? ratios : List.of(25);
                 for (int pct : percents) {
                     long cache = Math.max(16L * BLOCK, size * pct / 100 / BLOCK * BLOCK);
@@ -100,7 +104,7 @@ public final class WorkloadBench {
                     for (int run = 0; run < runs; run++) {
                         int[] order = run % 2 == 0 ? new int[] {64, BLOCK} : new int[] {BLOCK, 64};
                         for (int g : order) {
-                            RunResult r = WorkloadRunner.run(binding, new WorkloadRunner.Config(w, cache, g, threads, warmup, seconds, seed + run));
+                            RunResult r = WorkloadRunner.run(binding, new WorkloadRunner.Config(w, cache, g, threads, warmup, seconds, seed + run, linkMbps));
                             (g == 64 ? row.line() : row.page()).add(r);
                             if (json) System.out.println(r.toJson());
                         }

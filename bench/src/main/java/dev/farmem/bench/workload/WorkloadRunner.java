@@ -5,6 +5,7 @@ import dev.farmem.client.FarMemory;
 import dev.farmem.client.FarMemoryOptions;
 import dev.farmem.client.engine.ClientMetrics;
 import dev.farmem.transport.binding.Binding;
+import dev.farmem.transport.tcp.NettyTransport;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
@@ -18,7 +19,7 @@ public final class WorkloadRunner {
 
     /** What to run. {@code trackingGranularity} is 64 for line tracking, the block size for page tracking. */
     public record Config(Workload workload, long cacheBytes, int trackingGranularity, int threads,
-                         double warmupSeconds, double seconds, long seed) {}
+                         double warmupSeconds, double seconds, long seed, long linkMbps) {}
 
     private WorkloadRunner() {}
 
@@ -29,7 +30,9 @@ public final class WorkloadRunner {
     public static RunResult run(Binding binding, Config c) throws InterruptedException {
         FarMemoryOptions options = FarMemoryOptions.defaults().cacheBytes(c.cacheBytes()).trackingGranularity(c.trackingGranularity());
         ZipfGenerator zipf = c.workload().zipfFor(binding.sizeBytes());
-        try (FarMemory mem = FarMemory.open(binding, options)) {
+        EmulatedLink link = c.linkMbps() > 0 ? new EmulatedLink(new NettyTransport(), c.linkMbps()) : null;
+        if (link != null) options.transport(() -> link);
+        try (link; FarMemory mem = FarMemory.open(binding, options)) {
             FarBuffer buf = mem.buffer();
             warmCache(buf, Math.min(mem.cacheBytes(), mem.size()));
             drive(buf, c, zipf, c.warmupSeconds(), c.seed() + 1);
