@@ -53,6 +53,12 @@ public final class LocalKubelet implements AutoCloseable {
         t.setDaemon(true);
         return t;
     });
+    /** Deletions wait out grace periods (up to 30 s each) without holding up the sync threads. */
+    private final java.util.concurrent.ExecutorService terminator = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "local-kubelet-terminate");
+        t.setDaemon(true);
+        return t;
+    });
     private final Map<String, LocalNode> nodes = new ConcurrentHashMap<>();
     private final Map<String, PodWorker> workers = new ConcurrentHashMap<>();
     private final SharedIndexInformer<Pod> informer;
@@ -130,7 +136,7 @@ public final class LocalKubelet implements AutoCloseable {
         PodWorker worker = workers.get(uid);
         if (pod.getMetadata().getDeletionTimestamp() != null) {
             if (worker != null || !isTerminal(pod)) {
-                scheduler.execute(() -> finishDeletion(pod, worker));
+                terminator.execute(() -> finishDeletion(pod, worker));
             }
             return;
         }
@@ -208,6 +214,7 @@ public final class LocalKubelet implements AutoCloseable {
         List.copyOf(workers.values()).forEach(PodWorker::kill);
         workers.clear();
         scheduler.shutdownNow();
+        terminator.shutdownNow();
         try {
             scheduler.awaitTermination(10, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
