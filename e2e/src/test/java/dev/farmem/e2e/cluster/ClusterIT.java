@@ -10,14 +10,21 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodCondition;
 
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.ConfigBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -154,6 +161,52 @@ class ClusterIT {
                 return false;
             }
         });
+    }
+
+    @Test
+    void servicesAnswerOnTheirLoopbackClusterIpsAndFailClosedWithoutAReadyPod() throws Exception {
+        cluster.local(); // on a real cluster ClusterIPs are the CNI's business
+        // the kubernetes Service leads to the API server, whose certificate names its ClusterIP
+        String apiIp = cluster.client().services().inNamespace("default").withName("kubernetes").get().getSpec().getClusterIP();
+        assertThat(apiIp).startsWith("127.");
+        Config viaService = new ConfigBuilder(Config.fromKubeconfig(Files.readString(cluster.kubeconfig())))
+                .withMasterUrl("https://" + apiIp + ":443").build();
+        try (KubernetesClient client = new KubernetesClientBuilder().withConfig(viaService).build()) {
+            assertThat(client.getKubernetesVersion().getGitVersion()).startsWith("v1.");
+        }
+
+        runProbePod("served", "Always");
+        kubectl.run("label", "pod", "served", "-n", ns, "role=served").check();
+        kubectl.run("create", "service", "clusterip", "served", "-n", ns, "--tcp=80:8080").check();
+        kubectl.run("set", "selector", "service", "served", "-n", ns, "role=served").check();
+        kubectl.run("create", "service", "clusterip", "nobody", "-n", ns, "--tcp=80:8080").check();
+        kubectl.run("set", "selector", "service", "nobody", "-n", ns, "role=absent").check();
+        String served = kubectl.run("get", "service", "served", "-n", ns, "-o", "jsonpath={.spec.clusterIP}").check().out();
+        String nobody = kubectl.run("get", "service", "nobody", "-n", ns, "-o", "jsonpath={.spec.clusterIP}").check().out();
+        assertThat(served).startsWith("127.");
+        await("the service answers on its ClusterIP", Duration.ofSeconds(20), () -> {
+            try {
+                return HTTP.send(HttpRequest.newBuilder(URI.create("http://" + served + ":80/healthz")).timeout(Duration.ofSeconds(5)).build(),
+                        HttpResponse.BodyHandlers.ofString()).body().equals("ok");
+            } catch (IOException | InterruptedException e) {
+                return false;
+            }
+        });
+        await("the service's listener is up", Duration.ofSeconds(20), () -> connects(nobody));
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(nobody, 80), 2000);
+            s.setSoTimeout(5000);
+            assertThat(s.getInputStream().read()).as("a Service without a Ready pod closes the connection").isEqualTo(-1);
+        }
+    }
+
+    private static boolean connects(String ip) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(ip, 80), 1000);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     @Test
