@@ -169,7 +169,10 @@ public final class SidecarInjection {
                 .addNewEnv().withName("FARMEM_BINDING").withValue(BINDING_PATH).endEnv()
                 .addNewEnv().withName("FARMEM_SHM_DIR").withValue(SHM_PATH).endEnv()
                 .addNewEnv().withName("FARMEM_CACHE_BYTES").withValue(Long.toString(cacheBytes)).endEnv()
-                .addNewEnv().withName("FARMEM_METRICS_ADDRESS").withValue("0.0.0.0:" + settings.metricsPort()).endEnv()
+                // The pod's own address, as every farmem process binds: pods that share a host never collide on the port.
+                .addNewEnv().withName("FARMEM_POD_IP").withNewValueFrom().withNewFieldRef().withFieldPath("status.podIP").endFieldRef()
+                .endValueFrom().endEnv()
+                .addNewEnv().withName("FARMEM_METRICS_ADDRESS").withValue("$(FARMEM_POD_IP):" + settings.metricsPort()).endEnv()
                 .addNewEnv().withName("JAVA_TOOL_OPTIONS").withValue("-Xmx" + (SIDECAR_HEAP >> 20) / 2 + "m").endEnv()
                 .addNewPort().withName("farmem-metrics").withContainerPort(settings.metricsPort()).withProtocol("TCP").endPort()
                 .addNewVolumeMount().withName(SHM_VOLUME).withMountPath(SHM_PATH).endVolumeMount()

@@ -83,6 +83,9 @@ class SidecarInjectionTest {
             assertThat(sidecar.getImage()).isEqualTo("registry.example/farmem-sidecar:1.0");
             assertThat(sidecar.getEnv()).anyMatch(e -> e.getName().equals("FARMEM_CACHE_BYTES") && e.getValue().equals(Long.toString(128L << 20)));
             assertThat(sidecar.getEnv()).anyMatch(e -> e.getName().equals("FARMEM_BINDING") && e.getValue().equals(SidecarInjection.BINDING_PATH));
+            assertThat(sidecar.getEnv()).anyMatch(e -> e.getName().equals("FARMEM_METRICS_ADDRESS") && e.getValue().equals("$(FARMEM_POD_IP):9091"));
+            assertThat(sidecar.getEnv()).anyMatch(e -> e.getName().equals("FARMEM_POD_IP")
+                    && e.getValueFrom().getFieldRef().getFieldPath().equals("status.podIP"));
             assertThat(sidecar.getVolumeMounts()).anyMatch(m -> m.getName().equals(SidecarInjection.BINDING_VOLUME) && Boolean.TRUE.equals(m.getReadOnly()));
             long limit = sidecar.getResources().getLimits().get("memory").getNumericalAmount().longValue();
             assertThat(limit).as("the limit covers the tmpfs cache and the heap").isGreaterThan((128L << 20) + (64L << 20));
