@@ -288,7 +288,10 @@ public final class SidecarClient implements BlockCache {
                 for (int i = 0; i < SharedControl.HAZARDS; i++) control.hazard(slot, i, 0L);
                 AppThread at = new AppThread(slot, Math.max(control.requestSeq(slot), control.responseSeq(slot)));
                 SharedControl c = control;
+                int lease = client;
+                long owner = token;
                 CLEANER.register(Thread.currentThread(), () -> { // the thread died: its slot serves another
+                    if (c.owner(lease) != owner) return; // this lease ended; the slot may be another's by now
                     for (int i = 0; i < SharedControl.HAZARDS; i++) c.hazard(slot, i, 0L);
                     c.freeSlot(slot);
                 });
