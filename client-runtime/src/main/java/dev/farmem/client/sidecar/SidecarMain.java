@@ -25,7 +25,7 @@ public final class SidecarMain {
               --shm DIR                shared-memory directory (tmpfs / emptyDir)    (FARMEM_SHM_DIR, default /var/run/farmem/shm)
               --cache-bytes SIZE       local cache, e.g. 256Mi                       (FARMEM_CACHE_BYTES, default 64Mi)
               --tracking-bytes N       bytes per dirty bit, 64..block size           (FARMEM_TRACKING_BYTES, default 64)
-              --metrics-address H:P    /metrics address, empty to disable            (FARMEM_METRICS_ADDRESS, default 0.0.0.0:9464)
+              --metrics-address H:P    /metrics address, empty to disable            (FARMEM_METRICS_ADDRESS, default 0.0.0.0:9091)
               --max-clients N          application processes served at once          (FARMEM_MAX_CLIENTS, default 16)
               --threads-per-client N   threads of one application using far memory   (FARMEM_THREADS_PER_CLIENT, default 64)
               --lease-timeout-ms N     reclaim a silent application after N ms       (FARMEM_LEASE_TIMEOUT_MS, default 10000)
@@ -66,7 +66,7 @@ public final class SidecarMain {
                     .leaseTimeoutMillis(intValue(flags, "lease-timeout-ms", "FARMEM_LEASE_TIMEOUT_MS", "10000"))
                     .sidecarTimeoutMillis(intValue(flags, "sidecar-timeout-ms", "FARMEM_SIDECAR_TIMEOUT_MS", "5000"))
                     .engine(engine);
-            String metrics = value(flags, "metrics-address", "FARMEM_METRICS_ADDRESS", "0.0.0.0:9464");
+            String metrics = value(flags, "metrics-address", "FARMEM_METRICS_ADDRESS", "0.0.0.0:9091");
             sidecar = Sidecar.start(binding, options);
             if (!metrics.isEmpty()) {
                 DefaultExports.register(registry);
