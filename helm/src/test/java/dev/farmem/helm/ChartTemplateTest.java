@@ -247,6 +247,17 @@ class ChartTemplateTest {
     }
 
     @Test
+    void notesTellWhatToDoNextAndWarnWhenMonitoringIsAskedWithoutThePrometheusOperator() {
+        String plain = FarmemChart.installNotes(null);
+        String monitoring = FarmemChart.installNotes(FarmemChart.MONITORING_VALUES);
+
+        assertThat(plain).contains("rollout status deployment/farmem-operator", "kind: FarMemoryPool", "kind: FarMemoryClaim",
+                "farmem.io/claim: cache", "kubectl apply --server-side -f").doesNotContain("WARNING");
+        assertThat(monitoring).contains("WARNING: monitoring.podMonitors/prometheusRule are enabled but the Prometheus Operator CRDs",
+                "Grafana dashboards: ConfigMaps labelled grafana_dashboard=1 in farmem-system");
+    }
+
+    @Test
     void lintPassesStrictForTheDefaultAndTheMonitoringValues(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
         for (var values : java.util.Arrays.asList(null, FarmemChart.MONITORING_VALUES)) {
             java.nio.file.Path work = Files.createDirectories(tmp.resolve(values == null ? "default" : "monitoring"));

@@ -48,6 +48,20 @@ final class FarmemChart {
         return template(null, sets);
     }
 
+    /** What helm install prints after the manifests (NOTES.txt), from a client-only dry run: no cluster, so no monitoring CRDs. */
+    static String installNotes(Path valuesFile) {
+        var cmd = new Helm(DIR).install().withName(RELEASE).withNamespace(NAMESPACE).clientOnly().dryRun();
+        if (valuesFile != null) {
+            cmd = cmd.withValuesFile(valuesFile);
+        }
+        String out = cmd.call().getOutput();
+        int notes = out.indexOf("NOTES:");
+        if (notes < 0) {
+            throw new AssertionError("helm install printed no NOTES:\n" + out);
+        }
+        return out.substring(notes);
+    }
+
     static List<JsonNode> parseManifests(String yaml) {
         List<JsonNode> out = new ArrayList<>();
         try (var it = YAML.readerFor(JsonNode.class).<JsonNode>readValues(yaml)) {

@@ -80,6 +80,8 @@ class ChartInstallIT {
         Release release = new Helm(chart).install().withName("farmem").withNamespace(NS)
                 .withValuesFile(chart.resolve("ci/monitoring-values.yaml")).withKubeConfig(cluster.kubeconfig()).call();
         assertThat(release.getStatus()).isEqualTo("deployed");
+        assertThat(release.getOutput()).as("NOTES of an install asking for monitoring where the Prometheus Operator is absent")
+                .contains("WARNING: monitoring.podMonitors/prometheusRule are enabled but the Prometheus Operator CRDs");
     }
 
     @AfterAll
