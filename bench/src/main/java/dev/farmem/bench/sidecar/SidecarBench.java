@@ -88,6 +88,7 @@ public final class SidecarBench {
         }
         System.out.println(dev.farmem.bench.workload.WorkloadBench.machine());
         hitPath(size, seconds, iterations);
+        hitPathCpuTime(size, rounds);
         missPath(misses, rounds);
     }
 
@@ -116,6 +117,51 @@ public final class SidecarBench {
                 s.get("sidecarRead")[0] / s.get("plainRead")[0]);
         System.out.printf(Locale.ROOT, "hit path, random 8-byte writes: sidecar mode %s, in-process %s ns/op; ratio sidecar / in-process: %.2fx%n",
                 fmt(s.get("sidecarWrite")), fmt(s.get("inProcessWrite")), s.get("sidecarWrite")[0] / s.get("inProcessWrite")[0]);
+    }
+
+    /**
+     * The same hit-path operations timed by this thread's CPU time, the modes alternating in
+     * each round: on a shared, oversubscribed machine wall-clock JMH scores include the time the
+     * thread waited for a core, CPU time does not.
+     */
+    private static void hitPathCpuTime(long size, int rounds) throws IOException {
+        java.lang.management.ThreadMXBean cpu = java.lang.management.ManagementFactory.getThreadMXBean();
+        if (!cpu.isCurrentThreadCpuTimeSupported()) return;
+        HitPath h = new HitPath();
+        h.size = ByteSize.format(size);
+        h.setUp();
+        try {
+            String[] modes = {"sidecarRead", "inProcessRead", "plainRead", "sidecarWrite", "inProcessWrite"};
+            int ops = 2_000_000;
+            double[][] nsPerOp = new double[modes.length][rounds];
+            for (int r = -2; r < rounds; r++) { // two warm-up rounds
+                for (int m = 0; m < modes.length; m++) {
+                    HitPath.Cursor c = new HitPath.Cursor();
+                    long sink = 0;
+                    long t0 = cpu.getCurrentThreadCpuTime();
+                    for (int i = 0; i < ops; i++) {
+                        switch (m) {
+                            case 0 -> sink += h.sidecarRead(c);
+                            case 1 -> sink += h.inProcessRead(c);
+                            case 2 -> sink += h.plainRead(c);
+                            case 3 -> h.sidecarWrite(c);
+                            default -> h.inProcessWrite(c);
+                        }
+                    }
+                    long t = cpu.getCurrentThreadCpuTime() - t0;
+                    if (sink == 42) System.out.print("");
+                    if (r >= 0) nsPerOp[m][r] = (double) t / ops;
+                }
+            }
+            double[] med = new double[modes.length];
+            for (int m = 0; m < modes.length; m++) med[m] = median(nsPerOp[m]);
+            System.out.printf(Locale.ROOT, "hit path by thread CPU time, median of %d alternating rounds of %d ops: reads sidecar %.1f, in-process %.1f, "
+                    + "plain %.1f ns/op; writes sidecar %.1f, in-process %.1f ns/op%n", rounds, ops, med[0], med[1], med[2], med[3], med[4]);
+            System.out.printf(Locale.ROOT, "  read ratio sidecar / in-process: %.2fx (in-process / plain %.2fx); write ratio sidecar / in-process: %.2fx%n",
+                    med[0] / med[1], med[1] / med[2], med[3] / med[4]);
+        } finally {
+            h.tearDown();
+        }
     }
 
     private static String fmt(double[] v) {
