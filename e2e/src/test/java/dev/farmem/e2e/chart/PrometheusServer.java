@@ -22,7 +22,7 @@ import java.util.Map;
 
 /**
  * A real Prometheus server (Debian's prometheus package, installed by helm/setup) on 127.0.0.1,
- * scraping static targets every second and evaluating a rule file every second.
+ * scraping static targets every second and evaluating a rule file every second; it owns {@code dir}.
  */
 final class PrometheusServer implements AutoCloseable {
 
@@ -33,11 +33,13 @@ final class PrometheusServer implements AutoCloseable {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private final LocalProcess process;
+    private final Path dir;
     private final URI base;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
-    private PrometheusServer(LocalProcess process, URI base) {
+    private PrometheusServer(LocalProcess process, Path dir, URI base) {
         this.process = process;
+        this.dir = dir;
         this.base = base;
     }
 
@@ -67,7 +69,7 @@ final class PrometheusServer implements AutoCloseable {
                 "--web.listen-address=127.0.0.1:" + port, "--storage.tsdb.retention.time=1h",
                 "--web.console.templates=" + dir, "--web.console.libraries=" + dir, "--log.level=warn"),
                 dir, null, dir.resolve("prometheus.log"));
-        PrometheusServer server = new PrometheusServer(p, URI.create("http://127.0.0.1:" + port));
+        PrometheusServer server = new PrometheusServer(p, dir, URI.create("http://127.0.0.1:" + port));
         try {
             server.awaitReady(Duration.ofSeconds(30));
         } catch (RuntimeException | Error e) {
@@ -133,9 +135,17 @@ final class PrometheusServer implements AutoCloseable {
         return process.tail(30);
     }
 
+    /** Stops the server and deletes its directory (configuration, TSDB, log). */
     @Override
     public void close() {
         process.stop(Duration.ofSeconds(5));
+        try (var files = Files.walk(dir)) {
+            for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(f);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete the Prometheus directory " + dir, e);
+        }
     }
 
     static int freePort() throws IOException {
