@@ -47,6 +47,7 @@ class ChartTemplateTest {
         assertThat(deployment.at("/spec/template/spec/serviceAccountName").asText()).isEqualTo("farmem-operator");
         assertThat(operatorEnv(manifests))
                 .containsEntry("FARMEM_LEADER_ELECTION", "true")
+                .containsEntry("JAVA_TOOL_OPTIONS", "-Dorg.slf4j.simpleLogger.defaultLogLevel=info")
                 .containsEntry("FARMEM_AGENT_IMAGE", "ghcr.io/farmem/farmem-agent:" + FarmemChart.appVersion())
                 .containsEntry("FARMEM_SIDECAR_IMAGE", "ghcr.io/farmem/farmem-sidecar:" + FarmemChart.appVersion())
                 .containsEntry("FARMEM_AGENT_SERVICE_ACCOUNT", "farmem-agent")

@@ -222,7 +222,7 @@ class ChartInstallIT {
             List<Pod> pods = operatorPods();
             return pods.size() == 1 && !pods.get(0).getMetadata().getName().equals(before)
                     && pods.get(0).getSpec().getContainers().get(0).getEnv().stream()
-                    .anyMatch(e -> e.getName().equals("FARMEM_LOG_LEVEL") && "debug".equals(e.getValue()))
+                    .anyMatch(e -> e.getName().equals("JAVA_TOOL_OPTIONS") && e.getValue().contains("defaultLogLevel=debug"))
                     && Integer.valueOf(1).equals(operatorDeployment().getStatus().getAvailableReplicas());
         });
         await("the pool stays Ready under the new operator", () -> isTrue(pool(), "Ready"));
