@@ -213,12 +213,16 @@ class ClusterIT {
     void aContainerThatDiesIsRestartedPerRestartPolicy() throws Exception {
         Pod pod = runProbePod("crasher", "Always");
         get(pod.getStatus().getPodIP(), "/exit?code=3");
-        await("restart after the crash", Duration.ofSeconds(30), () -> {
+        await("restart after the crash", Duration.ofSeconds(60), () -> {
             Pod p = cluster.client().pods().inNamespace(ns).withName("crasher").get();
             var cs = p.getStatus().getContainerStatuses().get(0);
             return cs.getRestartCount() == 1 && cs.getReady() && cs.getLastState().getTerminated() != null
                     && cs.getLastState().getTerminated().getExitCode() == 3;
         });
+
+        String events = kubectl.run("get", "events", "-n", ns, "--field-selector", "involvedObject.name=crasher",
+                "-o", "jsonpath={range .items[*]}{.source.component} {.reason}{\"\\n\"}{end}").check().out();
+        assertThat(events.lines()).contains("kubelet Started", "kubelet BackOff");
 
         Pod once = runProbePod("once", "Never");
         get(once.getStatus().getPodIP(), "/exit?code=0");
@@ -274,6 +278,7 @@ class ClusterIT {
         var waiting = cluster.client().pods().inNamespace(ns).withName("nginx").get().getStatus().getContainerStatuses().get(0).getState().getWaiting();
         assertThat(waiting.getReason()).isEqualTo("ErrImageNeverPull");
         assertThat(waiting.getMessage()).contains("nginx:1.27", "farmem-agent");
+        assertThat(kubectl.run("describe", "pod", "nginx", "-n", ns).check().out()).contains("Failed", "is not present");
         assertThat(cluster.client().pods().inNamespace(ns).withName("nginx").get().getStatus().getPhase()).isEqualTo("Pending");
     }
 
@@ -342,7 +347,9 @@ class ClusterIT {
         Instant deadline = Instant.now().plus(timeout);
         while (!done.getAsBoolean()) {
             if (Instant.now().isAfter(deadline)) {
-                throw new AssertionError("timed out after " + timeout.toSeconds() + " s waiting for " + what);
+                throw new AssertionError("timed out after " + timeout.toSeconds() + " s waiting for " + what + "; pods now:\n"
+                        + kubectl.run("get", "pods", "-n", ns, "-o", "custom-columns=NAME:.metadata.name,PHASE:.status.phase,"
+                        + "STATES:.status.containerStatuses[*].state,RESTARTS:.status.containerStatuses[*].restartCount").out());
             }
             try {
                 Thread.sleep(200);

@@ -8,6 +8,7 @@ import io.fabric8.kubernetes.api.model.ContainerStatus;
 import io.fabric8.kubernetes.api.model.ContainerStatusBuilder;
 import io.fabric8.kubernetes.api.model.EnvFromSource;
 import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.EventBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodCondition;
 import io.fabric8.kubernetes.api.model.PodConditionBuilder;
@@ -265,7 +266,10 @@ final class PodWorker {
             c.restartPending = false;
         }
         c.terminated = null;
+        c.waitingReason = "ContainerCreating";
+        c.waitingMessage = "";
         c.process = LocalProcess.start(key() + "/" + c.spec.getName(), command, workDir, env, kubelet.logFile(pod, c.spec.getName()));
+        event(c, "Normal", "Started", "Started container " + c.spec.getName() + " (pid " + c.process.pid() + ")");
         c.startedAt = Instant.now();
         c.started = c.spec.getStartupProbe() == null;
         c.ready = false;
@@ -280,9 +284,12 @@ final class PodWorker {
             Probe p = c.spec.getStartupProbe();
             if (!now.isBefore(c.nextStartup)) {
                 c.nextStartup = now.plusSeconds(period(p));
-                if (kubelet.probes().run(p, c.spec, podIp).success()) {
+                ProbeRunner.Result r = kubelet.probes().run(p, c.spec, podIp);
+                if (r.success()) {
                     c.started = true;
                 } else if (++c.startupFailures >= threshold(p.getFailureThreshold(), 3)) {
+                    event(c, "Warning", "Unhealthy", "Startup probe failed: " + r.detail());
+                    event(c, "Normal", "Killing", "Container " + c.spec.getName() + " failed startup probe, will be restarted");
                     c.process.kill();
                 }
             }
@@ -291,9 +298,12 @@ final class PodWorker {
         Probe live = c.spec.getLivenessProbe();
         if (live != null && !now.isBefore(c.nextLiveness)) {
             c.nextLiveness = now.plusSeconds(period(live));
-            if (kubelet.probes().run(live, c.spec, podIp).success()) {
+            ProbeRunner.Result r = kubelet.probes().run(live, c.spec, podIp);
+            if (r.success()) {
                 c.liveFailures = 0;
             } else if (++c.liveFailures >= threshold(live.getFailureThreshold(), 3)) {
+                event(c, "Warning", "Unhealthy", "Liveness probe failed: " + r.detail());
+                event(c, "Normal", "Killing", "Container " + c.spec.getName() + " failed liveness probe, will be restarted");
                 c.process.kill();
                 return;
             }
@@ -303,7 +313,8 @@ final class PodWorker {
             c.ready = true;
         } else if (!now.isBefore(c.nextReadiness)) {
             c.nextReadiness = now.plusSeconds(period(ready));
-            if (kubelet.probes().run(ready, c.spec, podIp).success()) {
+            ProbeRunner.Result r = kubelet.probes().run(ready, c.spec, podIp);
+            if (r.success()) {
                 c.readyFailures = 0;
                 if (++c.readySuccesses >= threshold(ready.getSuccessThreshold(), 1)) {
                     c.ready = true;
@@ -311,6 +322,9 @@ final class PodWorker {
             } else {
                 c.readySuccesses = 0;
                 if (++c.readyFailures >= threshold(ready.getFailureThreshold(), 3)) {
+                    if (c.ready || c.readyFailures == threshold(ready.getFailureThreshold(), 3)) {
+                        event(c, "Warning", "Unhealthy", "Readiness probe failed: " + r.detail());
+                    }
                     c.ready = false;
                 }
             }
@@ -506,8 +520,31 @@ final class PodWorker {
     }
 
     private void waiting(ContainerRun c, String reason, String message) {
+        boolean changed = !reason.equals(c.waitingReason) || !message.equals(c.waitingMessage);
         c.waitingReason = reason;
         c.waitingMessage = message;
+        if (changed && !reason.equals("ContainerCreating") && !reason.equals("PodInitializing")) {
+            event(c, "Warning", reason.equals("CrashLoopBackOff") ? "BackOff" : "Failed", message);
+        }
+    }
+
+    /** An Event on the pod, as the kubelet records one (what kubectl describe and kubectl get events show). */
+    private void event(ContainerRun c, String type, String reason, String message) {
+        String now = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
+        var meta = pod.getMetadata();
+        String kind = c.init ? "initContainers" : "containers";
+        try {
+            kubelet.client().v1().events().inNamespace(meta.getNamespace()).resource(new EventBuilder()
+                    .withNewMetadata().withGenerateName(meta.getName() + ".").withNamespace(meta.getNamespace()).endMetadata()
+                    .withNewInvolvedObject().withApiVersion("v1").withKind("Pod").withName(meta.getName()).withNamespace(meta.getNamespace())
+                    .withUid(meta.getUid()).withFieldPath("spec." + kind + "{" + c.spec.getName() + "}").endInvolvedObject()
+                    .withType(type).withReason(reason).withMessage(message)
+                    .withNewSource().withComponent("kubelet").withHost(node.name()).endSource()
+                    .withReportingComponent("kubelet").withReportingInstance(node.name())
+                    .withFirstTimestamp(now).withLastTimestamp(now).withCount(1).build()).create();
+        } catch (KubernetesClientException e) {
+            LOG.log(Level.FINE, "event " + reason + " for " + key() + " not recorded", e);
+        }
     }
 
     private void publishStatus() {
@@ -611,6 +648,7 @@ final class PodWorker {
                 if (kill) {
                     c.process.kill();
                 } else {
+                    event(c, "Normal", "Killing", "Stopping container " + c.spec.getName());
                     c.process.stop(grace);
                 }
                 c.process = null;

@@ -54,9 +54,16 @@ final class ServiceProxy implements AutoCloseable {
         this.apiPort = apiPort;
         this.informer = client.services().inAnyNamespace().inform(new ResourceEventHandler<>() {
             @Override public void onAdd(Service s) { sync(s); }
-            @Override public void onUpdate(Service old, Service s) { unlisten(old); sync(s); }
+            @Override public void onUpdate(Service old, Service s) {
+                // a selector change keeps the listeners (the backend is chosen per connection); new ports get new ones
+                if (!java.util.Objects.equals(old.getSpec().getClusterIP(), s.getSpec().getClusterIP())
+                        || !java.util.Objects.equals(old.getSpec().getPorts(), s.getSpec().getPorts())) {
+                    unlisten(old);
+                }
+                sync(s);
+            }
             @Override public void onDelete(Service s, boolean unknownFinalState) { unlisten(s); }
-        }, 0);
+        }, 10_000); // the periodic resync retries a listen that failed (e.g. a port still held by a closing socket)
     }
 
     private void sync(Service s) {
