@@ -58,6 +58,7 @@ public final class SidecarBench {
               --seconds N        seconds per JMH iteration (default 1)
               --misses N         misses per mode per round (default 2000)
               --rounds N         alternating miss rounds (default 5)
+              --part P           hit, miss or all (default all)
             """;
 
     private SidecarBench() {}
@@ -72,8 +73,11 @@ public final class SidecarBench {
         int iterations;
         int misses;
         int rounds;
+        String part;
         try {
-            CommandLine cl = new CommandLine(args, Set.of("size", "seconds", "iterations", "misses", "rounds"), Set.of());
+            CommandLine cl = new CommandLine(args, Set.of("size", "seconds", "iterations", "misses", "rounds", "part"), Set.of());
+            part = cl.string("part", "all");
+            if (!Set.of("hit", "miss", "all").contains(part)) throw new IllegalArgumentException("--part must be hit, miss or all, got " + part);
             size = cl.bytes("size", 256L << 20);
             if (size < (4L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 4MiB..1GiB, got " + ByteSize.format(size));
             seconds = (int) cl.integer("seconds", 1, 1, 60);
@@ -87,9 +91,11 @@ public final class SidecarBench {
             return;
         }
         System.out.println(dev.farmem.bench.workload.WorkloadBench.machine());
-        hitPath(size, seconds, iterations);
-        hitPathCpuTime(size, rounds);
-        missPath(misses, rounds);
+        if (!part.equals("miss")) {
+            hitPath(size, seconds, iterations);
+            hitPathCpuTime(size, rounds);
+        }
+        if (!part.equals("hit")) missPath(misses, rounds);
     }
 
     // ---- (1) the hit path --------------------------------------------------------------
