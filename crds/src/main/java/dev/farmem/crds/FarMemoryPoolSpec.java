@@ -27,9 +27,6 @@ import java.util.Map;
 @ValidationRule(value = "self.capacity.perNodeBytes == oldSelf.capacity.perNodeBytes",
         message = "capacity.perNodeBytes cannot change after creation: running agents serve regions of this size; scale with totalBytes or nodes instead",
         fieldPath = ".capacity.perNodeBytes", reason = "FieldValueForbidden")
-@ValidationRule(value = "self.transport != 'rdma' || has(self.rdmaResource)",
-        message = "transport rdma needs rdmaResource (the device plugin resource, e.g. rdma/hca_shared_devices_a)",
-        fieldPath = ".rdmaResource", reason = "FieldValueRequired")
 public class FarMemoryPoolSpec {
 
     @Required
@@ -60,7 +57,10 @@ public class FarMemoryPoolSpec {
     @Pattern("^(tcp|rdma|auto)$")
     public String transport = "tcp";
 
-    /** The extended resource of the RDMA device plugin that agent pods request when the transport is rdma or auto. */
+    /**
+     * The extended resource of the RDMA device plugin that agent pods request when the transport is rdma or auto.
+     * Omitted: the operator's default (the chart's rdma.resourceName when rdma.enabled, FARMEM_RDMA_RESOURCE).
+     */
     @Pattern("^[a-z0-9.-]+/[a-zA-Z0-9_.-]+$")
     public String rdmaResource;
 
@@ -87,12 +87,12 @@ public class FarMemoryPoolSpec {
     }
 
     public static class Agent {
-        @Default("ghcr.io/farmem/farmem-agent:0.1.0")
-        public String image = "ghcr.io/farmem/farmem-agent:0.1.0";
+        /** Omitted: the operator's default (the chart's images.agent, FARMEM_AGENT_IMAGE). */
+        public String image;
 
-        @Default("IfNotPresent")
+        /** Omitted: the operator's default (the chart's images.pullPolicy, FARMEM_IMAGE_PULL_POLICY). */
         @Pattern("^(Always|IfNotPresent|Never)$")
-        public String imagePullPolicy = "IfNotPresent";
+        public String imagePullPolicy;
 
         /** Requests and limits of the agent container; memory is raised to hold the region when set lower. */
         public ResourceRequirements resources;

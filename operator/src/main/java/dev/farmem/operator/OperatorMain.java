@@ -4,6 +4,7 @@ import com.sun.net.httpserver.HttpServer;
 import dev.farmem.operator.allocation.PoolAllocations;
 import dev.farmem.operator.claim.ClaimReconciler;
 import dev.farmem.operator.metrics.OperatorMetrics;
+import dev.farmem.operator.pool.AgentDefaults;
 import dev.farmem.operator.pool.PoolReconciler;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -32,7 +33,9 @@ import org.slf4j.LoggerFactory;
  *                   [--leader-election true|false]
  * </pre>
  * Every flag also reads an environment variable: FARMEM_NAMESPACE, FARMEM_METRICS,
- * FARMEM_AGENT_SERVICE_ACCOUNT, FARMEM_LEADER_ELECTION.
+ * FARMEM_AGENT_SERVICE_ACCOUNT, FARMEM_LEADER_ELECTION. What agent pods get when their pool does not
+ * say comes from FARMEM_AGENT_IMAGE, FARMEM_IMAGE_PULL_POLICY, FARMEM_IMAGE_PULL_SECRETS and
+ * FARMEM_RDMA_RESOURCE ({@link AgentDefaults}).
  */
 public final class OperatorMain implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(OperatorMain.class);
@@ -44,8 +47,8 @@ public final class OperatorMain implements AutoCloseable {
     private final dev.farmem.operator.webhook.AdmissionWebhook webhook; // null unless FARMEM_WEBHOOK_ENABLED=true
 
     /** Settings of one operator process. */
-    public record Settings(String namespace, InetSocketAddress metrics, String agentServiceAccount, boolean leaderElection, String identity,
-                           boolean exitOnLostLeadership) {}
+    public record Settings(String namespace, InetSocketAddress metrics, String agentServiceAccount, AgentDefaults agentDefaults,
+                           boolean leaderElection, String identity, boolean exitOnLostLeadership) {}
 
     public OperatorMain(Settings settings, KubernetesClient client) throws IOException {
         this.client = client;
@@ -65,7 +68,7 @@ public final class OperatorMain implements AutoCloseable {
                         settings.exitOnLostLeadership()));
             }
         });
-        operator.register(new PoolReconciler(settings.namespace(), settings.agentServiceAccount(), allocations, metrics));
+        operator.register(new PoolReconciler(settings.namespace(), settings.agentServiceAccount(), settings.agentDefaults(), allocations, metrics));
         operator.register(new ClaimReconciler(settings.namespace(), allocations, metrics));
 
         HttpServer http = HttpServer.create(settings.metrics(), 16);
@@ -109,9 +112,11 @@ public final class OperatorMain implements AutoCloseable {
 
     public static void main(String[] args) throws Exception {
         Map<String, String> flags;
+        AgentDefaults agentDefaults;
         try {
             flags = parse(args);
             address(flags.getOrDefault("metrics", env("FARMEM_METRICS", "0.0.0.0:8080")));
+            agentDefaults = AgentDefaults.from(System::getenv);
         } catch (IllegalArgumentException e) {
             System.err.println("farmem operator: " + e.getMessage());
             System.exit(2);
@@ -123,7 +128,7 @@ public final class OperatorMain implements AutoCloseable {
         boolean leader = Boolean.parseBoolean(flags.getOrDefault("leader-election", env("FARMEM_LEADER_ELECTION", "true")));
         String identity = env("HOSTNAME", "farmem-operator") + "-" + ProcessHandle.current().pid();
         // A deposed leader exits: its in-memory allocation must never act again.
-        Settings settings = new Settings(namespace, address(metrics), sa, leader, identity, true);
+        Settings settings = new Settings(namespace, address(metrics), sa, agentDefaults, leader, identity, true);
         KubernetesClient client = new KubernetesClientBuilder().build();
         OperatorMain main = new OperatorMain(settings, client);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

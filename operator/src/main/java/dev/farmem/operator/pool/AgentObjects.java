@@ -9,6 +9,7 @@ import io.fabric8.kubernetes.api.model.ContainerBuilder;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.EnvVarBuilder;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.LocalObjectReference;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
@@ -18,6 +19,8 @@ import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.ResourceRequirements;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.SecurityContext;
+import io.fabric8.kubernetes.api.model.SecurityContextBuilder;
 import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
@@ -43,6 +46,8 @@ public final class AgentObjects {
     public static final String NODE_LABEL = "farmem.io/node";
     public static final String KEY_FILE_NAME = "token.key";
     public static final String KEY_MOUNT = "/etc/farmem/key";
+    /** The UID and GID agents run as: the agent image's user, stated so that runAsNonRoot can be checked without the image. */
+    public static final long AGENT_UID = 10001;
     /** An agent renews its Lease well within this; after it, the memory node is Lost. */
     public static final int LEASE_SECONDS = 15;
 
@@ -98,10 +103,13 @@ public final class AgentObjects {
                 .build();
     }
 
-    /** The agent pod of memory node {@code m} on {@code node}. */
-    public static Pod agentPod(FarMemoryPool pool, MemoryNode m, Node node, String serviceAccount) {
+    /**
+     * The agent pod of memory node {@code m} on {@code node}, for a pool whose spec has its defaults
+     * ({@link PoolReconciler#withDefaults}); {@code defaults} gives the image pull secrets.
+     */
+    public static Pod agentPod(FarMemoryPool pool, MemoryNode m, Node node, String serviceAccount, AgentDefaults defaults) {
         FarMemoryPoolSpec spec = pool.getSpec();
-        FarMemoryPoolSpec.Agent agent = spec.agent == null ? new FarMemoryPoolSpec.Agent() : spec.agent;
+        FarMemoryPoolSpec.Agent agent = spec.agent;
         boolean rdma = Placement.usesRdma(spec, node);
         String name = m.getMetadata().getName();
 
@@ -134,11 +142,9 @@ public final class AgentObjects {
                 .withPeriodSeconds(2).endReadinessProbe()
                 .withNewLivenessProbe().withNewHttpGet().withPath("/healthz").withNewPort(agent.metricsPort).endHttpGet()
                 .withInitialDelaySeconds(10).withPeriodSeconds(10).endLivenessProbe()
-                .addToVolumeMounts(new VolumeMountBuilder().withName("pool-key").withMountPath(KEY_MOUNT).withReadOnly(true).build());
-        if (rdma) {
-            // Registered RDMA memory must stay pinned.
-            container.withNewSecurityContext().withNewCapabilities().addToAdd("IPC_LOCK").endCapabilities().endSecurityContext();
-        }
+                .withSecurityContext(securityContext(rdma))
+                .addToVolumeMounts(new VolumeMountBuilder().withName("pool-key").withMountPath(KEY_MOUNT).withReadOnly(true).build())
+                .addToVolumeMounts(new VolumeMountBuilder().withName("tmp").withMountPath("/tmp").build());
         if (spec.hugepages != null) {
             container.addToVolumeMounts(new VolumeMountBuilder().withName("hugepages").withMountPath("/dev/hugepages").build());
         }
@@ -149,6 +155,10 @@ public final class AgentObjects {
                 // A region lives in the process: an agent that exits has lost it, so it is replaced by a new memory node, not restarted.
                 .withRestartPolicy("Never")
                 .withServiceAccountName(serviceAccount == null || serviceAccount.isEmpty() ? null : serviceAccount)
+                .withImagePullSecrets(defaults.pullSecrets().stream().map(LocalObjectReference::new).toList())
+                // fsGroup makes the 0400 key file readable by the agent's group (the kubelet adds g+r for it).
+                .withNewSecurityContext().withFsGroup(AGENT_UID).withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile()
+                .endSecurityContext()
                 .withNewAffinity().withNewNodeAffinity().withNewRequiredDuringSchedulingIgnoredDuringExecution()
                 .addNewNodeSelectorTerm().addNewMatchField().withKey("metadata.name").withOperator("In").withValues(node.getMetadata().getName())
                 .endMatchField().endNodeSelectorTerm()
@@ -157,11 +167,30 @@ public final class AgentObjects {
                 .withContainers(container.build())
                 .addToVolumes(new VolumeBuilder().withName("pool-key").withNewSecret().withSecretName(keySecretName(pool.getMetadata().getName()))
                         .withDefaultMode(0400).endSecret().build())
+                .addToVolumes(new VolumeBuilder().withName("tmp").withNewEmptyDir().endEmptyDir().build())
                 .endSpec();
         if (spec.hugepages != null) {
             pod.editSpec().addToVolumes(new VolumeBuilder().withName("hugepages").withNewEmptyDir().withMedium("HugePages").endEmptyDir().build()).endSpec();
         }
         return pod.build();
+    }
+
+    /**
+     * The restricted Pod Security Standard: non-root, no privilege escalation, no capability, read-only root
+     * (the JVM's temporary files go to the tmp volume). An RDMA agent pins its registered memory, which needs
+     * IPC_LOCK, and Kubernetes puts an added capability in the effective set only of a UID 0 process (no ambient
+     * capabilities, kubernetes/kubernetes#56374): so it runs as root holding IPC_LOCK alone, which the namespace
+     * must admit as privileged.
+     */
+    static SecurityContext securityContext(boolean rdma) {
+        SecurityContextBuilder b = new SecurityContextBuilder().withAllowPrivilegeEscalation(false).withReadOnlyRootFilesystem(true)
+                .withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile();
+        if (rdma) {
+            return b.withRunAsNonRoot(false).withRunAsUser(0L).withRunAsGroup(0L)
+                    .withNewCapabilities().addToDrop("ALL").addToAdd("IPC_LOCK").endCapabilities().build();
+        }
+        return b.withRunAsNonRoot(true).withRunAsUser(AGENT_UID).withRunAsGroup(AGENT_UID)
+                .withNewCapabilities().addToDrop("ALL").endCapabilities().build();
     }
 
     /** The user's requests and limits, with memory raised to hold the region and the devices the transport needs. */

@@ -55,6 +55,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
 
     private final String namespace;
     private final String agentServiceAccount;
+    private final AgentDefaults agentDefaults;
     private final PoolAllocations allocations;
     private final OperatorMetrics metrics;
     private InformerEventSource<Node, FarMemoryPool> nodes;
@@ -63,9 +64,11 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
     private InformerEventSource<Lease, FarMemoryPool> leases;
     private InformerEventSource<FarMemoryClaim, FarMemoryPool> claims;
 
-    public PoolReconciler(String namespace, String agentServiceAccount, PoolAllocations allocations, OperatorMetrics metrics) {
+    public PoolReconciler(String namespace, String agentServiceAccount, AgentDefaults agentDefaults, PoolAllocations allocations,
+                          OperatorMetrics metrics) {
         this.namespace = namespace;
         this.agentServiceAccount = agentServiceAccount;
+        this.agentDefaults = agentDefaults;
         this.allocations = allocations;
         this.metrics = metrics;
     }
@@ -104,7 +107,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
     public UpdateControl<FarMemoryPool> reconcile(FarMemoryPool pool, Context<FarMemoryPool> context) {
         KubernetesClient client = context.getClient();
         EventRecorder events = new EventRecorder(client);
-        FarMemoryPoolSpec spec = withDefaults(pool.getSpec());
+        FarMemoryPoolSpec spec = withDefaults(pool.getSpec(), agentDefaults);
         FarMemoryPoolStatus status = copyOf(pool.getStatus());
         long generation = pool.getMetadata().getGeneration();
         String name = pool.getMetadata().getName();
@@ -157,12 +160,12 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
             memoryNodes.handleRecentResourceCreate(ResourceID.fromResource(pool), m);
             createIfAbsent(client, AgentObjects.lease(m));
             pods.handleRecentResourceCreate(ResourceID.fromResource(pool),
-                    createIfAbsent(client, AgentObjects.agentPod(pool, m, nodeByName.get(node), agentServiceAccount)));
+                    createIfAbsent(client, AgentObjects.agentPod(pool, m, nodeByName.get(node), agentServiceAccount, agentDefaults)));
             LOG.info("pool {}: placed memory node {} on node {}", name, m.getMetadata().getName(), node);
         }
         for (MemoryNode m : live) {
             if (plan.chosen().contains(m.getSpec().nodeName) && !podOf.containsKey(m.getMetadata().getName()) && !isReady(m)) {
-                createIfAbsent(client, AgentObjects.agentPod(pool, m, nodeByName.get(m.getSpec().nodeName), agentServiceAccount));
+                createIfAbsent(client, AgentObjects.agentPod(pool, m, nodeByName.get(m.getSpec().nodeName), agentServiceAccount, agentDefaults));
             }
         }
 
@@ -220,9 +223,15 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         return DeleteControl.defaultDelete();
     }
 
-    /** Fills what the API server's defaults leave empty (objects made by old CRD versions or by code). */
-    static FarMemoryPoolSpec withDefaults(FarMemoryPoolSpec spec) {
+    /**
+     * Fills what the API server's defaults leave empty (objects made by old CRD versions or by code), and what the
+     * operator decides: the agent image, its pull policy and the RDMA resource, where the pool does not set them.
+     */
+    static FarMemoryPoolSpec withDefaults(FarMemoryPoolSpec spec, AgentDefaults defaults) {
         if (spec.agent == null) spec.agent = new FarMemoryPoolSpec.Agent();
+        if (spec.agent.image == null || spec.agent.image.isBlank()) spec.agent.image = defaults.image();
+        if (spec.agent.imagePullPolicy == null) spec.agent.imagePullPolicy = defaults.imagePullPolicy();
+        if (spec.rdmaResource == null) spec.rdmaResource = defaults.rdmaResource();
         if (spec.capacity.minNodes == null) spec.capacity.minNodes = 1;
         if (spec.slabSizeBytes == null) spec.slabSizeBytes = 64L << 20;
         if (spec.topologyKey == null) spec.topologyKey = "topology.kubernetes.io/zone";
@@ -246,7 +255,12 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
             }
         }
         if ("auto".equals(spec.transport) && spec.rdmaResource == null) {
-            return "transport auto needs rdmaResource to find the nodes with RDMA devices (e.g. rdma/hca_shared_devices_a), or use transport tcp";
+            return "transport auto needs rdmaResource to find the nodes with RDMA devices (e.g. rdma/hca_shared_devices_a):"
+                    + " set spec.rdmaResource or the chart's rdma.enabled and rdma.resourceName, or use transport tcp";
+        }
+        if ("rdma".equals(spec.transport) && spec.rdmaResource == null) {
+            return "transport rdma needs rdmaResource, the device plugin resource agents request (e.g. rdma/hca_shared_devices_a):"
+                    + " set spec.rdmaResource or the chart's rdma.enabled and rdma.resourceName";
         }
         return null;
     }

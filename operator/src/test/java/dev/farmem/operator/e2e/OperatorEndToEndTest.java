@@ -14,6 +14,7 @@ import dev.farmem.e2e.harness.ControlPlaneExtension;
 import dev.farmem.e2e.harness.Kubectl;
 import dev.farmem.operator.OperatorMain;
 import dev.farmem.operator.claim.BindingSecret;
+import dev.farmem.operator.pool.AgentDefaults;
 import dev.farmem.transport.binding.Binding;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -76,6 +77,8 @@ class OperatorEndToEndTest {
         kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "crd/farmemorypools.farmem.io", "crd/farmemoryclaims.farmem.io",
                 "crd/memorynodes.farmem.io").check();
         kubectl.run("apply", "-f", ROOT.resolve("examples/agent-rbac.yaml").toString()).check();
+        // Agent pods of TCP pools meet the restricted Pod Security Standard: the API server's admission checks it.
+        kubectl.run("label", "--overwrite", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted").check();
         operator = startOperator("operator-1");
     }
 
@@ -85,7 +88,8 @@ class OperatorEndToEndTest {
     }
 
     static OperatorMain startOperator(String identity) throws IOException {
-        return new OperatorMain(new OperatorMain.Settings(NS, new InetSocketAddress("127.0.0.1", 0), "farmem-agent", true, identity, false),
+        return new OperatorMain(new OperatorMain.Settings(NS, new InetSocketAddress("127.0.0.1", 0), "farmem-agent", AgentDefaults.BUILT_IN, true,
+                identity, false),
                 client);
     }
 
