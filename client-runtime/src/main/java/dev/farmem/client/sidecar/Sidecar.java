@@ -297,9 +297,10 @@ public final class Sidecar implements AutoCloseable {
                 lastWork = System.nanoTime();
                 continue;
             }
-            // Agrona-style back-off: spin while misses come in bursts, then yield, then park briefly.
+            // Agrona-style back-off: spin a little, then yield (the I/O threads that answer misses may need this
+            // core), then park briefly once nothing came for a while.
             long quiet = (idle & 127) == 0 ? System.nanoTime() - lastWork : 0;
-            if (quiet < 1_000_000) Thread.onSpinWait();
+            if (quiet < 20_000) Thread.onSpinWait();
             else if (quiet < 5_000_000) Thread.yield();
             else LockSupport.parkNanos(50_000);
         }

@@ -334,7 +334,8 @@ public final class SidecarClient implements BlockCache {
                     continue;
                 }
                 long waited = System.nanoTime() - start;
-                if (waited < 200_000) continue; // a miss takes tens of microseconds: spin through it
+                // Spin briefly, then yield: the sidecar's and the agents' I/O threads may need this core to answer.
+                if (waited < 5_000) continue;
                 if (waited < 2_000_000) Thread.yield();
                 else LockSupport.parkNanos(20_000);
                 if ((spins & 1023) == 0 && !sidecarRunning(true) && control.responseSeq(slot) != s) {
