@@ -143,8 +143,7 @@ public final class AgentObjects {
                 .withNewLivenessProbe().withNewHttpGet().withPath("/healthz").withNewPort(agent.metricsPort).endHttpGet()
                 .withInitialDelaySeconds(10).withPeriodSeconds(10).endLivenessProbe()
                 .withSecurityContext(securityContext(rdma))
-                .addToVolumeMounts(new VolumeMountBuilder().withName("pool-key").withMountPath(KEY_MOUNT).withReadOnly(true).build())
-                .addToVolumeMounts(new VolumeMountBuilder().withName("tmp").withMountPath("/tmp").build());
+                .addToVolumeMounts(new VolumeMountBuilder().withName("pool-key").withMountPath(KEY_MOUNT).withReadOnly(true).build());
         if (spec.hugepages != null) {
             container.addToVolumeMounts(new VolumeMountBuilder().withName("hugepages").withMountPath("/dev/hugepages").build());
         }
@@ -167,7 +166,6 @@ public final class AgentObjects {
                 .withContainers(container.build())
                 .addToVolumes(new VolumeBuilder().withName("pool-key").withNewSecret().withSecretName(keySecretName(pool.getMetadata().getName()))
                         .withDefaultMode(0400).endSecret().build())
-                .addToVolumes(new VolumeBuilder().withName("tmp").withNewEmptyDir().endEmptyDir().build())
                 .endSpec();
         if (spec.hugepages != null) {
             pod.editSpec().addToVolumes(new VolumeBuilder().withName("hugepages").withNewEmptyDir().withMedium("HugePages").endEmptyDir().build()).endSpec();
@@ -176,14 +174,13 @@ public final class AgentObjects {
     }
 
     /**
-     * The restricted Pod Security Standard: non-root, no privilege escalation, no capability, read-only root
-     * (the JVM's temporary files go to the tmp volume). An RDMA agent pins its registered memory, which needs
+     * The restricted Pod Security Standard: non-root, no privilege escalation, no capability. An RDMA agent pins its registered memory, which needs
      * IPC_LOCK, and Kubernetes puts an added capability in the effective set only of a UID 0 process (no ambient
      * capabilities, kubernetes/kubernetes#56374): so it runs as root holding IPC_LOCK alone, which the namespace
      * must admit as privileged.
      */
     static SecurityContext securityContext(boolean rdma) {
-        SecurityContextBuilder b = new SecurityContextBuilder().withAllowPrivilegeEscalation(false).withReadOnlyRootFilesystem(true)
+        SecurityContextBuilder b = new SecurityContextBuilder().withAllowPrivilegeEscalation(false)
                 .withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile();
         if (rdma) {
             return b.withRunAsNonRoot(false).withRunAsUser(0L).withRunAsGroup(0L)

@@ -53,8 +53,6 @@ class AgentObjectsTest {
         assertThat(pod.getSpec().getSecurityContext().getSeccompProfile().getType()).isEqualTo("RuntimeDefault");
         // The key file is 0400: readable through fsGroup, by the agent's group.
         assertThat(pod.getSpec().getSecurityContext().getFsGroup()).isEqualTo(10001L);
-        assertThat(sc.getReadOnlyRootFilesystem()).isTrue();
-        assertThat(pod.getSpec().getContainers().get(0).getVolumeMounts()).anySatisfy(v -> assertThat(v.getMountPath()).isEqualTo("/tmp"));
     }
 
     @Test
