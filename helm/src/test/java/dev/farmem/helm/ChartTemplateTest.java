@@ -245,6 +245,9 @@ class ChartTemplateTest {
                 .hasMessageContaining("operator.leaderElection.enabled=true");
         assertThatThrownBy(() -> template(Map.of("sidecar.metricsPort", "70000")))
                 .hasMessageContaining("sidecar.metricsPort: Must be less than or equal to 65535");
+        // An extended resource has a domain prefix; the operator would refuse this at start.
+        assertThatThrownBy(() -> template(Map.of("rdma.resourceName", "hca_shared_devices_a")))
+                .hasMessageContaining("rdma.resourceName");
     }
 
     @Test

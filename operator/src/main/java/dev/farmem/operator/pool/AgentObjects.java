@@ -174,10 +174,10 @@ public final class AgentObjects {
     }
 
     /**
-     * The restricted Pod Security Standard: non-root, no privilege escalation, no capability. An RDMA agent pins its registered memory, which needs
-     * IPC_LOCK, and Kubernetes puts an added capability in the effective set only of a UID 0 process (no ambient
-     * capabilities, kubernetes/kubernetes#56374): so it runs as root holding IPC_LOCK alone, which the namespace
-     * must admit as privileged.
+     * The restricted Pod Security Standard: non-root, no privilege escalation, no capability. An RDMA agent pins
+     * its registered memory, which needs IPC_LOCK, and Kubernetes puts an added capability in the effective set
+     * only of a UID 0 process (no ambient capabilities, kubernetes/kubernetes#56374): so it runs as root holding
+     * IPC_LOCK alone, which the namespace must admit as privileged.
      */
     static SecurityContext securityContext(boolean rdma) {
         SecurityContextBuilder b = new SecurityContextBuilder().withAllowPrivilegeEscalation(false)
