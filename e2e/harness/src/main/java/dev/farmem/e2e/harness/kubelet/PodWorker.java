@@ -503,16 +503,28 @@ final class PodWorker {
         return out.toString();
     }
 
-    /** Replaces each mountPath (as a whole path prefix) with its local directory, longest first. */
+    /**
+     * Replaces each mountPath (as a whole path prefix) with its local directory, longest first, in one pass:
+     * a local directory put in by one mount (often under /tmp) is never rewritten again by another (/tmp).
+     */
     static String rewrite(String s, Map<String, String> mounts) {
-        List<String> paths = new ArrayList<>(mounts.keySet());
-        paths.sort(Comparator.comparingInt(String::length).reversed());
-        for (String p : paths) {
+        if (mounts.isEmpty()) return s;
+        Map<String, String> byPath = new java.util.HashMap<>();
+        List<String> paths = new ArrayList<>();
+        for (Map.Entry<String, String> m : mounts.entrySet()) {
+            String p = m.getKey();
             String mp = p.endsWith("/") && p.length() > 1 ? p.substring(0, p.length() - 1) : p;
-            s = s.replaceAll("(?<![A-Za-z0-9._/-])" + Pattern.quote(mp) + "(?=/|$|[^A-Za-z0-9._-])",
-                    Matcher.quoteReplacement(mounts.get(p)));
+            byPath.put(mp, m.getValue());
+            paths.add(mp);
         }
-        return s;
+        paths.sort(Comparator.comparingInt(String::length).reversed());
+        StringBuilder alternatives = new StringBuilder();
+        for (String p : paths) alternatives.append(alternatives.length() == 0 ? "" : "|").append(Pattern.quote(p));
+        Matcher m = Pattern.compile("(?<![A-Za-z0-9._/-])(" + alternatives + ")(?=/|$|[^A-Za-z0-9._-])").matcher(s);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) m.appendReplacement(out, Matcher.quoteReplacement(byPath.get(m.group(1))));
+        m.appendTail(out);
+        return out.toString();
     }
 
     private PodFields fields() {

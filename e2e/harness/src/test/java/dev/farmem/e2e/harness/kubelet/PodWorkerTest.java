@@ -28,4 +28,15 @@ class PodWorkerTest {
         assertThat(PodWorker.rewrite("/etc/farmemx/a", mounts)).isEqualTo("/etc/farmemx/a");
         assertThat(PodWorker.rewrite("/opt/etc/farmem/a", mounts)).isEqualTo("/opt/etc/farmem/a");
     }
+
+    @Test
+    void aRewrittenPathIsNotRewrittenAgainByAnotherMount() {
+        Map<String, String> withTmp = new LinkedHashMap<>(Map.of(
+                "/tmp", "/tmp/farmem-kubelet/u1/volumes/scratch",
+                "/etc/farmem/pool", "/tmp/farmem-kubelet/u1/volumes/pool-key"));
+        assertThat(PodWorker.rewrite("--key-file=/etc/farmem/pool/token.key", withTmp))
+                .isEqualTo("--key-file=/tmp/farmem-kubelet/u1/volumes/pool-key/token.key");
+        assertThat(PodWorker.rewrite("/tmp/x /etc/farmem/pool", withTmp))
+                .isEqualTo("/tmp/farmem-kubelet/u1/volumes/scratch/x /tmp/farmem-kubelet/u1/volumes/pool-key");
+    }
 }
