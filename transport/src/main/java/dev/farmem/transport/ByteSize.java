@@ -46,7 +46,15 @@ public final class ByteSize {
 
     /** The shortest exact form: {@code 4GiB}, {@code 1536KiB}, {@code 100B}. */
     public static String format(long bytes) {
-        String[] units = {"B", "KiB", "MiB", "GiB", "TiB"};
+        return inLargestUnit(bytes, new String[] {"B", "KiB", "MiB", "GiB", "TiB"});
+    }
+
+    /** The shortest exact Kubernetes quantity, as kubectl users read sizes: {@code 768Mi}, {@code 3Gi}, {@code 1000}. */
+    public static String quantity(long bytes) {
+        return inLargestUnit(bytes, new String[] {"", "Ki", "Mi", "Gi", "Ti", "Pi"});
+    }
+
+    private static String inLargestUnit(long bytes, String[] units) {
         int u = 0;
         long v = bytes;
         while (u < units.length - 1 && v != 0 && v % 1024 == 0) {

@@ -1,5 +1,6 @@
 package dev.farmem.operator.claim;
 
+import dev.farmem.transport.ByteSize;
 import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.FarMemoryClaimStatus;
 import dev.farmem.crds.FarMemoryPool;
@@ -91,7 +92,7 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         FarMemoryClaimStatus status = copyOf(claim.getStatus());
         long generation = claim.getMetadata().getGeneration();
         status.observedGeneration = generation;
-        status.size = PoolReconciler.binary(claim.getSpec().sizeBytes);
+        status.size = ByteSize.quantity(claim.getSpec().sizeBytes);
         String poolName = claim.getSpec().pool;
         FarMemoryPool pool = pools.get(new ResourceID(poolName)).orElse(null);
         boolean bound = !PoolAllocations.extentsOf(claim.getStatus()).isEmpty();

@@ -1,5 +1,6 @@
 package dev.farmem.operator.pool;
 
+import dev.farmem.transport.ByteSize;
 import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.FarMemoryPool;
 import dev.farmem.crds.FarMemoryPoolSpec;
@@ -283,8 +284,8 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         status.bytesAllocated = allocated;
         status.bytesFree = total - allocated;
         status.readyNodes = ready.size() + "/" + plan.desired();
-        status.capacity = binary(total);
-        status.allocated = binary(allocated);
+        status.capacity = ByteSize.quantity(total);
+        status.allocated = ByteSize.quantity(allocated);
 
         boolean isReady = ready.size() >= wanted;
         Conditions.set(status.conditions, Conditions.READY, isReady, isReady ? "NodesReady" : "NodesNotReady",
@@ -436,17 +437,5 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         c.capacity = s.capacity;
         c.allocated = s.allocated;
         return c;
-    }
-
-    /** Bytes in the largest binary unit that divides them (as kubectl users read sizes). */
-    public static String binary(long bytes) {
-        String[] units = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
-        int u = 0;
-        long v = bytes;
-        while (u < units.length - 1 && v != 0 && v % 1024 == 0) {
-            v /= 1024;
-            u++;
-        }
-        return v + units[u];
     }
 }
