@@ -4,6 +4,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * All the cache state the hit path touches, in one off-heap region that could as well be a
@@ -342,6 +343,24 @@ public final class CacheRegion {
     /** Sets dirty bits after the data was written (release); returns the word as it was before. */
     public long orMask(int frame, int word, long bits) {
         return (long) LONG.getAndBitwiseOrRelease(buf, header(frame) + MASK + 8 * word, bits);
+    }
+
+    /**
+     * Marks bytes {@code [offset, offset + length)} of a frame dirty, after the data was written
+     * (release); counts the lines that became dirty and the mask words that stopped being clean.
+     */
+    public void markDirty(int frame, int offset, int length, LongAdder dirtyLines, LongAdder dirtyWords) {
+        int from = offset >>> LINE_SHIFT;
+        int to = ((offset + length - 1) >>> LINE_SHIFT) + 1;
+        for (int w = from >>> 6; w <= (to - 1) >>> 6; w++) {
+            long bits = DirtyLineMask.bitsInWord(w, from, to);
+            long old = orMask(frame, w, bits);
+            long fresh = bits & ~old;
+            if (fresh != 0) {
+                dirtyLines.add(Long.bitCount(fresh));
+                if (old == 0) dirtyWords.increment();
+            }
+        }
     }
 
     /** Takes and clears one word of the mask (acquire), before the write-back copies the lines. */

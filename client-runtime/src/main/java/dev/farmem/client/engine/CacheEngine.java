@@ -306,17 +306,7 @@ public final class CacheEngine implements BlockCache {
 
     /** Marks bytes {@code [offset, offset + length)} of a pinned frame dirty; call after writing them. */
     public void markDirty(int frame, int offset, int length) {
-        int from = offset >>> CacheRegion.LINE_SHIFT;
-        int to = ((offset + length - 1) >>> CacheRegion.LINE_SHIFT) + 1;
-        for (int w = from >>> 6; w <= (to - 1) >>> 6; w++) {
-            long bits = DirtyLineMask.bitsInWord(w, from, to);
-            long old = region.orMask(frame, w, bits);
-            long fresh = bits & ~old;
-            if (fresh != 0) {
-                metrics.dirtyLines.add(Long.bitCount(fresh));
-                if (old == 0) metrics.dirtyWords.increment();
-            }
-        }
+        region.markDirty(frame, offset, length, metrics.dirtyLines, metrics.dirtyWords);
     }
 
     /**

@@ -1,7 +1,6 @@
 package dev.farmem.client.sidecar;
 
 import dev.farmem.client.cache.CacheRegion;
-import dev.farmem.client.cache.DirtyLineMask;
 import dev.farmem.client.engine.BlockCache;
 import java.io.IOException;
 import java.lang.ref.Cleaner;
@@ -212,17 +211,7 @@ public final class SidecarClient implements BlockCache {
 
     @Override
     public void markDirty(int frame, int offset, int length) {
-        int from = offset >>> CacheRegion.LINE_SHIFT;
-        int to = ((offset + length - 1) >>> CacheRegion.LINE_SHIFT) + 1;
-        for (int w = from >>> 6; w <= (to - 1) >>> 6; w++) {
-            long bits = DirtyLineMask.bitsInWord(w, from, to);
-            long old = region.orMask(frame, w, bits);
-            long fresh = bits & ~old;
-            if (fresh != 0) {
-                dirtyLines.add(Long.bitCount(fresh));
-                if (old == 0) dirtyWords.increment();
-            }
-        }
+        region.markDirty(frame, offset, length, dirtyLines, dirtyWords);
     }
 
     @Override
