@@ -58,6 +58,7 @@ public final class SidecarBench {
               --seconds N        seconds per JMH iteration (default 1)
               --misses N         misses per mode per round (default 2000)
               --rounds N         alternating miss rounds (default 5)
+              --warmup N         misses per mode before the rounds, so both JVMs have compiled the path (default 20000)
               --part P           hit, miss or all (default all)
             """;
 
@@ -73,9 +74,10 @@ public final class SidecarBench {
         int iterations;
         int misses;
         int rounds;
+        int warmup;
         String part;
         try {
-            CommandLine cl = new CommandLine(args, Set.of("size", "seconds", "iterations", "misses", "rounds", "part"), Set.of());
+            CommandLine cl = new CommandLine(args, Set.of("size", "seconds", "iterations", "misses", "rounds", "warmup", "part"), Set.of());
             part = cl.string("part", "all");
             if (!Set.of("hit", "miss", "all").contains(part)) throw new IllegalArgumentException("--part must be hit, miss or all, got " + part);
             size = cl.bytes("size", 256L << 20);
@@ -84,6 +86,7 @@ public final class SidecarBench {
             iterations = (int) cl.integer("iterations", 3, 1, 100);
             misses = (int) cl.integer("misses", 2000, 10, 1_000_000);
             rounds = (int) cl.integer("rounds", 5, 1, 100);
+            warmup = (int) cl.integer("warmup", 20_000, 0, 1_000_000);
         } catch (IllegalArgumentException e) {
             System.err.println("farmem bench sidecar: " + e.getMessage());
             System.err.print(USAGE);
@@ -95,7 +98,7 @@ public final class SidecarBench {
             hitPath(size, seconds, iterations);
             hitPathCpuTime(size, rounds);
         }
-        if (!part.equals("hit")) missPath(misses, rounds);
+        if (!part.equals("hit")) missPath(misses, rounds, warmup);
     }
 
     // ---- (1) the hit path --------------------------------------------------------------
@@ -274,7 +277,7 @@ public final class SidecarBench {
      * depth 1: in-process, and attached to a sidecar running as its own JVM, in alternating
      * rounds with the same offsets.
      */
-    private static void missPath(int misses, int rounds) throws Exception {
+    private static void missPath(int misses, int rounds, int warmup) throws Exception {
         long claim = 64L << 20;
         long cache = 1L << 20;
         Path dir = Files.createTempDirectory(Files.isWritable(Path.of("/dev/shm")) ? Path.of("/dev/shm") : Path.of(System.getProperty("java.io.tmpdir")),
@@ -294,8 +297,10 @@ public final class SidecarBench {
                 long blocks = claim / 4096;
                 List<long[]> localRounds = new ArrayList<>();
                 List<long[]> sidecarRounds = new ArrayList<>();
-                timeMisses(local.buffer(), blocks, Math.min(misses, 500), 99); // warm-up, both sides
-                timeMisses(attached.buffer(), blocks, Math.min(misses, 500), 99);
+                for (int w = 0; w < warmup; w += 1000) { // warm-up, both sides alternating: the JIT compiles both paths
+                    timeMisses(local.buffer(), blocks, Math.min(1000, warmup - w), 99 + w);
+                    timeMisses(attached.buffer(), blocks, Math.min(1000, warmup - w), 99 + w);
+                }
                 for (int r = 0; r < rounds; r++) {
                     localRounds.add(timeMisses(local.buffer(), blocks, misses, r));
                     sidecarRounds.add(timeMisses(attached.buffer(), blocks, misses, r));
@@ -310,7 +315,7 @@ public final class SidecarBench {
                 System.out.printf(Locale.ROOT, "  sidecar - in-process, p50: %.1f us (median of per-round differences; rounds: %s)%n",
                         median(diff(sp50, lp50)) / 1e3, Arrays.toString(Arrays.stream(diff(sp50, lp50)).map(d -> Math.round(d / 100) / 10.0).toArray()));
                 System.out.printf(Locale.ROOT, "  misses counted: in-process %d, sidecar %d (of %d reads each)%n",
-                        local.stats().misses(), attached.stats().misses(), (long) rounds * misses + Math.min(misses, 500));
+                        local.stats().misses(), attached.stats().misses(), (long) rounds * misses + warmup);
             }
         } finally {
             if (sidecar != null) {

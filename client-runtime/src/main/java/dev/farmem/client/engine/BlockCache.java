@@ -10,6 +10,14 @@ import dev.farmem.client.cache.CacheRegion;
  */
 public interface BlockCache extends AutoCloseable {
 
+    /**
+     * How long a thread waiting for a miss spins before it sleeps: about one miss over TCP. On
+     * a virtual machine, waking a sleeping thread costs some 20 us, as much as a third of a miss,
+     * so a waiter that spins through a typical miss gets its block sooner (see ./farmem bench
+     * sidecar); one that waits longer stops burning its core.
+     */
+    long MISS_SPIN_NANOS = 50_000;
+
     CacheRegion region();
 
     /** Throws {@link IllegalStateException} saying why when the cache can no longer be used. */

@@ -108,73 +108,112 @@ public final class CacheEngine implements BlockCache {
             region.touch(f);
             return f;
         }
-        boolean missCounted = false;
+        return pinWaiting(block, false);
+    }
+
+    /**
+     * Serves a miss without blocking the calling thread: the future of the pinned frame,
+     * completed at once on a hit and otherwise on the transport's thread when the fetch ends.
+     * A miss that has to wait (its block is being loaded by another miss, or every frame is
+     * pinned or dirty) is served by {@link #pin} on {@code waiter}. Counts one hit or one miss.
+     */
+    public CompletableFuture<Integer> pinAsync(long block, java.util.concurrent.Executor waiter) {
+        ensureOpen();
+        Look l = look(block, false, false);
+        if (l.fetch != null) {
+            int frame = l.frame;
+            return l.fetch.handle((ok, err) -> {
+                if (err != null) {
+                    abandon(frame, block);
+                    throw rethrow("fetching block " + block + " of claim " + claim, err);
+                }
+                release(frame, 1);
+                return frame;
+            });
+        }
+        if (l.frame >= 0) return CompletableFuture.completedFuture(l.frame);
+        return CompletableFuture.supplyAsync(() -> pinWaiting(block, true), waiter);
+    }
+
+    /** The slow path of {@link #pin}: looks again under the lock, and waits when it has to. */
+    private int pinWaiting(long block, boolean missCounted) {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(router.timeoutMillis() * 4);
         for (;;) {
             ensureOpen();
-            int load = -1;
-            int dirty = -1;
-            long[] prefetchBlocks = null;
-            int[] prefetchFrames = null;
-            lock.lock();
-            try {
-                f = region.lookup(block);
-                if (f >= 0) {
-                    if (tryPin(f, block)) {
-                        if (!missCounted) metrics.countHit();
-                        region.touch(f);
-                        return f;
-                    }
-                    if (!missCounted) {
-                        metrics.misses.increment(); // merged with the fetch in flight
-                        missCounted = true;
-                    }
-                    frameReleased.awaitNanos(TimeUnit.MILLISECONDS.toNanos(5));
-                    continue;
-                }
-                if (!missCounted) {
-                    metrics.misses.increment();
-                    missCounted = true;
-                }
-                int victim = clock.claimVictim();
-                if (clock.skippedDirty() > 0 && flusher != null) LockSupport.unpark(flusher);
-                if (victim >= 0) {
-                    install(victim, block);
-                    load = victim;
-                    int n = sequentialPrefetchCount(block);
-                    if (n > 0) {
-                        prefetchBlocks = new long[n];
-                        prefetchFrames = new int[n];
-                        int k = 0;
-                        for (long b = block + 1; b <= block + n; b++) {
-                            if (region.lookup(b) >= 0) continue;
-                            int v = clock.claimVictim();
-                            if (v < 0) break;
-                            install(v, b);
-                            prefetchBlocks[k] = b;
-                            prefetchFrames[k++] = v;
-                        }
-                        if (k < n) prefetchFrames = java.util.Arrays.copyOf(prefetchFrames, k);
-                    }
-                } else {
-                    dirty = clock.dirtyCandidate();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while waiting for block " + block + " of claim " + claim, e);
-            } finally {
-                lock.unlock();
+            Look l = look(block, missCounted, true);
+            missCounted = true;
+            if (l.fetch != null) {
+                finishFetch(l.frame, block, l.fetch);
+                return l.frame;
             }
-            if (load >= 0) {
-                CompletableFuture<Void> demand = startFetch(load, block);
-                if (prefetchFrames != null) {
-                    for (int i = 0; i < prefetchFrames.length; i++) prefetch(prefetchFrames[i], prefetchBlocks[i]);
-                }
-                finishFetch(load, block, demand);
-                return load;
-            }
-            makeRoom(dirty, block, deadline);
+            if (l.frame >= 0) return l.frame;
+            if (!l.loading) makeRoom(l.dirty, block, deadline);
         }
+    }
+
+    /**
+     * What one look under the lock found for {@code block}: a pinned hit ({@code frame}, no
+     * fetch); a frame claimed and installed for it with its demand fetch started ({@code frame}
+     * and {@code fetch}; sequential prefetches started too); the block being loaded by another
+     * miss ({@code loading}); or no clean frame free ({@code dirty}: a cold dirty frame to write
+     * back, or -1).
+     */
+    private record Look(int frame, CompletableFuture<Void> fetch, boolean loading, int dirty) {}
+
+    /**
+     * Looks {@code block} up under the lock and claims a victim for it when absent. With
+     * {@code mayWait}, a block being loaded by another miss is waited for here, under the lock,
+     * so its release is not missed (up to 5 ms, then the caller looks again).
+     */
+    private Look look(long block, boolean missCounted, boolean mayWait) {
+        int load;
+        long[] prefetchBlocks = null;
+        int[] prefetchFrames = null;
+        lock.lock();
+        try {
+            int f = region.lookup(block);
+            if (f >= 0) {
+                if (tryPin(f, block)) {
+                    if (!missCounted) metrics.countHit();
+                    region.touch(f);
+                    return new Look(f, null, false, -1);
+                }
+                if (!missCounted) metrics.misses.increment(); // merged with the fetch in flight
+                if (mayWait) frameReleased.awaitNanos(TimeUnit.MILLISECONDS.toNanos(5));
+                return new Look(-1, null, true, -1);
+            }
+            if (!missCounted) metrics.misses.increment();
+            int victim = clock.claimVictim();
+            if (clock.skippedDirty() > 0 && flusher != null) LockSupport.unpark(flusher);
+            if (victim < 0) return new Look(-1, null, false, clock.dirtyCandidate());
+            install(victim, block);
+            load = victim;
+            int n = sequentialPrefetchCount(block);
+            if (n > 0) {
+                prefetchBlocks = new long[n];
+                prefetchFrames = new int[n];
+                int k = 0;
+                for (long b = block + 1; b <= block + n; b++) {
+                    if (region.lookup(b) >= 0) continue;
+                    int v = clock.claimVictim();
+                    if (v < 0) break;
+                    install(v, b);
+                    prefetchBlocks[k] = b;
+                    prefetchFrames[k++] = v;
+                }
+                if (k < n) prefetchFrames = java.util.Arrays.copyOf(prefetchFrames, k);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for block " + block + " of claim " + claim, e);
+        } finally {
+            lock.unlock();
+        }
+        CompletableFuture<Void> demand = startFetch(load, block);
+        if (prefetchFrames != null) {
+            for (int i = 0; i < prefetchFrames.length; i++) prefetch(prefetchFrames[i], prefetchBlocks[i]);
+        }
+        return new Look(load, demand, false, -1);
     }
 
     /** Counts an access served by an optimistic read. */
@@ -241,6 +280,8 @@ public final class CacheEngine implements BlockCache {
 
     /** Waits for the demand fetch; returns with the frame pinned once for the caller. */
     private void finishFetch(int frame, long block, CompletableFuture<Void> fetch) {
+        long spinUntil = System.nanoTime() + MISS_SPIN_NANOS;
+        while (!fetch.isDone() && System.nanoTime() - spinUntil < 0) Thread.onSpinWait();
         try {
             fetch.join();
         } catch (CompletionException | java.util.concurrent.CancellationException e) {

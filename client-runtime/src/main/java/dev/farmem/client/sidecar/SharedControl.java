@@ -21,7 +21,7 @@ final class SharedControl {
 
     static final String FILE = "control";
     static final int MAGIC = 0x52435346; // "FSCR"
-    static final int LAYOUT_VERSION = 1;
+    static final int LAYOUT_VERSION = 2;
 
     static final int OP_MISS = 1;
     static final int OP_FLUSH = 2;
@@ -48,7 +48,6 @@ final class SharedControl {
     private static final int H_PID = 48;
     private static final int H_STATE = 56;
     private static final int H_HEARTBEAT = 64; // own cache line
-    private static final int H_DOORBELL = 128; // own cache line
     private static final int H_LEASE_TIMEOUT = 192;
     private static final int H_SIDECAR_TIMEOUT = 200;
     private static final int H_PID_NS = 208;
@@ -79,6 +78,7 @@ final class SharedControl {
     private static final int T_HAZARD_INDEX = 12;
     private static final int T_BLOCK = 16;
     private static final int T_IN_USE = 24;
+    private static final int T_WAITING = 28;
     private static final int T_RESP_SEQ = 64;
     private static final int T_RESULT = 72;
     private static final int T_MESSAGE_LENGTH = 76;
@@ -192,10 +192,6 @@ final class SharedControl {
     void heartbeat(long millis) { LONG.setRelease(buf, H_HEARTBEAT, millis); }
     long heartbeat() { return (long) LONG.getAcquire(buf, H_HEARTBEAT); }
 
-    /** Rung by an application after it posted a request (full fence: the request is visible first). */
-    void ringDoorbell() { LONG.getAndAdd(buf, H_DOORBELL, 1L); }
-    long doorbell() { return (long) LONG.getVolatile(buf, H_DOORBELL); }
-
     void stat(int i, long v) { LONG.setRelease(buf, H_STATS + 8 * i, v); }
     long stat(int i) { return (long) LONG.getAcquire(buf, H_STATS + 8 * i); }
 
@@ -293,8 +289,15 @@ final class SharedControl {
             INT.set(buf, at + T_MESSAGE_LENGTH, n);
         }
         INT.set(buf, at + T_RESULT, result);
-        LONG.setRelease(buf, at + T_RESP_SEQ, seq);
+        LONG.setVolatile(buf, at + T_RESP_SEQ, seq); // full fence: the waiting flag read after it is current (Dekker)
     }
+
+    /**
+     * Application: it is about to sleep on its doorbell (or woke up). It sets this, then reads the
+     * response sequence; the sidecar writes the response, then reads this, and wakes it if set.
+     */
+    void waiting(int slot, boolean waiting) { INT.setVolatile(buf, thread(slot) + T_WAITING, waiting ? 1 : 0); }
+    boolean waiting(int slot) { return (int) INT.getVolatile(buf, thread(slot) + T_WAITING) != 0; }
 
     long responseSeq(int slot) { return (long) LONG.getAcquire(buf, thread(slot) + T_RESP_SEQ); }
     int result(int slot) { return (int) INT.get(buf, thread(slot) + T_RESULT); }

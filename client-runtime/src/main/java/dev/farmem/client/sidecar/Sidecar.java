@@ -8,7 +8,10 @@ import dev.farmem.client.engine.ClientMetrics;
 import dev.farmem.client.engine.ReplicaRouter;
 import dev.farmem.transport.Transport;
 import dev.farmem.transport.binding.Binding;
+import dev.farmem.transport.tcp.EventLoops;
 import dev.farmem.transport.tcp.NettyTransport;
+import dev.farmem.transport.tcp.TcpOptions;
+import io.netty.channel.EventLoopGroup;
 import io.prometheus.client.CollectorRegistry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -29,10 +32,12 @@ import org.slf4j.LoggerFactory;
  * The sidecar: owns the connections and tokens of one claim, and runs the one cache engine
  * ({@link CacheEngine}) over a cache region mapped from a file in a shared-memory directory.
  * Application processes ({@link SidecarClient}) map the same region, serve their hits and set
- * their dirty bits; a poller thread answers their misses and flushes from the request slots of
- * the control file. A housekeeper thread beats the sidecar's heartbeat, reclaims the leases of
- * dead applications and reloads the binding when its tokens change. Started again over the same
- * directory, it re-attaches to the region and writes back every dirty line it finds there.
+ * their dirty bits; their doorbells ring on the event loop that runs the connections to the
+ * memory nodes, which starts their misses from the request slots of the control file and answers
+ * them when the nodes respond (flushes go to workers). A housekeeper thread beats the sidecar's
+ * heartbeat, reclaims the leases of dead applications and reloads the binding when its tokens
+ * change. Started again over the same directory, it re-attaches to the region and writes back
+ * every dirty line it finds there.
  */
 public final class Sidecar implements AutoCloseable {
 
@@ -50,8 +55,9 @@ public final class Sidecar implements AutoCloseable {
     private final CollectorRegistry registry;
     private final Transport ownedTransport;
     private final ReentrantReadWriteLock engineLock = new ReentrantReadWriteLock();
+    private final EventLoopGroup io;
+    private final DoorbellServer doorbells;
     private final ExecutorService workers;
-    private final Thread poller;
     private final Thread housekeeper;
     private final long[] dispatched;
     private final long[][] absorbed; // per client: hits, dirty lines, dirty words already added to the metrics
@@ -113,12 +119,22 @@ public final class Sidecar implements AutoCloseable {
         region.guard(control::frameInUse);
 
         this.registry = eo.registry() != null ? eo.registry() : new CollectorRegistry(true);
-        this.ownedTransport = eo.transport() == null ? new NettyTransport() : null;
+        this.io = EventLoops.group(1, "farmem-sidecar-io");
+        this.ownedTransport = eo.transport() == null ? new NettyTransport(TcpOptions.defaults(), io) : null;
+        this.workers = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "farmem-sidecar-worker");
+            t.setDaemon(true);
+            return t;
+        });
         try {
             this.metrics = new ClientMetrics(binding.claim(), frames * blockSize, registry);
             this.engine = newEngine(binding, metrics);
-        } catch (RuntimeException e) {
+            this.doorbells = new DoorbellServer(dir, control, io, this::serveSlot);
+        } catch (IOException | RuntimeException e) {
+            if (engine != null) engine.close();
             if (ownedTransport != null) ownedTransport.close();
+            io.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            workers.shutdown();
             throw e;
         }
         countDirty();
@@ -130,16 +146,8 @@ public final class Sidecar implements AutoCloseable {
         long epoch = control.nextEpoch();
         control.heartbeat(System.currentTimeMillis());
         control.state(SharedControl.STATE_RUNNING);
-        this.workers = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "farmem-sidecar-worker");
-            t.setDaemon(true);
-            return t;
-        });
-        this.poller = new Thread(this::runPoller, "farmem-sidecar-poller");
         this.housekeeper = new Thread(this::runHousekeeper, "farmem-sidecar-housekeeper");
-        poller.setDaemon(true);
         housekeeper.setDaemon(true);
-        poller.start();
         housekeeper.start();
         LOG.info("sidecar for claim {} serves {} (epoch {}, {} frames of {} bytes)", binding.claim(), dir, epoch, frames, blockSize);
     }
@@ -263,6 +271,8 @@ public final class Sidecar implements AutoCloseable {
     public ClientMetrics.Snapshot stats() { return metrics.snapshot(); }
     public CollectorRegistry registry() { return registry; }
     CacheRegion region() { return region; }
+    /** Wake-ups sent to application threads that slept on their doorbells. */
+    long wakesSent() { return doorbells.wakes(); }
 
     /** Application processes holding a lease now. */
     public int attachedClients() {
@@ -284,91 +294,121 @@ public final class Sidecar implements AutoCloseable {
 
     // ---- requests ----------------------------------------------------------------------
 
-    /** Watches the doorbell; on a change, hands every new request to a worker (a miss may wait for a fetch). */
-    private void runPoller() {
-        long seen = Long.MIN_VALUE;
-        long lastWork = System.nanoTime();
-        for (long idle = 0; running; idle++) {
-            long bell = control.doorbell();
-            if (bell != seen) {
-                seen = bell;
-                dispatchNewRequests();
-                idle = 0;
-                lastWork = System.nanoTime();
-                continue;
-            }
-            // Agrona-style back-off: spin a little, then yield (the I/O threads that answer misses may need this
-            // core), then park briefly once nothing came for a while.
-            long quiet = (idle & 127) == 0 ? System.nanoTime() - lastWork : 0;
-            if (quiet < 20_000) Thread.onSpinWait();
-            else if (quiet < 5_000_000) Thread.yield();
-            else LockSupport.parkNanos(50_000);
+    /**
+     * On the event loop: starts the new request of {@code slot}, if it has one (a bell rang, or
+     * the housekeeper looks). A miss starts here without blocking (the loop that reads the memory
+     * nodes' responses answers it); a flush goes to a worker.
+     */
+    private void serveSlot(int slot) {
+        if (!running || control.owner(slot / control.threadsPerClient()) <= 0) return;
+        long seq = control.requestSeq(slot);
+        if (seq == dispatched[slot] || seq == control.responseSeq(slot)) return;
+        dispatched[slot] = seq;
+        if (control.op(slot) == SharedControl.OP_MISS) startMiss(slot, seq);
+        else workers.execute(() -> serve(slot, seq));
+    }
+
+    /** On the event loop: serves every request no bell announced (posted while the sidecar restarted, say). */
+    private void serveAllSlots() {
+        for (int c = 0; c < control.maxClients(); c++) {
+            if (control.owner(c) <= 0) continue;
+            int used = Math.min(control.threadsUsed(c), control.threadsPerClient());
+            for (int t = 0; t < used; t++) serveSlot(control.slot(c, t));
         }
     }
 
     /**
-     * Hands every new request to a worker; a lone miss is served by the poller itself, which
-     * saves a thread hand-off on the common queue-depth-1 path (a flush always goes to a worker).
+     * A miss, without blocking the event loop: a hit or a started fetch is answered by whichever
+     * thread completes it; a miss that must wait is served on a worker by the engine itself.
+     * While the binding is being reloaded, or when a fetch failed because it was, the request
+     * goes to a worker, which waits for the new engine.
      */
-    private void dispatchNewRequests() {
-        int loneSlot = -1;
-        long loneSeq = 0;
-        for (int c = 0; c < control.maxClients(); c++) {
-            if (control.owner(c) <= 0) continue;
-            int used = Math.min(control.threadsUsed(c), control.threadsPerClient());
-            for (int t = 0; t < used; t++) {
-                int slot = control.slot(c, t);
-                long seq = control.requestSeq(slot);
-                if (seq == dispatched[slot] || seq == control.responseSeq(slot)) continue;
-                dispatched[slot] = seq;
-                if (loneSlot < 0 && control.op(slot) == SharedControl.OP_MISS) {
-                    loneSlot = slot;
-                    loneSeq = seq;
-                } else {
-                    workers.execute(() -> serve(slot, seq));
-                }
-            }
-        }
-        if (loneSlot >= 0) serve(loneSlot, loneSeq);
-    }
-
-    private void serve(int slot, long seq) {
+    private void startMiss(int slot, long seq) {
         ReentrantReadWriteLock.ReadLock l = engineLock.readLock();
-        l.lock();
+        if (!l.tryLock()) {
+            workers.execute(() -> serve(slot, seq));
+            return;
+        }
         try {
-            switch (control.op(slot)) {
-                case SharedControl.OP_MISS -> serveMiss(slot, seq);
-                case SharedControl.OP_FLUSH -> {
-                    engine.flush();
-                    control.respond(slot, seq, 0, null);
-                }
-                default -> control.respond(slot, seq, SharedControl.RESULT_ERROR, "unknown request " + control.op(slot)
-                        + ": the application's farmem version does not match the sidecar's");
-            }
+            CacheEngine e = engine;
+            long block = checkedBlock(slot);
+            int h = checkedHazard(slot);
+            e.pinAsync(block, workers).whenComplete((f, err) -> {
+                if (err == null) answerMiss(slot, seq, h, f, e);
+                else if (reloading || engine != e) workers.execute(() -> serve(slot, seq));
+                else fail(slot, seq, err instanceof java.util.concurrent.CompletionException && err.getCause() != null ? err.getCause() : err);
+            });
         } catch (RuntimeException e) {
-            control.respond(slot, seq, SharedControl.RESULT_ERROR, e.getMessage() != null ? e.getMessage() : e.toString());
+            fail(slot, seq, e);
         } finally {
             l.unlock();
         }
     }
 
-    private void serveMiss(int slot, long seq) {
+    /** On a worker: may block (a flush, a miss that waits, or one that came during a reload). */
+    private void serve(int slot, long seq) {
+        ReentrantReadWriteLock.ReadLock l = engineLock.readLock();
+        l.lock();
+        try {
+            switch (control.op(slot)) {
+                case SharedControl.OP_MISS -> {
+                    long block = checkedBlock(slot);
+                    int h = checkedHazard(slot);
+                    answerMiss(slot, seq, h, engine.pin(block), engine);
+                }
+                case SharedControl.OP_FLUSH -> {
+                    engine.flush();
+                    respond(slot, seq, 0, null);
+                }
+                default -> respond(slot, seq, SharedControl.RESULT_ERROR, "unknown request " + control.op(slot)
+                        + ": the application's farmem version does not match the sidecar's");
+            }
+        } catch (RuntimeException e) {
+            fail(slot, seq, e);
+        } finally {
+            l.unlock();
+        }
+    }
+
+    private long checkedBlock(int slot) {
         long block = control.block(slot);
-        int h = control.hazardIndex(slot);
-        if (h < 0 || h >= SharedControl.HAZARDS) throw new IllegalArgumentException("hazard index " + h + " is not in 0.." + (SharedControl.HAZARDS - 1));
         if (block < 0 || block >= blockCount) {
             throw new IndexOutOfBoundsException("block " + block + " is outside claim " + binding.claim() + " (" + blockCount + " blocks)");
         }
-        int f = engine.pin(block);
+        return block;
+    }
+
+    private int checkedHazard(int slot) {
+        int h = control.hazardIndex(slot);
+        if (h < 0 || h >= SharedControl.HAZARDS) throw new IllegalArgumentException("hazard index " + h + " is not in 0.." + (SharedControl.HAZARDS - 1));
+        return h;
+    }
+
+    /**
+     * Hands frame {@code f} (pinned by us) to the application: publishes it in the request's
+     * hazard, answers, then drops our pin, so the frame is covered from fetch to use. A hazard
+     * that no longer holds the request's reservation means the application gave up: no answer.
+     */
+    private void answerMiss(int slot, long seq, int h, int f, CacheEngine e) {
         try {
             long reservation = SharedControl.reservation(seq);
             long current = control.hazard(slot, h);
-            if ((current & 0xFFFF_FFFF_0000_0000L) != reservation) return; // the application gave up on this request
+            if ((current & 0xFFFF_FFFF_0000_0000L) != reservation) return;
             if (!control.casHazard(slot, h, current, reservation | (f + 1L))) return;
-            control.respond(slot, seq, f, null); // the hazard now keeps the frame: our pin can go
+            respond(slot, seq, f, null);
         } finally {
-            engine.unpin(f);
+            e.unpin(f);
         }
+    }
+
+    private void fail(int slot, long seq, Throwable e) {
+        respond(slot, seq, SharedControl.RESULT_ERROR, e.getMessage() != null ? e.getMessage() : e.toString());
+    }
+
+    /** Answers in the slot, then wakes its thread if it sleeps (the flag is read after the answer is written: Dekker). */
+    private void respond(int slot, long seq, int result, String message) {
+        control.respond(slot, seq, result, message);
+        if (control.waiting(slot)) doorbells.wake(slot);
     }
 
     // ---- housekeeping ------------------------------------------------------------------
@@ -379,6 +419,7 @@ public final class Sidecar implements AutoCloseable {
             long now = System.currentTimeMillis();
             control.heartbeat(now);
             try {
+                io.execute(this::serveAllSlots);
                 absorbClientCounters();
                 reclaimDeadClients(now);
                 publishStats();
@@ -525,10 +566,9 @@ public final class Sidecar implements AutoCloseable {
     public void close() {
         if (!running) return;
         running = false;
-        poller.interrupt();
+        doorbells.close(); // no new requests; a sleeping application sees its doorbell close and looks at the state
         housekeeper.interrupt();
         try {
-            poller.join(5_000);
             housekeeper.join(5_000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -552,6 +592,7 @@ public final class Sidecar implements AutoCloseable {
                     + failure.getMessage());
             control.state(SharedControl.STATE_STOPPED);
             if (ownedTransport != null) ownedTransport.close();
+            io.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
         if (failure != null) throw failure;
     }

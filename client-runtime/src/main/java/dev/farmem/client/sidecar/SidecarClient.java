@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
 
@@ -23,6 +24,8 @@ public final class SidecarClient implements BlockCache {
 
     private static final Cleaner CLEANER = Cleaner.create();
     private static final long HEARTBEAT_MILLIS = 100;
+    /** How long it sleeps at most before it looks at the sidecar's liveness again. */
+    private static final long SLEEP_MILLIS = 20;
 
     private final Path dir;
     private final SharedControl control;
@@ -36,6 +39,7 @@ public final class SidecarClient implements BlockCache {
     private final LongAdder hits = new LongAdder();
     private final LongAdder dirtyLines = new LongAdder();
     private final LongAdder dirtyWords = new LongAdder();
+    private final java.util.Set<Doorbell> doorbells = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Thread heartbeat;
     private volatile String closedReason;
     private volatile SidecarProcess sidecarProcess;
@@ -162,6 +166,11 @@ public final class SidecarClient implements BlockCache {
         return out;
     }
 
+    /** Times the sidecar woke a thread of this process that slept waiting for an answer. */
+    long wakeups() {
+        return doorbells.stream().mapToLong(Doorbell::wakeups).sum();
+    }
+
     @Override
     public CacheRegion region() {
         return region;
@@ -235,6 +244,7 @@ public final class SidecarClient implements BlockCache {
         } finally {
             closedReason = "far memory of claim " + claim + " (sidecar " + dir + ") is closed: attach again to use it";
             heartbeat.interrupt();
+            for (Doorbell b : doorbells) b.close();
             publishCounters();
             for (int t = 0; t < control.threadsPerClient(); t++) {
                 int slot = control.slot(client, t);
@@ -275,11 +285,16 @@ public final class SidecarClient implements BlockCache {
             if (control.tryTakeSlot(slot)) {
                 control.raiseThreadsUsed(client, t + 1);
                 for (int i = 0; i < SharedControl.HAZARDS; i++) control.hazard(slot, i, 0L);
-                AppThread at = new AppThread(slot, Math.max(control.requestSeq(slot), control.responseSeq(slot)));
+                Doorbell bell = new Doorbell(dir, token, slot);
+                doorbells.add(bell);
+                AppThread at = new AppThread(slot, Math.max(control.requestSeq(slot), control.responseSeq(slot)), bell);
                 SharedControl c = control;
                 int lease = client;
                 long owner = token;
+                java.util.Set<Doorbell> bells = doorbells;
                 CLEANER.register(Thread.currentThread(), () -> { // the thread died: its slot serves another
+                    bell.close();
+                    bells.remove(bell);
                     if (c.owner(lease) != owner) return; // this lease ended; the slot may be another's by now
                     for (int i = 0; i < SharedControl.HAZARDS; i++) c.hazard(slot, i, 0L);
                     c.freeSlot(slot);
@@ -295,11 +310,13 @@ public final class SidecarClient implements BlockCache {
     private final class AppThread {
         final int slot;
         final int[] held = {-1, -1, -1, -1};
+        final Doorbell bell;
         long seq;
 
-        AppThread(int slot, long seq) {
+        AppThread(int slot, long seq, Doorbell bell) {
             this.slot = slot;
             this.seq = seq;
+            this.bell = bell;
         }
 
         int freeHazard() {
@@ -307,35 +324,21 @@ public final class SidecarClient implements BlockCache {
             throw new IllegalStateException("a thread may hold at most " + SharedControl.HAZARDS + " frames at once");
         }
 
-        /** Posts a request and waits for its answer; fails clearly when the sidecar stops answering. */
+        /**
+         * Posts a request, rings the sidecar, and waits for the answer: spins for a few
+         * microseconds, then sleeps on the doorbell until the sidecar wakes it. Fails clearly when
+         * the sidecar stops answering; a sidecar restarted meanwhile is rung again and serves it.
+         */
         int call(int op, long block, int h) {
             long s = ++seq;
             if ((s & 0xFFFF_FFFFL) == 0) s = ++seq; // a reservation of 0 would look like a free hazard
             if (!sidecarRunning(false)) throw unavailable();
             if (h >= 0) control.hazard(slot, h, SharedControl.reservation(s));
             control.postRequest(slot, op, h, block, s);
-            control.ringDoorbell();
-            long epoch = control.epoch();
-            long start = System.nanoTime();
-            for (long spins = 0; control.responseSeq(slot) != s; spins++) {
-                if ((spins & 127) != 0) {
-                    Thread.onSpinWait();
-                    continue;
-                }
-                long waited = System.nanoTime() - start;
-                // Spin briefly, then yield: the sidecar's and the agents' I/O threads may need this core to answer.
-                if (waited < 5_000) continue;
-                if (waited < 2_000_000) Thread.yield();
-                else LockSupport.parkNanos(20_000);
-                if ((spins & 1023) == 0 && !sidecarRunning(true) && control.responseSeq(slot) != s) {
-                    if (h >= 0) control.hazard(slot, h, 0L);
-                    throw unavailable();
-                }
-                if (control.epoch() != epoch) { // a restarted sidecar serves pending requests again
-                    epoch = control.epoch();
-                    control.ringDoorbell();
-                }
-            }
+            boolean rung = bell.ring();
+            long spinUntil = System.nanoTime() + MISS_SPIN_NANOS;
+            while (control.responseSeq(slot) != s && System.nanoTime() - spinUntil < 0) Thread.onSpinWait();
+            if (control.responseSeq(slot) != s) sleep(s, h, rung);
             int r = control.result(slot);
             if (r < 0) {
                 if (h >= 0) control.hazard(slot, h, 0L);
@@ -346,6 +349,30 @@ public final class SidecarClient implements BlockCache {
                         + " but did not publish its hazard: the shared memory in " + dir + " is corrupt");
             }
             return r;
+        }
+
+        /** Sleeps on the doorbell until answer {@code s} is in the slot. */
+        private void sleep(long s, int h, boolean rung) {
+            long epoch = control.epoch();
+            control.waiting(slot, true); // then read the answer (Dekker: the sidecar answers, then reads this)
+            try {
+                while (control.responseSeq(slot) != s) {
+                    boolean connected = rung && bell.await(SLEEP_MILLIS);
+                    if (control.responseSeq(slot) == s) return;
+                    if (closedReason != null || !sidecarRunning(!connected)) {
+                        if (h >= 0) control.hazard(slot, h, 0L);
+                        if (closedReason != null) throw new IllegalStateException(closedReason);
+                        throw unavailable();
+                    }
+                    if (!connected || control.epoch() != epoch) { // the sidecar restarted: ring the new one
+                        epoch = control.epoch();
+                        rung = bell.ring();
+                        if (!rung) LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(SLEEP_MILLIS));
+                    }
+                }
+            } finally {
+                control.waiting(slot, false);
+            }
         }
 
         private IllegalStateException unavailable() {

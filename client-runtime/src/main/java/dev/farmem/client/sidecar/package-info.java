@@ -5,18 +5,23 @@
  * {@code FarMemory.attach}) map the same cache and keep their hits local.
  *
  * <h2>Shared memory</h2>
- * Two files in one directory on a tmpfs ({@code /dev/shm/...}, or a pod's emptyDir with medium
- * Memory mounted in both containers):
+ * Two files and a socket in one directory on a tmpfs ({@code /dev/shm/...}, or a pod's emptyDir
+ * with medium Memory mounted in both containers):
  * <ul>
  * <li>{@code cache.region}: a {@link dev.farmem.client.cache.CacheRegion} (frame headers,
  *     block table, frame data), the very same layout the in-process mode allocates off-heap.
  *     One cache implementation, two ways to back it.</li>
  * <li>{@code control}: {@link dev.farmem.client.sidecar.SharedControl}. A 4 KiB header the
  *     sidecar writes (geometry, claim, epoch, pid / PID namespace / start time, heartbeat,
- *     doorbell, published counters); one 128-byte lease per application process (owner token,
- *     pid, heartbeat, its hit and dirty counters); one 512-byte request slot per application
- *     thread: request line (sequence, op, block, hazard index), response line (sequence,
- *     result, error message) and 4 hazards, each on its own cache line.</li>
+ *     published counters); one 128-byte lease per application process (owner token, pid,
+ *     heartbeat, its hit and dirty counters); one 512-byte request slot per application thread:
+ *     request line (sequence, op, block, hazard index, "sleeping" flag), response line
+ *     (sequence, result, error message) and 4 hazards, each on its own cache line. A slot is a
+ *     single-producer mailbox of depth one (a thread waits for its miss), so threads never
+ *     contend on a shared ring.</li>
+ * <li>{@code doorbell}: a UNIX domain socket ({@link dev.farmem.client.sidecar.DoorbellServer}).
+ *     It carries wake-ups only, one byte each way, the job of an eventfd that two processes
+ *     cannot share without passing descriptors.</li>
  * </ul>
  *
  * <h2>Who does what</h2>
@@ -25,10 +30,19 @@
  * then checks the frame is not {@code EXCLUSIVE} and still holds the block (volatile loads),
  * writes the data, sets the dirty bits (release), and clears the hazard (release). It never
  * touches the frame's pin count. Misses and flushes go to the sidecar: the thread writes its
- * request and then its sequence number (release), rings the doorbell (an atomic add), and spins,
- * then parks, until the response sequence matches. Only the sidecar loads, evicts, writes back
- * and prefetches; a poller thread watches the doorbell and hands requests to workers, which
- * call the ordinary {@link dev.farmem.client.engine.CacheEngine}.
+ * request and then its sequence number (release), writes a byte on its doorbell, spins for
+ * about one miss ({@link dev.farmem.client.engine.BlockCache#MISS_SPIN_NANOS}, as an
+ * in-process miss does), then sets its sleeping flag, reads the response sequence again and
+ * sleeps on the doorbell; the sidecar writes the answer, then reads the flag and, if set,
+ * writes a byte back (Dekker: one of the two sees the other).
+ *
+ * <p>Only the sidecar loads, evicts, writes back and prefetches, all through the ordinary
+ * {@link dev.farmem.client.engine.CacheEngine}. Its doorbells are served on the event loop that
+ * also runs its connections to the memory nodes: a bell starts the miss there without blocking
+ * ({@code CacheEngine.pinAsync}), and the same thread, reading the node's response, answers the
+ * application. A miss thus wakes as many threads as an in-process miss does (its TCP event loop,
+ * the node, the loop again, the waiter if it slept) and no more. Flushes, and the rare misses
+ * that must wait (their block being loaded, or no clean frame), go to worker threads.
  *
  * <h2>Eviction never takes a frame an application uses</h2>
  * Hazard pointers, Dekker style: the evictor makes the frame {@code EXCLUSIVE} (a CAS, a full

@@ -7,6 +7,7 @@ import dev.farmem.agent.EmbeddedPool;
 import dev.farmem.client.FarBuffer;
 import dev.farmem.client.FarMemory;
 import dev.farmem.client.FarMemoryOptions;
+import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.transport.binding.Binding;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -247,6 +248,58 @@ class SidecarTest {
             }
             assertThat(java.nio.ByteBuffer.wrap(onAgents(renewed)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(8)).isEqualTo(2);
         }
+    }
+
+    @Test
+    void aThreadThatSleepsOnItsDoorbellIsWokenByItsAnswer() throws IOException {
+        Binding b = bind("doorbell-wake", MIB);
+        try (Sidecar sidecar = Sidecar.start(b, options()); SidecarClient app = SidecarClient.attach(sidecar.directory(), 5_000)) {
+            CacheRegion region = app.region();
+            for (long block = 0; block < 200; block++) { // more blocks than frames: misses, evictions and write-backs
+                int f = app.pin(block);
+                region.buffer().putLong(region.dataIndex(f, 8), block * 31);
+                app.markDirty(f, 8, 8);
+                app.unpin(f);
+            }
+            app.flush(); // writing back 64 dirty frames to two replicas takes longer than a waiter spins
+            assertThat(sidecar.wakesSent()).isPositive();
+            assertThat(app.wakeups()).isPositive().isLessThanOrEqualTo(sidecar.wakesSent());
+            for (long block = 0; block < 200; block += 7) {
+                int f = app.pin(block);
+                assertThat(region.buffer().getLong(region.dataIndex(f, 8))).isEqualTo(block * 31);
+                app.unpin(f);
+            }
+        }
+    }
+
+    @Test
+    void aStrangerOnTheDoorbellIsRefusedAndTheApplicationsGoOn() throws Exception {
+        Binding b = bind("doorbell-stranger", MIB);
+        try (Sidecar sidecar = Sidecar.start(b, options()); FarMemory mem = FarMemory.attach(sidecar.directory(), 5_000)) {
+            mem.buffer().putLong(0, 42);
+            Path socket = sidecar.directory().resolve(DoorbellServer.FILE);
+            long[][] hellos = {{12345, 0}, {12345, 1 << 20}, {-1, -5}}; // a token no lease holds; slots that do not exist
+            for (long[] hello : hellos) {
+                try (java.nio.channels.SocketChannel stranger = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(socket))) {
+                    java.nio.ByteBuffer out = java.nio.ByteBuffer.allocate(DoorbellServer.HELLO_BYTES).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                    out.putLong(hello[0]).putInt((int) hello[1]).putInt(0).flip();
+                    stranger.write(out);
+                    stranger.write(java.nio.ByteBuffer.wrap(new byte[] {1, 1, 1})); // rings that must not be served
+                    assertThat(stranger.read(java.nio.ByteBuffer.allocate(8))).as("the sidecar closes a refused doorbell").isEqualTo(-1);
+                }
+            }
+            try (java.nio.channels.SocketChannel half = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(socket))) {
+                half.write(java.nio.ByteBuffer.wrap(new byte[] {7, 7, 7})); // a hello cut short, then gone
+            }
+            for (long at = 0; at < mem.size(); at += 4096) mem.buffer().putLong(at + 8, at);
+            mem.flush();
+            assertThat(mem.buffer().getLong(0)).isEqualTo(42);
+            assertThat(sidecar.attachedClients()).isEqualTo(1);
+        }
+        byte[] agents = onAgents(b);
+        java.nio.ByteBuffer view = java.nio.ByteBuffer.wrap(agents).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        assertThat(view.getLong(0)).isEqualTo(42);
+        for (int at = 0; at < agents.length; at += 4096) assertThat(view.getLong(at + 8)).isEqualTo(at);
     }
 
     @Test

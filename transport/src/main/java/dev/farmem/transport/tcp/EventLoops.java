@@ -4,13 +4,19 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollEventLoopGroup;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.nio.NioEventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerDomainSocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
+import java.nio.file.Path;
 
 /** Netty's native epoll transport where it loads (Linux), NIO otherwise; one choice for client and node. */
 public final class EventLoops {
@@ -36,5 +42,15 @@ public final class EventLoops {
 
     public static Class<? extends ServerChannel> serverChannel() {
         return EPOLL ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
+    }
+
+    /** A UNIX domain socket server channel for the same event loops (local doorbells, not memory traffic). */
+    public static Class<? extends ServerChannel> serverDomainChannel() {
+        return EPOLL ? EpollServerDomainSocketChannel.class : NioServerDomainSocketChannel.class;
+    }
+
+    /** The address of a UNIX domain socket at {@code file}, in the form {@link #serverDomainChannel()} binds. */
+    public static SocketAddress domainAddress(Path file) {
+        return EPOLL ? new DomainSocketAddress(file.toFile()) : UnixDomainSocketAddress.of(file);
     }
 }

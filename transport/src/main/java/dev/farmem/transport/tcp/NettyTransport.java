@@ -37,6 +37,7 @@ public final class NettyTransport implements Transport {
 
     private final TcpOptions options;
     private final EventLoopGroup group;
+    private final boolean ownsGroup;
     private final Bootstrap bootstrap;
     private final Set<NettyConnection> connections = ConcurrentHashMap.newKeySet();
 
@@ -45,8 +46,23 @@ public final class NettyTransport implements Transport {
     }
 
     public NettyTransport(TcpOptions options) {
+        this(options, EventLoops.group(options.ioThreads(), "farmem-tcp-client"), true);
+    }
+
+    /**
+     * A transport whose connections run on {@code group}, which the caller owns (and shuts down
+     * after closing this): a caller serving other channels on the same event loop (the sidecar's
+     * doorbells) then answers a miss on the thread that reads the memory node's response, with
+     * no hand-off. {@code options.ioThreads()} is not used.
+     */
+    public NettyTransport(TcpOptions options, EventLoopGroup group) {
+        this(options, group, false);
+    }
+
+    private NettyTransport(TcpOptions options, EventLoopGroup group, boolean ownsGroup) {
         this.options = options;
-        this.group = EventLoops.group(options.ioThreads(), "farmem-tcp-client");
+        this.group = group;
+        this.ownsGroup = ownsGroup;
         this.bootstrap = new Bootstrap()
                 .group(group)
                 .channel(EventLoops.socketChannel())
@@ -95,6 +111,6 @@ public final class NettyTransport implements Transport {
     @Override
     public void close() {
         for (NettyConnection c : connections) c.close();
-        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        if (ownsGroup) group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
     }
 }
