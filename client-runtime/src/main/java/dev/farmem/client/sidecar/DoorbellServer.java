@@ -33,6 +33,8 @@ final class DoorbellServer implements AutoCloseable {
 
     static final String FILE = "doorbell";
     static final int HELLO_BYTES = 16;
+    /** sun_path is 108 bytes on Linux, with its terminating zero. */
+    static final int MAX_PATH_BYTES = 107;
     private static final Logger LOG = LoggerFactory.getLogger(DoorbellServer.class);
     private static final ByteBuf WAKE = Unpooled.unreleasableBuffer(Unpooled.directBuffer(1).writeByte(1));
 
@@ -47,6 +49,11 @@ final class DoorbellServer implements AutoCloseable {
     /** Listens at {@code dir/doorbell}; {@code ring} is called on the event loop with the slot of each bell. */
     DoorbellServer(Path dir, SharedControl control, EventLoopGroup loop, IntConsumer ring) throws IOException {
         this.file = dir.resolve(FILE);
+        int pathBytes = file.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        if (pathBytes > MAX_PATH_BYTES) {
+            throw new IllegalArgumentException("the shared-memory directory " + dir + " is too deep for the doorbell socket in it: "
+                    + pathBytes + " bytes, a UNIX socket path holds at most " + MAX_PATH_BYTES + "; use a shorter --shm path");
+        }
         this.control = control;
         this.ring = ring;
         this.bySlot = new AtomicReferenceArray<>(control.maxClients() * control.threadsPerClient());

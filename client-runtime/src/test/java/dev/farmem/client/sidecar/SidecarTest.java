@@ -303,6 +303,19 @@ class SidecarTest {
     }
 
     @Test
+    void aDirectoryTooDeepForTheDoorbellSocketIsRefusedClearly() throws IOException {
+        Binding b = bind("deep", MIB);
+        Path deep = dir.resolve("d".repeat(60)).resolve("e".repeat(60));
+        assertThatThrownBy(() -> Sidecar.start(b, options().directory(deep)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("too deep for the doorbell socket")
+                .hasMessageContaining("use a shorter --shm path");
+        try (Sidecar again = Sidecar.start(b, options())) { // nothing was left bound or running
+            assertThat(again.reattached()).isFalse();
+        }
+    }
+
+    @Test
     void attachingWithoutASidecarSaysWhatToDo() {
         assertThatThrownBy(() -> FarMemory.attach(dir.resolve("nothing"), 100))
                 .isInstanceOf(IllegalStateException.class)
