@@ -83,8 +83,8 @@ final class PodVolumes {
             Files.createDirectories(mem);
             Files.deleteIfExists(dir);
             Files.createDirectories(dir.getParent());
-            Files.createSymbolicLink(dir, mem);
-            return dir;
+            Files.createSymbolicLink(dir, mem); // for whoever looks into the pod's directory
+            return mem; // what the containers see: a short path, as a real pod's mount path is (a UNIX socket path holds 107 bytes)
         }
         Files.createDirectories(dir);
         return dir;
