@@ -281,7 +281,7 @@ public final class CacheEngine implements BlockCache {
     /** Waits for the demand fetch; returns with the frame pinned once for the caller. */
     private void finishFetch(int frame, long block, CompletableFuture<Void> fetch) {
         long spinUntil = System.nanoTime() + MISS_SPIN_NANOS;
-        while (!fetch.isDone() && System.nanoTime() - spinUntil < 0) Thread.onSpinWait();
+        while (!fetch.isDone() && System.nanoTime() - spinUntil < 0) Thread.yield();
         try {
             fetch.join();
         } catch (CompletionException | java.util.concurrent.CancellationException e) {

@@ -336,8 +336,8 @@ public final class SidecarClient implements BlockCache {
             if (h >= 0) control.hazard(slot, h, SharedControl.reservation(s));
             control.postRequest(slot, op, h, block, s);
             boolean rung = bell.ring();
-            // Spin by yielding: a socket write wakes the sidecar with a "sync" hint, so the kernel may queue its
-            // event loop behind this very thread; a yield lets it run at once, a bare spin made it wait (+20 us p50).
+            // Spin by yielding (see MISS_SPIN_NANOS): besides, a socket write wakes the sidecar with a "sync" hint, so
+            // the kernel may queue its event loop behind this very thread; a bare spin made it wait (+20 us p50).
             long spinUntil = System.nanoTime() + MISS_SPIN_NANOS;
             while (control.responseSeq(slot) != s && System.nanoTime() - spinUntil < 0) Thread.yield();
             if (control.responseSeq(slot) != s) sleep(s, h, rung);
