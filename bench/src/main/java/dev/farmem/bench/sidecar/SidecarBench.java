@@ -274,8 +274,9 @@ public final class SidecarBench {
 
     /**
      * Random blocks of a 64 MiB claim through a 1 MiB cache (almost every read misses), queue
-     * depth 1: in-process, and attached to a sidecar running as its own JVM, in alternating
-     * rounds with the same offsets.
+     * depth 1, in alternating rounds with the same offsets: in-process; attached to a sidecar
+     * running as its own JVM (the deployment); and attached to a sidecar in this JVM, which
+     * tells the cost of the path itself from the cost of a second process on this machine.
      */
     private static void missPath(int misses, int rounds, int warmup) throws Exception {
         long claim = 64L << 20;
@@ -284,38 +285,45 @@ public final class SidecarBench {
                 "farmem-bench-miss-");
         Process sidecar = null;
         try (EmbeddedPool pool = EmbeddedPool.start(1, claim, 16L << 20)) {
-            Binding binding = pool.bind("miss", claim, 1, 4096);
+            Binding binding = pool.bind("miss", claim, 1, 4096); // read only: the three clients may share it
             Path bindingFile = dir.resolve("binding.json");
             Files.writeString(bindingFile, binding.toJson());
             String jar = Path.of(SidecarMain.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
             sidecar = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m", "-cp", jar,
                     SidecarMain.class.getName(), "--binding", bindingFile.toString(), "--shm", dir.resolve("shm").toString(),
-                    "--cache-bytes", Long.toString(cache), "--metrics-address=")
+                    "--cache-bytes", Long.toString(cache), "--prefetch-depth", "0", "--metrics-address=")
                     .redirectErrorStream(true).redirectOutput(dir.resolve("sidecar.log").toFile()).start();
             FarMemoryOptions options = FarMemoryOptions.defaults().cacheBytes(cache).prefetchDepth(0);
-            try (FarMemory local = FarMemory.open(binding, options); FarMemory attached = FarMemory.attach(dir.resolve("shm"), 30_000)) {
+            try (FarMemory local = FarMemory.open(binding, options);
+                 FarMemory attached = FarMemory.attach(dir.resolve("shm"), 30_000);
+                 Sidecar sameJvm = Sidecar.start(binding, SidecarOptions.defaults().directory(dir.resolve("shm-same-jvm")).engine(options));
+                 FarMemory attachedSameJvm = FarMemory.attach(sameJvm.directory(), 10_000)) {
+                FarBuffer[] modes = {local.buffer(), attached.buffer(), attachedSameJvm.buffer()};
                 long blocks = claim / 4096;
-                List<long[]> localRounds = new ArrayList<>();
-                List<long[]> sidecarRounds = new ArrayList<>();
-                for (int w = 0; w < warmup; w += 1000) { // warm-up, both sides alternating: the JIT compiles both paths
-                    timeMisses(local.buffer(), blocks, Math.min(1000, warmup - w), 99 + w);
-                    timeMisses(attached.buffer(), blocks, Math.min(1000, warmup - w), 99 + w);
+                List<List<long[]>> byMode = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+                for (int w = 0; w < warmup; w += 1000) { // warm-up, alternating: the JIT compiles every path in both JVMs
+                    for (FarBuffer b : modes) timeMisses(b, blocks, Math.min(1000, warmup - w), 99 + w);
                 }
                 for (int r = 0; r < rounds; r++) {
-                    localRounds.add(timeMisses(local.buffer(), blocks, misses, r));
-                    sidecarRounds.add(timeMisses(attached.buffer(), blocks, misses, r));
+                    for (int m = 0; m < modes.length; m++) byMode.get(m).add(timeMisses(modes[m], blocks, misses, r));
                 }
-                long[] l = merge(localRounds);
-                long[] s = merge(sidecarRounds);
-                double[] lp50 = roundMedians(localRounds, 0.5);
-                double[] sp50 = roundMedians(sidecarRounds, 0.5);
+                long[] l = merge(byMode.get(0));
+                long[] s = merge(byMode.get(1));
+                long[] j = merge(byMode.get(2));
+                double[] lp50 = roundMedians(byMode.get(0), 0.5);
+                double[] sp50 = roundMedians(byMode.get(1), 0.5);
+                double[] jp50 = roundMedians(byMode.get(2), 0.5);
                 System.out.printf(Locale.ROOT, "miss, random 4 KiB block, queue depth 1, %d rounds x %d: in-process p50 %.1f us p99 %.1f us; "
-                                + "through the sidecar (another JVM) p50 %.1f us p99 %.1f us%n",
-                        rounds, misses, pct(l, 0.5) / 1e3, pct(l, 0.99) / 1e3, pct(s, 0.5) / 1e3, pct(s, 0.99) / 1e3);
+                                + "through the sidecar (another JVM) p50 %.1f us p99 %.1f us; through a sidecar in this JVM p50 %.1f us p99 %.1f us%n",
+                        rounds, misses, pct(l, 0.5) / 1e3, pct(l, 0.99) / 1e3, pct(s, 0.5) / 1e3, pct(s, 0.99) / 1e3,
+                        pct(j, 0.5) / 1e3, pct(j, 0.99) / 1e3);
                 System.out.printf(Locale.ROOT, "  sidecar - in-process, p50: %.1f us (median of per-round differences; rounds: %s)%n",
-                        median(diff(sp50, lp50)) / 1e3, Arrays.toString(Arrays.stream(diff(sp50, lp50)).map(d -> Math.round(d / 100) / 10.0).toArray()));
-                System.out.printf(Locale.ROOT, "  misses counted: in-process %d, sidecar %d (of %d reads each)%n",
-                        local.stats().misses(), attached.stats().misses(), (long) rounds * misses + warmup);
+                        median(diff(sp50, lp50)) / 1e3, rounded(diff(sp50, lp50)));
+                System.out.printf(Locale.ROOT, "  of which the path (sidecar in this JVM - in-process): %.1f us (rounds: %s)%n",
+                        median(diff(jp50, lp50)) / 1e3, rounded(diff(jp50, lp50)));
+                System.out.printf(Locale.ROOT, "  sidecar - in-process, p99: %.1f us%n", (pct(s, 0.99) - pct(l, 0.99)) / 1e3);
+                System.out.printf(Locale.ROOT, "  misses counted: in-process %d, sidecar %d, sidecar in this JVM %d (of %d reads each)%n",
+                        local.stats().misses(), attached.stats().misses(), attachedSameJvm.stats().misses(), (long) rounds * misses + warmup);
             }
         } finally {
             if (sidecar != null) {
@@ -326,6 +334,10 @@ public final class SidecarBench {
                 files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
+    }
+
+    private static String rounded(double[] nanos) {
+        return Arrays.toString(Arrays.stream(nanos).map(d -> Math.round(d / 100) / 10.0).toArray());
     }
 
     private static long[] timeMisses(FarBuffer buf, long blocks, int n, long seed) {

@@ -25,6 +25,7 @@ public final class SidecarMain {
               --shm DIR                shared-memory directory (tmpfs / emptyDir)    (FARMEM_SHM_DIR, default /var/run/farmem/shm)
               --cache-bytes SIZE       local cache, e.g. 256Mi                       (FARMEM_CACHE_BYTES, default 64Mi)
               --tracking-bytes N       bytes per dirty bit, 64..block size           (FARMEM_TRACKING_BYTES, default 64)
+              --prefetch-depth N       blocks fetched ahead of a sequential stream   (FARMEM_PREFETCH_DEPTH, default 8, 0 = off)
               --metrics-address H:P    /metrics address, empty to disable            (FARMEM_METRICS_ADDRESS, default 0.0.0.0:9091)
               --max-clients N          application processes served at once          (FARMEM_MAX_CLIENTS, default 16)
               --threads-per-client N   threads of one application using far memory   (FARMEM_THREADS_PER_CLIENT, default 64)
@@ -57,6 +58,7 @@ public final class SidecarMain {
             FarMemoryOptions engine = FarMemoryOptions.defaults()
                     .cacheBytes(ByteSize.parse(value(flags, "cache-bytes", "FARMEM_CACHE_BYTES", "64Mi"), "--cache-bytes"))
                     .trackingGranularity(intValue(flags, "tracking-bytes", "FARMEM_TRACKING_BYTES", "64"))
+                    .prefetchDepth(intValue(flags, "prefetch-depth", "FARMEM_PREFETCH_DEPTH", "8"))
                     .registry(registry);
             SidecarOptions options = SidecarOptions.defaults()
                     .directory(Path.of(value(flags, "shm", "FARMEM_SHM_DIR", "/var/run/farmem/shm")))
