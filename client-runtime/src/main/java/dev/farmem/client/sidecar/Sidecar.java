@@ -357,6 +357,7 @@ public final class Sidecar implements AutoCloseable {
                     answerMiss(slot, seq, h, engine.pin(block), engine);
                 }
                 case SharedControl.OP_FLUSH -> {
+                    absorbClientCounters(); // an application about to close published its final counts
                     engine.flush();
                     respond(slot, seq, 0, null);
                 }
@@ -434,7 +435,8 @@ public final class Sidecar implements AutoCloseable {
         }
     }
 
-    private void absorbClientCounters() {
+    /** Adds what the applications counted since the last time to the metrics (housekeeper, and every flush). */
+    private synchronized void absorbClientCounters() {
         ClientMetrics m = metrics;
         for (int c = 0; c < control.maxClients(); c++) {
             long owner = control.owner(c);

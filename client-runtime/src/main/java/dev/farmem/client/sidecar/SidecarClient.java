@@ -240,6 +240,7 @@ public final class SidecarClient implements BlockCache {
     public void close() {
         if (closedReason != null) return;
         try {
+            publishCounters(); // the flush makes the sidecar take them, before the lease ends
             flush();
         } finally {
             closedReason = "far memory of claim " + claim + " (sidecar " + dir + ") is closed: attach again to use it";
