@@ -70,6 +70,7 @@ final class DoorbellServer implements AutoCloseable {
                     }
                 })
                 .bind(EventLoops.domainAddress(file)).syncUninterruptibly().channel();
+        SharedControl.shareWithGroup(file); // connecting takes write permission on the socket
     }
 
     /** Wakes the thread of {@code slot} if it has a doorbell (any thread; a write on the event loop). */

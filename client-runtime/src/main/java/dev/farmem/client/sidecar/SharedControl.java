@@ -114,6 +114,19 @@ final class SharedControl {
         }
     }
 
+    /**
+     * Makes a file the sidecar created readable and writable by its group as well (rw-rw----):
+     * an application container running as another user shares it through the pod's fsGroup,
+     * which a Memory emptyDir hands to every file created in it.
+     */
+    static void shareWithGroup(Path file) throws IOException {
+        try {
+            java.nio.file.Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw----"));
+        } catch (UnsupportedOperationException notPosix) {
+            // a file system without POSIX permissions: nothing to share
+        }
+    }
+
     /** A fresh control area (zeroed buffer) with this geometry; the sidecar fills the rest of the header. */
     static SharedControl create(ByteBuffer zeroed, int maxClients, int threadsPerClient) {
         SharedControl c = new SharedControl(zeroed, maxClients, threadsPerClient);

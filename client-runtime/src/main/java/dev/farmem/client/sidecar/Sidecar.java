@@ -94,11 +94,13 @@ public final class Sidecar implements AutoCloseable {
             Files.deleteIfExists(regionFile);
         }
         MappedByteBuffer regionBuffer = SharedControl.map(regionFile, regionBytes);
+        SharedControl.shareWithGroup(regionFile);
         this.reattached = previous != null && CacheRegion.holds(regionBuffer, blockSize, (int) frames);
         this.region = CacheRegion.over(regionBuffer, blockSize, (int) frames);
         this.control = previous != null ? previous
                 : SharedControl.create(SharedControl.map(controlFile, SharedControl.bytesNeeded(options.maxClients(), options.threadsPerClient())),
                         options.maxClients(), options.threadsPerClient());
+        SharedControl.shareWithGroup(controlFile);
         control.state(SharedControl.STATE_ABSENT);
         control.geometry(binding.sizeBytes(), binding.slabSize(), blockSize, (int) frames);
         control.claim(binding.claim(), binding.claimUid());

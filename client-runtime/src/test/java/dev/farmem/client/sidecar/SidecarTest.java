@@ -278,6 +278,10 @@ class SidecarTest {
         try (Sidecar sidecar = Sidecar.start(b, options()); FarMemory mem = FarMemory.attach(sidecar.directory(), 5_000)) {
             mem.buffer().putLong(0, 42);
             Path socket = sidecar.directory().resolve(DoorbellServer.FILE);
+            for (String shared : new String[] {DoorbellServer.FILE, SharedControl.FILE, Sidecar.REGION_FILE}) { // for an application of another user
+                assertThat(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(sidecar.directory().resolve(shared))))
+                        .as(shared).isEqualTo("rw-rw----");
+            }
             long[][] hellos = {{12345, 0}, {12345, 1 << 20}, {-1, -5}}; // a token no lease holds; slots that do not exist
             for (long[] hello : hellos) {
                 try (java.nio.channels.SocketChannel stranger = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(socket))) {
