@@ -49,6 +49,7 @@ class SidecarInjectionIT {
     static final String POOL = "rack-s";
     static final String CLAIM = "demo-cache";
     static final Duration WAIT = Duration.ofSeconds(150);
+    static final long APP_UID = 2000;
 
     static LocalCluster cluster;
     static KubernetesClient admin;
@@ -62,7 +63,9 @@ class SidecarInjectionIT {
         Path chart = Binaries.repoRoot().resolve("helm/farmem");
         admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(NS)
                 .addToLabels("pod-security.kubernetes.io/enforce", "baseline").endMetadata().build()).create();
-        admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(APPS).endMetadata().build()).create();
+        // The application namespace enforces restricted: the API server checks the pod as the webhook left it.
+        admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(APPS)
+                .addToLabels("pod-security.kubernetes.io/enforce", "restricted").endMetadata().build()).create();
         Release release = new Helm(chart).install().withName("farmem").withNamespace(NS).withKubeConfig(cluster.kubeconfig()).call();
         assertThat(release.getStatus()).isEqualTo("deployed");
         await("the operator wrote the webhook's caBundle", () -> {
@@ -99,8 +102,13 @@ class SidecarInjectionIT {
                 .addToLabels("farmem.io/inject", "true")
                 .addToAnnotations("farmem.io/claim", claim).addToAnnotations("farmem.io/cache-size", "512Ki")
                 .endMetadata()
-                .withNewSpec().addNewContainer().withName("app").withImage("ghcr.io/farmem/farmem-demo:e2e")
-                .withArgs("--bytes", "2MiB", "--interval-ms", "300").endContainer().endSpec().build();
+                .withNewSpec()
+                .withNewSecurityContext().withRunAsNonRoot(true).withRunAsUser(APP_UID).withNewSeccompProfile().withType("RuntimeDefault")
+                .endSeccompProfile().endSecurityContext()
+                .addNewContainer().withName("app").withImage("ghcr.io/farmem/farmem-demo:e2e")
+                .withArgs("--bytes", "2MiB", "--interval-ms", "300")
+                .withNewSecurityContext().withAllowPrivilegeEscalation(false).withNewCapabilities().addToDrop("ALL").endCapabilities()
+                .endSecurityContext().endContainer().endSpec().build();
     }
 
     @Test
@@ -112,6 +120,8 @@ class SidecarInjectionIT {
 
         Pod created = admin.pods().inNamespace(APPS).resource(demoPod("demo", CLAIM)).create();
         assertThat(created.getSpec().getContainers()).extracting(Container::getName).containsExactly("app", "farmem-sidecar");
+        assertThat(created.getSpec().getContainers().get(1).getSecurityContext().getRunAsUser())
+                .as("the sidecar runs as the application's user, so both may write the shared files").isEqualTo(APP_UID);
         assertThat(created.getMetadata().getLabels()).containsEntry("farmem.io/claim", CLAIM);
         assertThat(created.getSpec().getVolumes()).filteredOn(v -> v.getName().equals("farmem-shm"))
                 .singleElement().satisfies(v -> assertThat(v.getEmptyDir().getMedium()).isEqualTo("Memory"));

@@ -44,6 +44,8 @@ public final class SidecarInjection {
     public static final String BINDING_PATH = "/var/run/farmem/binding";
     private static final long CONTROL_AND_SLACK = 16L << 20; // the control file and the region's tables
     private static final long SIDECAR_HEAP = 96L << 20;
+    /** The sidecar image's own user (its Dockerfile's USER), used when the application states none. */
+    static final long SIDECAR_UID = 10001;
 
     /** How injected sidecars look; the operator reads these from its environment. */
     public record Settings(String image, String pullPolicy, int metricsPort, String cpuRequest, long defaultCacheBytes) {
@@ -155,11 +157,34 @@ public final class SidecarInjection {
             if (c.getEnv() == null || c.getEnv().isEmpty()) ops.add(op("add", base + "/env", List.of(json(appEnv))));
             else ops.add(op("add", base + "/env/-", json(appEnv)));
         }
-        ops.add(op("add", "/spec/containers/-", json(sidecar(cacheBytes))));
+        ops.add(op("add", "/spec/containers/-", json(sidecar(cacheBytes, pod))));
         return ops;
     }
 
-    Container sidecar(long cacheBytes) {
+    /**
+     * Restricted (Pod Security Standards), and the application's own user and group when the
+     * pod states them: the application must write the cache region and control file the sidecar
+     * creates (rw-rw----). An application whose user only its image knows shares them through
+     * the pod's fsGroup, which a Memory emptyDir gives every file created in it.
+     */
+    static io.fabric8.kubernetes.api.model.SecurityContext securityContext(Pod pod) {
+        Container app = pod.getSpec().getContainers().get(0);
+        io.fabric8.kubernetes.api.model.SecurityContext c = app.getSecurityContext();
+        io.fabric8.kubernetes.api.model.PodSecurityContext p = pod.getSpec().getSecurityContext();
+        Long uid = c != null && c.getRunAsUser() != null ? c.getRunAsUser() : p != null ? p.getRunAsUser() : null;
+        Long gid = c != null && c.getRunAsGroup() != null ? c.getRunAsGroup() : p != null ? p.getRunAsGroup() : null;
+        // root may open the sidecar's files whoever owns them; the sidecar itself never runs as root
+        long user = uid != null && uid > 0 ? uid : SIDECAR_UID;
+        long group = gid != null && gid > 0 ? gid : uid != null && uid > 0 ? user : SIDECAR_UID;
+        return new io.fabric8.kubernetes.api.model.SecurityContextBuilder()
+                .withRunAsNonRoot(true).withRunAsUser(user).withRunAsGroup(group)
+                .withAllowPrivilegeEscalation(false)
+                .withNewCapabilities().addToDrop("ALL").endCapabilities()
+                .withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile()
+                .build();
+    }
+
+    Container sidecar(long cacheBytes, Pod pod) {
         // The cache lives in the shared emptyDir (tmpfs, charged to the pod's memory): the limit covers it, the heap and the slack.
         Quantity memory = new Quantity(Long.toString(cacheBytes + CONTROL_AND_SLACK + SIDECAR_HEAP));
         return new ContainerBuilder()
@@ -175,6 +200,7 @@ public final class SidecarInjection {
                 .addNewEnv().withName("FARMEM_METRICS_ADDRESS").withValue("$(FARMEM_POD_IP):" + settings.metricsPort()).endEnv()
                 .addNewEnv().withName("JAVA_TOOL_OPTIONS").withValue("-Xmx" + (SIDECAR_HEAP >> 20) / 2 + "m").endEnv()
                 .addNewPort().withName("farmem-metrics").withContainerPort(settings.metricsPort()).withProtocol("TCP").endPort()
+                .withSecurityContext(securityContext(pod))
                 .addNewVolumeMount().withName(SHM_VOLUME).withMountPath(SHM_PATH).endVolumeMount()
                 .addNewVolumeMount().withName(BINDING_VOLUME).withMountPath(BINDING_PATH).withReadOnly(true).endVolumeMount()
                 .withNewResources()

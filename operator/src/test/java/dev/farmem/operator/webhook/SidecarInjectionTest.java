@@ -94,6 +94,38 @@ class SidecarInjectionTest {
     }
 
     @Test
+    void theSidecarIsRestrictedAndRunsAsTheApplicationsUserWhenThePodStatesOne() {
+        Map<String, String> asks = Map.of(SidecarInjection.CLAIM_ANNOTATION, "cache");
+        record Case(Long podUser, Long podGroup, Long appUser, Long appGroup, long user, long group) {}
+        List<Case> cases = List.of(
+                new Case(null, null, null, null, SidecarInjection.SIDECAR_UID, SidecarInjection.SIDECAR_UID), // the image's user
+                new Case(2000L, 3000L, null, null, 2000, 3000),       // the pod's
+                new Case(2000L, 3000L, 4000L, null, 4000, 3000),      // the app container's user wins over the pod's
+                new Case(null, null, 4000L, null, 4000, 4000),        // no group stated: the user's own
+                new Case(0L, 0L, null, null, SidecarInjection.SIDECAR_UID, SidecarInjection.SIDECAR_UID)); // root app: sidecar stays non-root
+        for (Case k : cases) {
+            Pod pod = pod(false, asks);
+            if (k.podUser() != null) {
+                pod.getSpec().setSecurityContext(new io.fabric8.kubernetes.api.model.PodSecurityContextBuilder()
+                        .withRunAsUser(k.podUser()).withRunAsGroup(k.podGroup()).build());
+            }
+            if (k.appUser() != null) {
+                pod.getSpec().getContainers().get(0).setSecurityContext(new io.fabric8.kubernetes.api.model.SecurityContextBuilder()
+                        .withRunAsUser(k.appUser()).withRunAsGroup(k.appGroup()).build());
+            }
+            Pod out = apply(pod, injection.decide(pod, "team", claim("Bound"), List.of()).patch());
+            io.fabric8.kubernetes.api.model.SecurityContext sc = out.getSpec().getContainers().get(2).getSecurityContext();
+            assertThat(sc.getRunAsUser()).as("%s", k).isEqualTo(k.user());
+            assertThat(sc.getRunAsGroup()).as("%s", k).isEqualTo(k.group());
+            assertThat(sc.getRunAsNonRoot()).isTrue();
+            assertThat(sc.getAllowPrivilegeEscalation()).isFalse();
+            assertThat(sc.getCapabilities().getDrop()).containsExactly("ALL");
+            assertThat(sc.getCapabilities().getAdd()).isNullOrEmpty();
+            assertThat(sc.getSeccompProfile().getType()).isEqualTo("RuntimeDefault");
+        }
+    }
+
+    @Test
     void aPodWithoutTheAnnotationIsLeftAloneUnlessItAskedForInjectionByLabel() {
         Pod plain = new PodBuilder().withNewMetadata().withName("plain").endMetadata().withNewSpec().addNewContainer().withName("a").endContainer().endSpec().build();
         assertThat(injection.decide(plain, "team", null, List.of())).isEqualTo(new SidecarInjection.Decision(true, List.of(), null));
