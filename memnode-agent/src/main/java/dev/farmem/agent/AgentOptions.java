@@ -1,6 +1,7 @@
 package dev.farmem.agent;
 
 import dev.farmem.transport.ByteSize;
+import dev.farmem.transport.CommandLine;
 import dev.farmem.transport.Endpoint;
 import dev.farmem.transport.rdma.RdmaSupport;
 import dev.farmem.transport.token.TokenKey;
@@ -10,11 +11,11 @@ import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The agent's command line: every flag {@code --name VALUE} (or {@code --name=VALUE}) may also be
@@ -26,7 +27,7 @@ public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, En
     /** Flag name, default (null: required or optional without default), help text. */
     private record Flag(String name, String defaultValue, String help) {
         String env() {
-            return "FARMEM_" + name.toUpperCase(Locale.ROOT).replace('-', '_');
+            return CommandLine.environmentName(name);
         }
     }
 
@@ -61,33 +62,17 @@ public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, En
 
     /** Parses flags over the environment; throws IllegalArgumentException saying which value is wrong. */
     public static AgentOptions parse(String[] args, Map<String, String> env) {
+        Set<String> names = new HashSet<>();
+        FLAGS.forEach(f -> names.add(f.name));
+        CommandLine cl = new CommandLine(args, names, Set.of(), env::get);
         Map<String, String> given = new LinkedHashMap<>();
         for (Flag f : FLAGS) {
-            String v = env.get(f.env());
-            if (v != null && !v.isEmpty()) given.put(f.name, v);
+            String v = cl.string(f.name, f.defaultValue);
+            if (v != null) given.put(f.name, v);
         }
-        List<String> known = new ArrayList<>();
-        FLAGS.forEach(f -> known.add(f.name));
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (!a.startsWith("--")) throw new IllegalArgumentException("unexpected argument '" + a + "': flags start with --, see --help");
-            String name = a.substring(2);
-            String value;
-            int eq = name.indexOf('=');
-            if (eq >= 0) {
-                value = name.substring(eq + 1);
-                name = name.substring(0, eq);
-            } else {
-                if (i + 1 >= args.length) throw new IllegalArgumentException("flag --" + name + " needs a value");
-                value = args[++i];
-            }
-            if (!known.contains(name)) throw new IllegalArgumentException("unknown flag --" + name + ": see ./farmem agent --help");
-            given.put(name, value);
-        }
-        for (Flag f : FLAGS) if (f.defaultValue != null) given.putIfAbsent(f.name, f.defaultValue);
 
-        String capacityText = required(given, "capacity");
-        String keyFile = required(given, "key-file");
+        String capacityText = cl.required("capacity");
+        String keyFile = cl.required("key-file");
         long capacity = ByteSize.parse(capacityText, "--capacity");
         long slabSize = ByteSize.parse(given.get("slab-size"), "--slab-size");
         if (capacity <= 0 || slabSize <= 0 || capacity % slabSize != 0) {
@@ -121,15 +106,6 @@ public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, En
         AgentSettings settings = new AgentSettings(node, given.get("pool"), listen, capacity, slabSize, key, memoryFile, (int) maxFrame,
                 Protocol.DEFAULT_MAX_SEGMENTS, ioThreads);
         return new AgentOptions(settings, metrics, advertise, registration, duration(given.get("drain-timeout"), "--drain-timeout"));
-    }
-
-    private static String required(Map<String, String> given, String name) {
-        String v = given.get(name);
-        if (v == null) {
-            String env = FLAGS.stream().filter(f -> f.name.equals(name)).findFirst().orElseThrow().env();
-            throw new IllegalArgumentException("--" + name + " is required (or set " + env + "); see ./farmem agent --help");
-        }
-        return v;
     }
 
     private static InetSocketAddress address(String text, String what) {

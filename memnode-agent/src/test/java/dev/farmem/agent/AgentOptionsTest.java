@@ -42,7 +42,7 @@ class AgentOptionsTest {
         assertThatThrownBy(() -> AgentOptions.parse(new String[] {"--capacity", "1GiB", "--key-file", k, "--slab-size", "48MiB"}, Map.of()))
                 .hasMessageContaining("not a positive multiple of --slab-size");
         assertThatThrownBy(() -> AgentOptions.parse(new String[] {"--capacity", "1GiB", "--key-file", k, "--colour", "red"}, Map.of()))
-                .hasMessageContaining("unknown flag --colour");
+                .hasMessageContaining("unknown option '--colour'");
         assertThatThrownBy(() -> AgentOptions.parse(new String[] {"--capacity", "1GiB", "--key-file", k, "--listen", "nowhere"}, Map.of()))
                 .hasMessageContaining("--listen");
         assertThatThrownBy(() -> AgentOptions.parse(new String[] {"--capacity", "1GiB", "--key-file", dir.resolve("none").toString()}, Map.of()))

@@ -6,6 +6,7 @@ import dev.farmem.operator.claim.ClaimReconciler;
 import dev.farmem.operator.metrics.OperatorMetrics;
 import dev.farmem.operator.pool.AgentDefaults;
 import dev.farmem.operator.pool.PoolReconciler;
+import dev.farmem.transport.CommandLine;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
@@ -20,8 +21,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -111,21 +111,26 @@ public final class OperatorMain implements AutoCloseable {
     }
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> flags;
+        CommandLine flags;
         AgentDefaults agentDefaults;
         try {
-            flags = parse(args);
-            address(flags.getOrDefault("metrics", env("FARMEM_METRICS", "0.0.0.0:8080")));
+            flags = new CommandLine(args, Set.of("namespace", "metrics", "agent-service-account", "leader-election"), Set.of("help"), System::getenv);
+            if (flags.flag("help")) {
+                System.out.println("usage: ./farmem operator [--namespace NS] [--metrics HOST:PORT] [--agent-service-account NAME]"
+                        + " [--leader-election true|false]   (each also FARMEM_NAMESPACE, FARMEM_METRICS, ...)");
+                return;
+            }
+            address(flags.string("metrics", "0.0.0.0:8080"));
             agentDefaults = AgentDefaults.from(System::getenv);
         } catch (IllegalArgumentException e) {
             System.err.println("farmem operator: " + e.getMessage());
             System.exit(2);
             return;
         }
-        String namespace = flags.getOrDefault("namespace", env("FARMEM_NAMESPACE", "farmem-system"));
-        String metrics = flags.getOrDefault("metrics", env("FARMEM_METRICS", "0.0.0.0:8080"));
-        String sa = flags.getOrDefault("agent-service-account", env("FARMEM_AGENT_SERVICE_ACCOUNT", "farmem-agent"));
-        boolean leader = Boolean.parseBoolean(flags.getOrDefault("leader-election", env("FARMEM_LEADER_ELECTION", "true")));
+        String namespace = flags.string("namespace", "farmem-system");
+        String metrics = flags.string("metrics", "0.0.0.0:8080");
+        String sa = flags.string("agent-service-account", "farmem-agent");
+        boolean leader = Boolean.parseBoolean(flags.string("leader-election", "true"));
         String identity = env("HOSTNAME", "farmem-operator") + "-" + ProcessHandle.current().pid();
         // A deposed leader exits: its in-memory allocation must never act again.
         Settings settings = new Settings(namespace, address(metrics), sa, agentDefaults, leader, identity, true);
@@ -136,34 +141,6 @@ public final class OperatorMain implements AutoCloseable {
             client.close();
         }, "farmem-operator-shutdown"));
         Thread.currentThread().join();
-    }
-
-    static Map<String, String> parse(String[] args) {
-        Map<String, String> flags = new LinkedHashMap<>();
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (a.equals("--help") || a.equals("-h")) {
-                System.out.println("usage: ./farmem operator [--namespace NS] [--metrics HOST:PORT] [--agent-service-account NAME]"
-                        + " [--leader-election true|false]");
-                System.exit(0);
-            }
-            if (!a.startsWith("--")) throw new IllegalArgumentException("unexpected argument '" + a + "': flags look like --namespace farmem-system");
-            String name = a.substring(2);
-            String value;
-            int eq = name.indexOf('=');
-            if (eq >= 0) {
-                value = name.substring(eq + 1);
-                name = name.substring(0, eq);
-            } else {
-                if (i + 1 >= args.length) throw new IllegalArgumentException("flag --" + name + " needs a value");
-                value = args[++i];
-            }
-            if (!java.util.Set.of("namespace", "metrics", "agent-service-account", "leader-election").contains(name)) {
-                throw new IllegalArgumentException("unknown flag --" + name + ": see ./farmem operator --help");
-            }
-            flags.put(name, value);
-        }
-        return flags;
     }
 
     static InetSocketAddress address(String hostPort) {

@@ -1,7 +1,7 @@
 package dev.farmem.bench.demo;
 
 import dev.farmem.agent.EmbeddedPool;
-import dev.farmem.bench.CommandLine;
+import dev.farmem.transport.CommandLine;
 import dev.farmem.bench.workload.RunResult;
 import dev.farmem.bench.workload.Workload;
 import dev.farmem.bench.workload.WorkloadRunner;

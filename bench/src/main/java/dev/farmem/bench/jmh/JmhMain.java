@@ -1,6 +1,6 @@
 package dev.farmem.bench.jmh;
 
-import dev.farmem.bench.CommandLine;
+import dev.farmem.transport.CommandLine;
 import dev.farmem.transport.ByteSize;
 import java.util.Collection;
 import java.util.HashMap;

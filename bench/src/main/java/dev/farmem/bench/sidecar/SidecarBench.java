@@ -1,7 +1,7 @@
 package dev.farmem.bench.sidecar;
 
 import dev.farmem.agent.EmbeddedPool;
-import dev.farmem.bench.CommandLine;
+import dev.farmem.transport.CommandLine;
 import dev.farmem.client.FarBuffer;
 import dev.farmem.client.FarMemory;
 import dev.farmem.client.FarMemoryOptions;

@@ -1,7 +1,7 @@
 package dev.farmem.bench.workload;
 
 import dev.farmem.agent.EmbeddedPool;
-import dev.farmem.bench.CommandLine;
+import dev.farmem.transport.CommandLine;
 import dev.farmem.transport.ByteSize;
 import dev.farmem.transport.binding.Binding;
 import java.lang.management.ManagementFactory;

@@ -1,7 +1,7 @@
 package dev.farmem.client.sidecar;
 
 import dev.farmem.client.FarMemoryOptions;
-import dev.farmem.transport.ByteSize;
+import dev.farmem.transport.CommandLine;
 import dev.farmem.transport.binding.Binding;
 import io.prometheus.client.CollectorRegistry;
 import io.prometheus.client.exporter.HTTPServer;
@@ -9,8 +9,7 @@ import io.prometheus.client.hotspot.DefaultExports;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -26,49 +25,52 @@ public final class SidecarMain {
               --cache-bytes SIZE       local cache, e.g. 256Mi                       (FARMEM_CACHE_BYTES, default 64Mi)
               --tracking-bytes N       bytes per dirty bit, 64..block size           (FARMEM_TRACKING_BYTES, default 64)
               --prefetch-depth N       blocks fetched ahead of a sequential stream   (FARMEM_PREFETCH_DEPTH, default 8, 0 = off)
-              --metrics-address H:P    /metrics address, empty to disable            (FARMEM_METRICS_ADDRESS, default 0.0.0.0:9091)
+              --metrics-address H:P    /metrics address; --metrics-address= for none (FARMEM_METRICS_ADDRESS, default 0.0.0.0:9091)
               --max-clients N          application processes served at once          (FARMEM_MAX_CLIENTS, default 16)
               --threads-per-client N   threads of one application using far memory   (FARMEM_THREADS_PER_CLIENT, default 64)
               --lease-timeout-ms N     reclaim a silent application after N ms       (FARMEM_LEASE_TIMEOUT_MS, default 10000)
               --sidecar-timeout-ms N   applications give up on a silent sidecar      (FARMEM_SIDECAR_TIMEOUT_MS, default 5000)
             """;
 
+    private static final Set<String> OPTIONS = Set.of("binding", "shm", "cache-bytes", "tracking-bytes", "prefetch-depth", "metrics-address",
+            "max-clients", "threads-per-client", "lease-timeout-ms", "sidecar-timeout-ms");
+
     private SidecarMain() {}
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> flags;
+        CommandLine flags;
         try {
-            flags = parse(args);
+            flags = new CommandLine(args, OPTIONS, Set.of("help"), System::getenv);
         } catch (IllegalArgumentException e) {
             System.err.println("farmem sidecar: " + e.getMessage());
             System.err.print(USAGE);
             System.exit(2);
             return;
         }
-        if (flags.containsKey("help")) {
+        if (flags.flag("help")) {
             System.out.print(USAGE);
             return;
         }
         Sidecar sidecar;
         HTTPServer metricsServer = null;
         try {
-            Path bindingPath = Path.of(value(flags, "binding", "FARMEM_BINDING", "/var/run/farmem/binding"));
+            Path bindingPath = Path.of(flags.string("binding", "/var/run/farmem/binding"));
             Binding binding = Binding.read(bindingPath);
             CollectorRegistry registry = CollectorRegistry.defaultRegistry;
             FarMemoryOptions engine = FarMemoryOptions.defaults()
-                    .cacheBytes(ByteSize.parse(value(flags, "cache-bytes", "FARMEM_CACHE_BYTES", "64Mi"), "--cache-bytes"))
-                    .trackingGranularity(intValue(flags, "tracking-bytes", "FARMEM_TRACKING_BYTES", "64"))
-                    .prefetchDepth(intValue(flags, "prefetch-depth", "FARMEM_PREFETCH_DEPTH", "8"))
+                    .cacheBytes(flags.bytes("cache-bytes", 64L << 20))
+                    .trackingGranularity((int) flags.integer("tracking-bytes", 64, 0, Integer.MAX_VALUE))
+                    .prefetchDepth((int) flags.integer("prefetch-depth", 8, 0, Integer.MAX_VALUE))
                     .registry(registry);
             SidecarOptions options = SidecarOptions.defaults()
-                    .directory(Path.of(value(flags, "shm", "FARMEM_SHM_DIR", "/var/run/farmem/shm")))
+                    .directory(Path.of(flags.string("shm", shmFromEnvironment())))
                     .bindingPath(bindingPath)
-                    .maxClients(intValue(flags, "max-clients", "FARMEM_MAX_CLIENTS", "16"))
-                    .threadsPerClient(intValue(flags, "threads-per-client", "FARMEM_THREADS_PER_CLIENT", "64"))
-                    .leaseTimeoutMillis(intValue(flags, "lease-timeout-ms", "FARMEM_LEASE_TIMEOUT_MS", "10000"))
-                    .sidecarTimeoutMillis(intValue(flags, "sidecar-timeout-ms", "FARMEM_SIDECAR_TIMEOUT_MS", "5000"))
+                    .maxClients((int) flags.integer("max-clients", 16, 0, Integer.MAX_VALUE))
+                    .threadsPerClient((int) flags.integer("threads-per-client", 64, 0, Integer.MAX_VALUE))
+                    .leaseTimeoutMillis((int) flags.integer("lease-timeout-ms", 10_000, 0, Integer.MAX_VALUE))
+                    .sidecarTimeoutMillis((int) flags.integer("sidecar-timeout-ms", 5_000, 0, Integer.MAX_VALUE))
                     .engine(engine);
-            String metrics = value(flags, "metrics-address", "FARMEM_METRICS_ADDRESS", "0.0.0.0:9091");
+            String metrics = flags.string("metrics-address", "0.0.0.0:9091");
             sidecar = Sidecar.start(binding, options);
             if (!metrics.isEmpty()) {
                 DefaultExports.register(registry);
@@ -100,43 +102,9 @@ public final class SidecarMain {
         stopped.await();
     }
 
-    private static Map<String, String> parse(String[] args) {
-        Map<String, String> out = new LinkedHashMap<>();
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (a.equals("--help") || a.equals("-h")) {
-                out.put("help", "");
-                continue;
-            }
-            if (!a.startsWith("--")) throw new IllegalArgumentException("unexpected argument '" + a + "'");
-            String name = a.substring(2);
-            String v;
-            int eq = name.indexOf('=');
-            if (eq >= 0) {
-                v = name.substring(eq + 1);
-                name = name.substring(0, eq);
-            } else {
-                if (i + 1 >= args.length) throw new IllegalArgumentException("--" + name + " needs a value");
-                v = args[++i];
-            }
-            if (!USAGE.contains("--" + name + " ")) throw new IllegalArgumentException("unknown option --" + name);
-            out.put(name, v);
-        }
-        return out;
-    }
-
-    private static String value(Map<String, String> flags, String name, String env, String def) {
-        String v = flags.get(name);
-        if (v == null) v = System.getenv(env);
-        return v == null ? def : v;
-    }
-
-    private static int intValue(Map<String, String> flags, String name, String env, String def) {
-        String v = value(flags, name, env, def);
-        try {
-            return Integer.parseInt(v.trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("--" + name + " (" + env + ") must be a whole number, got '" + v + "'");
-        }
+    /** FARMEM_SHM_DIR, the variable the application reads too, else the injected sidecar's mount. */
+    private static String shmFromEnvironment() {
+        String v = System.getenv("FARMEM_SHM_DIR");
+        return v == null || v.isEmpty() ? "/var/run/farmem/shm" : v;
     }
 }
