@@ -1,7 +1,6 @@
 package dev.farmem.bench.sidecar;
 
 import dev.farmem.agent.EmbeddedPool;
-import dev.farmem.transport.CommandLine;
 import dev.farmem.client.FarBuffer;
 import dev.farmem.client.FarMemory;
 import dev.farmem.client.FarMemoryOptions;
@@ -9,6 +8,7 @@ import dev.farmem.client.sidecar.Sidecar;
 import dev.farmem.client.sidecar.SidecarMain;
 import dev.farmem.client.sidecar.SidecarOptions;
 import dev.farmem.transport.ByteSize;
+import dev.farmem.transport.CommandLine;
 import dev.farmem.transport.binding.Binding;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -60,6 +60,7 @@ public final class SidecarBench {
               --rounds N         alternating miss rounds (default 5)
               --warmup N         misses per mode before the rounds, so both JVMs have compiled the path (default 20000)
               --part P           hit, miss or all (default all)
+              --poll-micros N    the polling sidecar's --poll-micros (default: the sidecar's default)
             """;
 
     private SidecarBench() {}
@@ -76,8 +77,9 @@ public final class SidecarBench {
         int rounds;
         int warmup;
         String part;
+        long pollMicros;
         try {
-            CommandLine cl = new CommandLine(args, Set.of("size", "seconds", "iterations", "misses", "rounds", "warmup", "part"), Set.of());
+            CommandLine cl = new CommandLine(args, Set.of("size", "seconds", "iterations", "misses", "rounds", "warmup", "part", "poll-micros"), Set.of());
             part = cl.string("part", "all");
             if (!Set.of("hit", "miss", "all").contains(part)) throw new IllegalArgumentException("--part must be hit, miss or all, got " + part);
             size = cl.bytes("size", 256L << 20);
@@ -87,6 +89,7 @@ public final class SidecarBench {
             misses = (int) cl.integer("misses", 2000, 10, 1_000_000);
             rounds = (int) cl.integer("rounds", 5, 1, 100);
             warmup = (int) cl.integer("warmup", 20_000, 0, 1_000_000);
+            pollMicros = cl.integer("poll-micros", SidecarOptions.defaults().pollMicros(), 1, 10_000);
         } catch (IllegalArgumentException e) {
             System.err.println("farmem bench sidecar: " + e.getMessage());
             System.err.print(USAGE);
@@ -98,7 +101,7 @@ public final class SidecarBench {
             hitPath(size, seconds, iterations);
             hitPathCpuTime(size, rounds);
         }
-        if (!part.equals("hit")) missPath(misses, rounds, warmup);
+        if (!part.equals("hit")) missPath(misses, rounds, warmup, pollMicros);
     }
 
     // ---- (1) the hit path --------------------------------------------------------------
@@ -275,65 +278,93 @@ public final class SidecarBench {
     /**
      * Random blocks of a 64 MiB claim through a 1 MiB cache (almost every read misses), queue
      * depth 1, in alternating rounds with the same offsets: in-process; attached to a sidecar
-     * running as its own JVM (the deployment); and attached to a sidecar in this JVM, which
-     * tells the cost of the path itself from the cost of a second process on this machine.
+     * running as its own JVM (the deployment), once as it runs by default (its event loop polls
+     * for the next request for about one miss) and once with doorbells only ({@code
+     * --poll-micros 0}); and attached to a sidecar in this JVM, which tells the cost of the path
+     * itself from the cost of a second process on this machine. The two sidecar JVMs also report
+     * the CPU time they spent per miss, the price of polling.
      */
-    private static void missPath(int misses, int rounds, int warmup) throws Exception {
+    private static void missPath(int misses, int rounds, int warmup, long pollMicros) throws Exception {
         long claim = 64L << 20;
         long cache = 1L << 20;
         Path dir = Files.createTempDirectory(Files.isWritable(Path.of("/dev/shm")) ? Path.of("/dev/shm") : Path.of(System.getProperty("java.io.tmpdir")),
                 "farmem-bench-miss-");
-        Process sidecar = null;
+        List<Process> sidecars = new ArrayList<>();
         try (EmbeddedPool pool = EmbeddedPool.start(1, claim, 16L << 20)) {
-            Binding binding = pool.bind("miss", claim, 1, 4096); // read only: the three clients may share it
+            Binding binding = pool.bind("miss", claim, 1, 4096); // read only: the clients may share it
             Path bindingFile = dir.resolve("binding.json");
             Files.writeString(bindingFile, binding.toJson());
-            String jar = Path.of(SidecarMain.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
-            sidecar = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m", "-cp", jar,
-                    SidecarMain.class.getName(), "--binding", bindingFile.toString(), "--shm", dir.resolve("shm").toString(),
-                    "--cache-bytes", Long.toString(cache), "--prefetch-depth", "0", "--metrics-address=")
-                    .redirectErrorStream(true).redirectOutput(dir.resolve("sidecar.log").toFile()).start();
+            Process polling = startSidecar(dir, bindingFile, "shm", cache, pollMicros);
+            sidecars.add(polling);
+            Process bells = startSidecar(dir, bindingFile, "shm-bells", cache, 0);
+            sidecars.add(bells);
             FarMemoryOptions options = FarMemoryOptions.defaults().cacheBytes(cache).prefetchDepth(0);
             try (FarMemory local = FarMemory.open(binding, options);
                  FarMemory attached = FarMemory.attach(dir.resolve("shm"), 30_000);
-                 Sidecar sameJvm = Sidecar.start(binding, SidecarOptions.defaults().directory(dir.resolve("shm-same-jvm")).engine(options));
+                 FarMemory attachedBells = FarMemory.attach(dir.resolve("shm-bells"), 30_000);
+                 Sidecar sameJvm = Sidecar.start(binding, SidecarOptions.defaults().directory(dir.resolve("shm-same-jvm")).pollMicros(pollMicros)
+                         .engine(options));
                  FarMemory attachedSameJvm = FarMemory.attach(sameJvm.directory(), 10_000)) {
-                FarBuffer[] modes = {local.buffer(), attached.buffer(), attachedSameJvm.buffer()};
+                FarMemory[] mems = {local, attached, attachedBells, attachedSameJvm};
+                Process[] processes = {null, polling, bells, null};
+                String[] names = {"in-process", "sidecar (another JVM)", "sidecar, doorbells only", "sidecar in this JVM"};
                 long blocks = claim / 4096;
-                List<List<long[]>> byMode = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
-                for (int w = 0; w < warmup; w += 1000) { // warm-up, alternating: the JIT compiles every path in both JVMs
-                    for (FarBuffer b : modes) timeMisses(b, blocks, Math.min(1000, warmup - w), 99 + w);
+                List<List<long[]>> byMode = new ArrayList<>();
+                long[] cpuNanos = new long[mems.length];
+                for (FarMemory m : mems) byMode.add(new ArrayList<>());
+                for (int w = 0; w < warmup; w += 1000) { // warm-up, alternating: the JIT compiles every path in every JVM
+                    for (FarMemory m : mems) timeMisses(m.buffer(), blocks, Math.min(1000, warmup - w), 99 + w);
                 }
                 for (int r = 0; r < rounds; r++) {
-                    for (int m = 0; m < modes.length; m++) byMode.get(m).add(timeMisses(modes[m], blocks, misses, r));
+                    for (int m = 0; m < mems.length; m++) {
+                        long cpu0 = cpu(processes[m]);
+                        byMode.get(m).add(timeMisses(mems[m].buffer(), blocks, misses, r));
+                        cpuNanos[m] += cpu(processes[m]) - cpu0;
+                    }
                 }
-                long[] l = merge(byMode.get(0));
-                long[] s = merge(byMode.get(1));
-                long[] j = merge(byMode.get(2));
-                double[] lp50 = roundMedians(byMode.get(0), 0.5);
-                double[] sp50 = roundMedians(byMode.get(1), 0.5);
-                double[] jp50 = roundMedians(byMode.get(2), 0.5);
-                System.out.printf(Locale.ROOT, "miss, random 4 KiB block, queue depth 1, %d rounds x %d: in-process p50 %.1f us p99 %.1f us; "
-                                + "through the sidecar (another JVM) p50 %.1f us p99 %.1f us; through a sidecar in this JVM p50 %.1f us p99 %.1f us%n",
-                        rounds, misses, pct(l, 0.5) / 1e3, pct(l, 0.99) / 1e3, pct(s, 0.5) / 1e3, pct(s, 0.99) / 1e3,
-                        pct(j, 0.5) / 1e3, pct(j, 0.99) / 1e3);
-                System.out.printf(Locale.ROOT, "  sidecar - in-process, p50: %.1f us (median of per-round differences; rounds: %s)%n",
-                        median(diff(sp50, lp50)) / 1e3, rounded(diff(sp50, lp50)));
+                double[][] p50 = new double[mems.length][];
+                StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "miss, random 4 KiB block, queue depth 1, %d rounds x %d:", rounds, misses));
+                for (int m = 0; m < mems.length; m++) {
+                    long[] all = merge(byMode.get(m));
+                    p50[m] = roundMedians(byMode.get(m), 0.5);
+                    line.append(String.format(Locale.ROOT, "%s %s p50 %.1f us p99 %.1f us", m == 0 ? "" : ";", names[m], pct(all, 0.5) / 1e3, pct(all, 0.99) / 1e3));
+                }
+                System.out.println(line);
+                System.out.printf(Locale.ROOT, "  sidecar (polls %d us) - in-process, p50: %.1f us (median of per-round differences; rounds: %s)%n",
+                        pollMicros, median(diff(p50[1], p50[0])) / 1e3, rounded(diff(p50[1], p50[0])));
+                System.out.printf(Locale.ROOT, "  sidecar with doorbells only - in-process, p50: %.1f us (rounds: %s)%n",
+                        median(diff(p50[2], p50[0])) / 1e3, rounded(diff(p50[2], p50[0])));
                 System.out.printf(Locale.ROOT, "  of which the path (sidecar in this JVM - in-process): %.1f us (rounds: %s)%n",
-                        median(diff(jp50, lp50)) / 1e3, rounded(diff(jp50, lp50)));
-                System.out.printf(Locale.ROOT, "  sidecar - in-process, p99: %.1f us%n", (pct(s, 0.99) - pct(l, 0.99)) / 1e3);
-                System.out.printf(Locale.ROOT, "  misses counted: in-process %d, sidecar %d, sidecar in this JVM %d (of %d reads each)%n",
-                        local.stats().misses(), attached.stats().misses(), attachedSameJvm.stats().misses(), (long) rounds * misses + warmup);
+                        median(diff(p50[3], p50[0])) / 1e3, rounded(diff(p50[3], p50[0])));
+                long measured = (long) rounds * misses;
+                System.out.printf(Locale.ROOT, "  sidecar process CPU per miss: polling %.1f us, doorbells only %.1f us%n",
+                        cpuNanos[1] / 1e3 / measured, cpuNanos[2] / 1e3 / measured);
+                StringBuilder counted = new StringBuilder("  misses counted:");
+                for (int m = 0; m < mems.length; m++) counted.append(m == 0 ? " " : ", ").append(names[m]).append(' ').append(mems[m].stats().misses());
+                System.out.println(counted + " (of " + (measured + warmup) + " reads each)");
             }
         } finally {
-            if (sidecar != null) {
-                sidecar.destroy();
-                sidecar.waitFor(30, TimeUnit.SECONDS);
+            for (Process p : sidecars) {
+                p.destroy();
+                p.waitFor(30, TimeUnit.SECONDS);
             }
             try (Stream<Path> files = Files.walk(dir)) {
                 files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
+    }
+
+    private static Process startSidecar(Path dir, Path bindingFile, String shm, long cache, long pollMicros) throws Exception {
+        String jar = Path.of(SidecarMain.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
+        return new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m", "-cp", jar,
+                SidecarMain.class.getName(), "--binding", bindingFile.toString(), "--shm", dir.resolve(shm).toString(),
+                "--cache-bytes", Long.toString(cache), "--prefetch-depth", "0", "--poll-micros", Long.toString(pollMicros), "--metrics-address=")
+                .redirectErrorStream(true).redirectOutput(dir.resolve(shm + ".log").toFile()).start();
+    }
+
+    /** CPU time a process has used so far (0 for none). */
+    private static long cpu(Process p) {
+        return p == null ? 0 : p.toHandle().info().totalCpuDuration().map(java.time.Duration::toNanos).orElse(0L);
     }
 
     private static String rounded(double[] nanos) {

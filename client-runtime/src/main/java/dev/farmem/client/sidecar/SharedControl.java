@@ -48,6 +48,7 @@ final class SharedControl {
     private static final int H_PID = 48;
     private static final int H_STATE = 56;
     private static final int H_HEARTBEAT = 64; // own cache line
+    private static final int H_POLLING = 128; // own cache line
     private static final int H_LEASE_TIMEOUT = 192;
     private static final int H_SIDECAR_TIMEOUT = 200;
     private static final int H_PID_NS = 208;
@@ -202,6 +203,11 @@ final class SharedControl {
     void stopReason(String reason) { putString(H_STOP_REASON, reason, NAME_BYTES); }
     String stopReason() { return getString(H_STOP_REASON); }
 
+    /** Sidecar: its event loop polls the request slots now (set before it polls, cleared with a full fence before it stops). */
+    void polling(boolean on) { INT.setVolatile(buf, H_POLLING, on ? 1 : 0); }
+    /** Application, after posting a request with a full fence: the sidecar will see it without a bell. */
+    boolean polling() { return (int) INT.getVolatile(buf, H_POLLING) != 0; }
+
     void heartbeat(long millis) { LONG.setRelease(buf, H_HEARTBEAT, millis); }
     long heartbeat() { return (long) LONG.getAcquire(buf, H_HEARTBEAT); }
 
@@ -284,7 +290,7 @@ final class SharedControl {
         INT.set(buf, at + T_OP, op);
         INT.set(buf, at + T_HAZARD_INDEX, hazardIndex);
         LONG.set(buf, at + T_BLOCK, block);
-        LONG.setRelease(buf, at + T_REQ_SEQ, seq);
+        LONG.setVolatile(buf, at + T_REQ_SEQ, seq); // full fence: the polling flag read after it is current (Dekker)
     }
 
     long requestSeq(int slot) { return (long) LONG.getAcquire(buf, thread(slot) + T_REQ_SEQ); }

@@ -166,6 +166,11 @@ public final class SidecarClient implements BlockCache {
         return out;
     }
 
+    /** Times threads of this process rang the sidecar's doorbell (none while it polls). */
+    long rings() {
+        return doorbells.stream().mapToLong(Doorbell::rings).sum();
+    }
+
     /** Times the sidecar woke a thread of this process that slept waiting for an answer. */
     long wakeups() {
         return doorbells.stream().mapToLong(Doorbell::wakeups).sum();
@@ -336,7 +341,7 @@ public final class SidecarClient implements BlockCache {
             if (!sidecarRunning(false)) throw unavailable();
             if (h >= 0) control.hazard(slot, h, SharedControl.reservation(s));
             control.postRequest(slot, op, h, block, s);
-            boolean rung = bell.ring();
+            boolean rung = !control.polling() && bell.ring(); // a polling sidecar sees the request without a bell
             // Spin by yielding (see MISS_SPIN_NANOS): besides, a socket write wakes the sidecar with a "sync" hint, so
             // the kernel may queue its event loop behind this very thread; a bare spin made it wait (+20 us p50).
             long spinUntil = System.nanoTime() + MISS_SPIN_NANOS;
@@ -359,6 +364,7 @@ public final class SidecarClient implements BlockCache {
             long epoch = control.epoch();
             control.waiting(slot, true); // then read the answer (Dekker: the sidecar answers, then reads this)
             try {
+                if (!rung) rung = bell.connected(); // the sidecar polled the request; to be woken this thread needs its doorbell
                 while (control.responseSeq(slot) != s) {
                     boolean connected = rung && bell.await(SLEEP_MILLIS);
                     if (control.responseSeq(slot) == s) return;

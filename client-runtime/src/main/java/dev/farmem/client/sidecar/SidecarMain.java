@@ -26,6 +26,7 @@ public final class SidecarMain {
               --tracking-bytes N       bytes per dirty bit, 64..block size           (FARMEM_TRACKING_BYTES, default 64)
               --prefetch-depth N       blocks fetched ahead of a sequential stream   (FARMEM_PREFETCH_DEPTH, default 8, 0 = off)
               --metrics-address H:P    /metrics address; --metrics-address= for none (FARMEM_METRICS_ADDRESS, default 0.0.0.0:9091)
+              --poll-micros N          poll while fetching and N us after, no bells  (FARMEM_POLL_MICROS, default 100, 0 = doorbells only)
               --max-clients N          application processes served at once          (FARMEM_MAX_CLIENTS, default 16)
               --threads-per-client N   threads of one application using far memory   (FARMEM_THREADS_PER_CLIENT, default 64)
               --lease-timeout-ms N     reclaim a silent application after N ms       (FARMEM_LEASE_TIMEOUT_MS, default 10000)
@@ -33,7 +34,7 @@ public final class SidecarMain {
             """;
 
     private static final Set<String> OPTIONS = Set.of("binding", "shm", "cache-bytes", "tracking-bytes", "prefetch-depth", "metrics-address",
-            "max-clients", "threads-per-client", "lease-timeout-ms", "sidecar-timeout-ms");
+            "poll-micros", "max-clients", "threads-per-client", "lease-timeout-ms", "sidecar-timeout-ms");
 
     private SidecarMain() {}
 
@@ -65,6 +66,7 @@ public final class SidecarMain {
             SidecarOptions options = SidecarOptions.defaults()
                     .directory(Path.of(flags.string("shm", shmFromEnvironment())))
                     .bindingPath(bindingPath)
+                    .pollMicros(flags.integer("poll-micros", SidecarOptions.DEFAULT_POLL_MICROS, 0, Long.MAX_VALUE))
                     .maxClients((int) flags.integer("max-clients", 16, 0, Integer.MAX_VALUE))
                     .threadsPerClient((int) flags.integer("threads-per-client", 64, 0, Integer.MAX_VALUE))
                     .leaseTimeoutMillis((int) flags.integer("lease-timeout-ms", 10_000, 0, Integer.MAX_VALUE))

@@ -16,6 +16,10 @@ public final class SidecarOptions {
     private long leaseTimeoutMillis = 10_000;
     private long sidecarTimeoutMillis = 5_000;
     private long bindingPollMillis = 1_000;
+    /** Default poll window: twice as long as a waiting application spins, to catch its next request on a busy machine. */
+    static final long DEFAULT_POLL_MICROS = 2 * dev.farmem.client.engine.BlockCache.MISS_SPIN_NANOS / 1_000;
+
+    private long pollNanos = DEFAULT_POLL_MICROS * 1_000;
     private FarMemoryOptions engine = FarMemoryOptions.defaults();
 
     public static SidecarOptions defaults() {
@@ -32,6 +36,28 @@ public final class SidecarOptions {
     public SidecarOptions bindingPath(Path path) {
         this.bindingPath = path;
         return this;
+    }
+
+    /**
+     * How long the sidecar's event loop keeps polling after its last request or answer; it also
+     * polls while a miss it started is being fetched (default 100 us, twice as long as a waiting
+     * application thread spins). A thread that asks while it polls rings no doorbell, and a
+     * node's answer finds the loop awake; the price is that core, busy while misses come faster
+     * than this ({@code ./farmem bench sidecar} reports the CPU per miss). 0: never poll, every
+     * request rings its doorbell and the loop sleeps between events.
+     */
+    public SidecarOptions pollMicros(long micros) {
+        if (micros < 0 || micros > 10_000) throw new IllegalArgumentException("poll time must be in 0..10000 us, got " + micros);
+        this.pollNanos = micros * 1_000;
+        return this;
+    }
+
+    public long pollMicros() {
+        return pollNanos / 1_000;
+    }
+
+    long pollNanos() {
+        return pollNanos;
     }
 
     /** Application processes served at once (default 16). */

@@ -40,9 +40,20 @@
  * {@link dev.farmem.client.engine.CacheEngine}. Its doorbells are served on the event loop that
  * also runs its connections to the memory nodes: a bell starts the miss there without blocking
  * ({@code CacheEngine.pinAsync}), and the same thread, reading the node's response, answers the
- * application. A miss thus wakes as many threads as an in-process miss does (its TCP event loop,
- * the node, the loop again, the waiter if it slept) and no more. Flushes, and the rare misses
- * that must wait (their block being loaded, or no clean frame), go to worker threads.
+ * application. Flushes, and the rare misses that must wait (their block being loaded, or no
+ * clean frame), go to worker threads.
+ *
+ * <h2>Polling instead of wake-ups</h2>
+ * On a virtual machine, waking a thread from its select costs some 10 to 15 us, a third of a
+ * miss; with doorbells alone a sidecar miss pays it twice more than an in-process one (the
+ * sidecar woken by the bell, then by the node's answer). So after the loop starts or answers a
+ * request it keeps polling the slots and its connections, without sleeping, while a miss it
+ * started is being fetched and for {@code --poll-micros} (100 us) after, and says so in a flag of
+ * the control header. A thread that posts a request reads the flag (after a full fence) and rings
+ * no bell while it is set; the loop clears it (full fence) and then looks at every slot once more,
+ * so one of the two always sees the other. A thread that ends up sleeping connects its doorbell
+ * first, so the answer can wake it. The price is CPU while misses come faster than the window;
+ * {@code --poll-micros 0} turns polling off.
  *
  * <h2>Eviction never takes a frame an application uses</h2>
  * Hazard pointers, Dekker style: the evictor makes the frame {@code EXCLUSIVE} (a CAS, a full

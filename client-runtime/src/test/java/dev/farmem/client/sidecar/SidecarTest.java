@@ -251,23 +251,47 @@ class SidecarTest {
     }
 
     @Test
-    void aThreadThatSleepsOnItsDoorbellIsWokenByItsAnswer() throws IOException {
-        Binding b = bind("doorbell-wake", MIB);
-        try (Sidecar sidecar = Sidecar.start(b, options()); SidecarClient app = SidecarClient.attach(sidecar.directory(), 5_000)) {
-            CacheRegion region = app.region();
-            for (long block = 0; block < 200; block++) { // more blocks than frames: misses, evictions and write-backs
-                int f = app.pin(block);
-                region.buffer().putLong(region.dataIndex(f, 8), block * 31);
-                app.markDirty(f, 8, 8);
-                app.unpin(f);
+    void aThreadThatSleepsOnItsDoorbellIsWokenByItsAnswerWhetherTheSidecarPolledItsRequestOrNot() throws IOException {
+        for (long pollMicros : new long[] {0, SidecarOptions.defaults().pollMicros()}) {
+            Binding b = bind("doorbell-wake-" + pollMicros, MIB);
+            try (Sidecar sidecar = Sidecar.start(b, options().pollMicros(pollMicros)); SidecarClient app = SidecarClient.attach(sidecar.directory(), 5_000)) {
+                CacheRegion region = app.region();
+                for (long block = 0; block < 200; block++) { // more blocks than frames: misses, evictions and write-backs
+                    int f = app.pin(block);
+                    region.buffer().putLong(region.dataIndex(f, 8), block * 31);
+                    app.markDirty(f, 8, 8);
+                    app.unpin(f);
+                }
+                app.flush(); // writing back 64 dirty frames to two replicas takes longer than a waiter spins
+                assertThat(sidecar.wakesSent()).as("poll %d us", pollMicros).isPositive();
+                assertThat(app.wakeups()).isPositive().isLessThanOrEqualTo(sidecar.wakesSent());
+                for (long block = 0; block < 200; block += 7) {
+                    int f = app.pin(block);
+                    assertThat(region.buffer().getLong(region.dataIndex(f, 8))).isEqualTo(block * 31);
+                    app.unpin(f);
+                }
             }
-            app.flush(); // writing back 64 dirty frames to two replicas takes longer than a waiter spins
-            assertThat(sidecar.wakesSent()).isPositive();
-            assertThat(app.wakeups()).isPositive().isLessThanOrEqualTo(sidecar.wakesSent());
-            for (long block = 0; block < 200; block += 7) {
-                int f = app.pin(block);
-                assertThat(region.buffer().getLong(region.dataIndex(f, 8))).isEqualTo(block * 31);
-                app.unpin(f);
+        }
+    }
+
+    @Test
+    void missAfterMissWhileTheSidecarPollsRingsNoDoorbellAndWithoutPollingEachRings() throws IOException {
+        // A long window: the test is about the hand-off, not about how fast this machine comes back between misses.
+        for (long pollMicros : new long[] {10_000, 0}) {
+            Binding b = bind("polled-" + pollMicros, MIB);
+            SidecarOptions noPrefetch = options().pollMicros(pollMicros).engine(FarMemoryOptions.defaults().cacheBytes(256 * 1024).prefetchDepth(0));
+            try (Sidecar sidecar = Sidecar.start(b, noPrefetch); SidecarClient app = SidecarClient.attach(sidecar.directory(), 5_000)) {
+                int misses = 0;
+                for (long block = 0; block < 256; block += 1) { // a cold cache, no prefetch: every block misses
+                    app.unpin(app.pin(block));
+                    misses++;
+                }
+                assertThat(sidecar.stats().misses()).isEqualTo(misses);
+                if (pollMicros > 0) {
+                    assertThat(app.rings()).as("bells while the sidecar polled").isLessThan(misses / 4);
+                } else {
+                    assertThat(app.rings()).as("bells without polling").isGreaterThanOrEqualTo(misses);
+                }
             }
         }
     }
