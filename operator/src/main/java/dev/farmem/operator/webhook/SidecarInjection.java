@@ -34,6 +34,12 @@ public final class SidecarInjection {
     public static final String CLAIM_ANNOTATION = "farmem.io/claim";
     /** Optional: the sidecar's cache size (default 64Mi). */
     public static final String CACHE_ANNOTATION = "farmem.io/cache-size";
+    /**
+     * Optional: how long the sidecar polls after a request, in microseconds (its
+     * {@code --poll-micros}: default 100, 0 for doorbells only, which saves the core it polls on).
+     */
+    public static final String POLL_ANNOTATION = "farmem.io/sidecar-poll-micros";
+    static final long MAX_POLL_MICROS = 10_000;
     public static final String INJECT_LABEL = "farmem.io/inject";
     /** Set on injected pods: which claim they attach (found again by label). */
     public static final String CLAIM_LABEL = "farmem.io/claim";
@@ -116,18 +122,33 @@ public final class SidecarInjection {
                     + " (one runtime per claim): delete that pod first, or give a Deployment the strategy Recreate");
         }
         long cacheBytes;
+        Long pollMicros;
         try {
             String c = pod.getMetadata().getAnnotations().get(CACHE_ANNOTATION);
             cacheBytes = c == null ? settings.defaultCacheBytes() : ByteSize.parse(c, "annotation " + CACHE_ANNOTATION);
+            pollMicros = pollMicros(pod.getMetadata().getAnnotations().get(POLL_ANNOTATION));
         } catch (IllegalArgumentException e) {
             return Decision.refuse(e.getMessage());
         }
         String secret = status.bindingSecret != null ? status.bindingSecret : name + "-binding";
-        return new Decision(true, patch(pod, name, secret, cacheBytes), null);
+        return new Decision(true, patch(pod, name, secret, cacheBytes, pollMicros), null);
+    }
+
+    /** The annotation's poll time, null when absent; a bad value is refused with what to write. */
+    static Long pollMicros(String text) {
+        if (text == null) return null;
+        try {
+            long v = Long.parseLong(text.trim());
+            if (v >= 0 && v <= MAX_POLL_MICROS) return v;
+        } catch (NumberFormatException ignored) {
+            // the message below says what is expected
+        }
+        throw new IllegalArgumentException("annotation " + POLL_ANNOTATION + " '" + text + "' must be a whole number of microseconds in 0.."
+                + MAX_POLL_MICROS + " (0: the sidecar never polls, misses ring its doorbell)");
     }
 
     /** JSON Patch (RFC 6902) operations that add the label, volumes, mounts and the sidecar container. */
-    List<Map<String, Object>> patch(Pod pod, String claim, String bindingSecret, long cacheBytes) {
+    List<Map<String, Object>> patch(Pod pod, String claim, String bindingSecret, long cacheBytes, Long pollMicros) {
         List<Map<String, Object>> ops = new ArrayList<>();
         if (pod.getMetadata().getLabels() == null) {
             ops.add(op("add", "/metadata/labels", Map.of(CLAIM_LABEL, claim)));
@@ -157,7 +178,7 @@ public final class SidecarInjection {
             if (c.getEnv() == null || c.getEnv().isEmpty()) ops.add(op("add", base + "/env", List.of(json(appEnv))));
             else ops.add(op("add", base + "/env/-", json(appEnv)));
         }
-        ops.add(op("add", "/spec/containers/-", json(sidecar(cacheBytes, pod))));
+        ops.add(op("add", "/spec/containers/-", json(sidecar(cacheBytes, pollMicros, pod))));
         return ops;
     }
 
@@ -184,10 +205,10 @@ public final class SidecarInjection {
                 .build();
     }
 
-    Container sidecar(long cacheBytes, Pod pod) {
+    Container sidecar(long cacheBytes, Long pollMicros, Pod pod) {
         // The cache lives in the shared emptyDir (tmpfs, charged to the pod's memory): the limit covers it, the heap and the slack.
         Quantity memory = new Quantity(Long.toString(cacheBytes + CONTROL_AND_SLACK + SIDECAR_HEAP));
-        return new ContainerBuilder()
+        ContainerBuilder sidecar = new ContainerBuilder()
                 .withName(CONTAINER)
                 .withImage(settings.image())
                 .withImagePullPolicy(settings.pullPolicy())
@@ -207,8 +228,9 @@ public final class SidecarInjection {
                 .addToRequests("cpu", new Quantity(settings.cpuRequest()))
                 .addToRequests("memory", memory)
                 .addToLimits("memory", memory)
-                .endResources()
-                .build();
+                .endResources();
+        if (pollMicros != null) sidecar.addNewEnv().withName("FARMEM_POLL_MICROS").withValue(Long.toString(pollMicros)).endEnv();
+        return sidecar.build();
     }
 
     private static Map<String, Object> op(String op, String path, Object value) {

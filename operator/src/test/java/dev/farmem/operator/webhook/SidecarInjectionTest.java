@@ -175,6 +175,24 @@ class SidecarInjectionTest {
     }
 
     @Test
+    void thePollAnnotationSetsTheSidecarsPollTimeAndABadOneIsRefused() {
+        Pod pod = pod(false, Map.of(SidecarInjection.CLAIM_ANNOTATION, "cache", SidecarInjection.POLL_ANNOTATION, "0"));
+        Pod out = apply(pod, injection.decide(pod, "team", claim("Bound"), List.of()).patch());
+        assertThat(out.getSpec().getContainers().get(2).getEnv()).anyMatch(e -> e.getName().equals("FARMEM_POLL_MICROS") && e.getValue().equals("0"));
+
+        Pod plain = pod(false, Map.of(SidecarInjection.CLAIM_ANNOTATION, "cache"));
+        Pod defaulted = apply(plain, injection.decide(plain, "team", claim("Bound"), List.of()).patch());
+        assertThat(defaulted.getSpec().getContainers().get(2).getEnv()).noneMatch(e -> e.getName().equals("FARMEM_POLL_MICROS"));
+
+        for (String bad : new String[] {"fast", "-1", "20000"}) {
+            SidecarInjection.Decision d = injection.decide(pod(false, Map.of(SidecarInjection.CLAIM_ANNOTATION, "cache",
+                    SidecarInjection.POLL_ANNOTATION, bad)), "team", claim("Bound"), List.of());
+            assertThat(d.allowed()).as(bad).isFalse();
+            assertThat(d.message()).contains("annotation farmem.io/sidecar-poll-micros '" + bad + "'").contains("0..10000");
+        }
+    }
+
+    @Test
     void labelKeysAreEscapedAsJsonPointers() {
         assertThat(SidecarInjection.escape("farmem.io/claim")).isEqualTo("farmem.io~1claim");
         assertThat(SidecarInjection.escape("a~b")).isEqualTo("a~0b");
