@@ -77,8 +77,8 @@ final class DoorbellServer implements AutoCloseable {
     void wake(int slot) {
         Channel ch = bySlot.get(slot);
         if (ch == null) return;
+        wakes.increment(); // before the write: a thread can never have seen more wake-ups than were counted
         ch.writeAndFlush(WAKE.duplicate(), ch.voidPromise());
-        wakes.increment();
     }
 
     /** Wake-ups sent so far. */
