@@ -89,7 +89,7 @@ public final class SidecarBench {
             misses = (int) cl.integer("misses", 2000, 10, 1_000_000);
             rounds = (int) cl.integer("rounds", 5, 1, 100);
             warmup = (int) cl.integer("warmup", 20_000, 0, 1_000_000);
-            pollMicros = cl.integer("poll-micros", SidecarOptions.defaults().pollMicros(), 1, 10_000);
+            pollMicros = cl.integer("poll-micros", SidecarOptions.defaults().pollMicros(), 0, 10_000);
         } catch (IllegalArgumentException e) {
             System.err.println("farmem bench sidecar: " + e.getMessage());
             System.err.print(USAGE);
@@ -339,6 +339,18 @@ public final class SidecarBench {
                 long measured = (long) rounds * misses;
                 System.out.printf(Locale.ROOT, "  sidecar process CPU per miss: polling %.1f us, doorbells only %.1f us%n",
                         cpuNanos[1] / 1e3 / measured, cpuNanos[2] / 1e3 / measured);
+                // The same misses from two threads at once, as throughput: polling must not starve the threads that answer.
+                double[][] opsPerSecond = new double[mems.length][rounds];
+                for (int r = 0; r < rounds; r++) {
+                    for (int m = 0; m < mems.length; m++) opsPerSecond[m][r] = missThroughput(mems[m].buffer(), blocks, 2, 500_000_000L, r);
+                }
+                StringBuilder tput = new StringBuilder("  misses from 2 threads, ops/s (median of rounds):");
+                for (int m = 0; m < mems.length; m++) {
+                    tput.append(String.format(Locale.ROOT, "%s %s %.0f", m == 0 ? "" : ",", names[m], median(opsPerSecond[m])));
+                }
+                System.out.println(tput);
+                System.out.printf(Locale.ROOT, "  ratio to in-process: sidecar %.2fx, doorbells only %.2fx%n",
+                        median(opsPerSecond[1]) / median(opsPerSecond[0]), median(opsPerSecond[2]) / median(opsPerSecond[0]));
                 StringBuilder counted = new StringBuilder("  misses counted:");
                 for (int m = 0; m < mems.length; m++) counted.append(m == 0 ? " " : ", ").append(names[m]).append(' ').append(mems[m].stats().misses());
                 System.out.println(counted + " (of " + (measured + warmup) + " reads each)");
@@ -383,6 +395,29 @@ public final class SidecarBench {
         }
         if (sink == 42) System.out.print(""); // keeps the reads
         return ns;
+    }
+
+    /** Random 8-byte reads from {@code threads} threads for {@code nanos}; returns reads per second. */
+    private static double missThroughput(FarBuffer buf, long blocks, int threads, long nanos, long seed) throws InterruptedException {
+        java.util.concurrent.atomic.LongAdder done = new java.util.concurrent.atomic.LongAdder();
+        List<Thread> workers = new ArrayList<>();
+        long end = System.nanoTime() + nanos;
+        for (int t = 0; t < threads; t++) {
+            SplittableRandom rnd = new SplittableRandom(seed * 31 + t);
+            Thread w = new Thread(() -> {
+                long n = 0;
+                long sink = 0;
+                while (System.nanoTime() < end) {
+                    sink += buf.getLong(rnd.nextLong(blocks) * 4096 + 8L * rnd.nextInt(512));
+                    n++;
+                }
+                done.add(n + (sink == 42 ? 1 : 0));
+            }, "bench-reader-" + t);
+            w.start();
+            workers.add(w);
+        }
+        for (Thread w : workers) w.join();
+        return done.sum() * 1e9 / nanos;
     }
 
     private static long[] merge(List<long[]> rounds) {

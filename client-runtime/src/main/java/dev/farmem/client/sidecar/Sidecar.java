@@ -44,6 +44,8 @@ public final class Sidecar implements AutoCloseable {
     static final String REGION_FILE = "cache.region";
     private static final Logger LOG = LoggerFactory.getLogger(Sidecar.class);
     private static final long HOUSEKEEPING_MILLIS = 100;
+    /** How long after requests from two threads the sidecar stays with doorbells. */
+    private static final long SHARED_NANOS = 10_000_000;
     private static final long MY_PID_NAMESPACE = SharedControl.pidNamespace();
 
     private final SidecarOptions options;
@@ -74,6 +76,8 @@ public final class Sidecar implements AutoCloseable {
     private long pollUntil; // event loop only
     private boolean polling; // event loop only
     private final AtomicInteger fetching = new AtomicInteger(); // misses started on the event loop, not yet answered
+    private int lastSlot = -1; // event loop only: the slot of the last request started
+    private long sharedUntil; // event loop only: until then, requests came from more than one thread: no polling
     private final Runnable poll = this::poll;
 
     private Sidecar(Binding binding, SidecarOptions options) throws IOException {
@@ -315,22 +319,33 @@ public final class Sidecar implements AutoCloseable {
         long seq = control.requestSeq(slot);
         if (seq == dispatched[slot] || seq == control.responseSeq(slot)) return;
         dispatched[slot] = seq;
-        if (pollNanos > 0) keepPolling();
+        if (pollNanos > 0) {
+            if (slot != lastSlot) { // a second thread: polling would take the core the threads share
+                if (lastSlot >= 0) sharedUntil = System.nanoTime() + SHARED_NANOS;
+                lastSlot = slot;
+            }
+            keepPolling();
+        }
         if (control.op(slot) == SharedControl.OP_MISS) startMiss(slot, seq);
         else workers.execute(() -> serve(slot, seq));
     }
 
     /**
      * On the event loop, after it started or answered a request: keeps polling the slots and its
-     * connections while a miss it started is being fetched, and for {@code pollNanos} after the
-     * last request or answer. The node's answer finds this loop awake, and a thread that asks
-     * meanwhile (a miss after a miss) rings no bell: neither waits for this thread to be woken
-     * from its select, which on a virtual machine costs about a third of a miss. The flag in the
-     * control file tells applications; clearing it is followed by one more look (Dekker with the
-     * application's post, then read).
+     * connections while the one miss it started is being fetched, and for {@code pollNanos}
+     * after the last request or answer. The node's answer finds this loop awake, and a thread
+     * that asks meanwhile (a miss after a miss) rings no bell: neither waits for this thread to
+     * be woken from its select, which on a virtual machine costs about a third of a miss. It
+     * polls only for a thread that has the sidecar to itself: with two misses out, or requests
+     * from two threads in the last {@link #SHARED_NANOS}, the threads keep the loop busy anyway,
+     * and a loop that never sleeps took a core from them (two threads on 2 cores made a third of
+     * their misses). The flag in the control file tells applications; clearing it is followed by
+     * one more look (Dekker with the application's post, then read).
      */
     private void keepPolling() {
-        pollUntil = System.nanoTime() + pollNanos;
+        long now = System.nanoTime();
+        if (fetching.get() > 0 || now - sharedUntil < 0) return; // threads share the sidecar: no polling
+        pollUntil = now + pollNanos;
         if (polling) return;
         polling = true;
         control.polling(true);
@@ -339,7 +354,9 @@ public final class Sidecar implements AutoCloseable {
 
     private void poll() {
         serveAllSlots();
-        if (running && (fetching.get() > 0 || System.nanoTime() - pollUntil < 0)) {
+        int out = fetching.get();
+        long now = System.nanoTime();
+        if (running && out <= 1 && now - sharedUntil >= 0 && (out == 1 || now - pollUntil < 0)) {
             loop.execute(poll); // the loop runs its I/O (a non-blocking select) between tasks
             return;
         }

@@ -52,8 +52,11 @@
  * the control header. A thread that posts a request reads the flag (after a full fence) and rings
  * no bell while it is set; the loop clears it (full fence) and then looks at every slot once more,
  * so one of the two always sees the other. A thread that ends up sleeping connects its doorbell
- * first, so the answer can wake it. The price is CPU while misses come faster than the window;
- * {@code --poll-micros 0} turns polling off.
+ * first, so the answer can wake it. It polls only for a thread that has the sidecar to itself:
+ * with two misses out, or requests from two threads in the last 10 ms, the loop sleeps between
+ * events again, since a loop that never sleeps takes a core from the threads it serves. The price
+ * is CPU while a lone thread's misses come faster than the window; {@code --poll-micros 0}
+ * turns polling off.
  *
  * <h2>Eviction never takes a frame an application uses</h2>
  * Hazard pointers, Dekker style: the evictor makes the frame {@code EXCLUSIVE} (a CAS, a full

@@ -297,6 +297,54 @@ class SidecarTest {
     }
 
     @Test
+    void threadsThatShareTheSidecarRingTheirDoorbellsAndEveryReadIsRight() throws Exception {
+        Binding b = bind("shared-polling", MIB);
+        SidecarOptions noPrefetch = options().pollMicros(10_000).engine(FarMemoryOptions.defaults().cacheBytes(256 * 1024).prefetchDepth(0));
+        try (Sidecar sidecar = Sidecar.start(b, noPrefetch); SidecarClient app = SidecarClient.attach(sidecar.directory(), 5_000)) {
+            CacheRegion region = app.region();
+            for (long block = 0; block < 256; block++) {
+                int f = app.pin(block);
+                region.buffer().putLong(region.dataIndex(f, 0), block * 7);
+                app.markDirty(f, 0, 8);
+                app.unpin(f);
+            }
+            app.flush();
+            long ringsBefore = app.rings();
+            long missesBefore = sidecar.stats().misses();
+            int perThread = 300;
+            java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+            java.util.List<Thread> threads = new java.util.ArrayList<>();
+            for (int t = 0; t < 2; t++) {
+                int seed = t;
+                Thread th = new Thread(() -> {
+                    Random rnd = new Random(seed);
+                    try {
+                        for (int i = 0; i < perThread; i++) {
+                            long block = rnd.nextInt(256);
+                            int f = app.pin(block);
+                            try {
+                                assertThat(region.buffer().getLong(region.dataIndex(f, 0))).isEqualTo(block * 7);
+                            } finally {
+                                app.unpin(f);
+                            }
+                        }
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    }
+                });
+                th.start();
+                threads.add(th);
+            }
+            for (Thread th : threads) th.join();
+            assertThat(failure.get()).isNull();
+            long misses = sidecar.stats().misses() - missesBefore;
+            assertThat(misses).isGreaterThan(perThread); // a 64-frame cache over 256 blocks: most reads miss
+            // Two threads at once: the sidecar does not keep a core spinning for them, so most of their misses rang.
+            assertThat(app.rings() - ringsBefore).as("bells of two threads sharing the sidecar").isGreaterThan(perThread / 2);
+        }
+    }
+
+    @Test
     void aStrangerOnTheDoorbellIsRefusedAndTheApplicationsGoOn() throws Exception {
         Binding b = bind("doorbell-stranger", MIB);
         try (Sidecar sidecar = Sidecar.start(b, options()); FarMemory mem = FarMemory.attach(sidecar.directory(), 5_000)) {
