@@ -27,7 +27,6 @@ final class Doorbell implements AutoCloseable {
     private volatile SocketChannel channel;
     private volatile Selector selector;
     private volatile long wakeups;
-    private volatile long rings;
 
     Doorbell(Path dir, long token, int slot) {
         this.file = dir.resolve(DoorbellServer.FILE);
@@ -39,7 +38,6 @@ final class Doorbell implements AutoCloseable {
     boolean ring() {
         if (channel == null && !connect()) return false;
         one.clear().put(0, (byte) 1);
-        rings++; // this thread only
         try {
             channel.write(one); // 0 bytes written (its buffer is full) is fine: the unread bells wake the sidecar anyway
             return true;
@@ -47,11 +45,6 @@ final class Doorbell implements AutoCloseable {
             disconnect();
             return false;
         }
-    }
-
-    /** Connects if not connected, without ringing (a thread about to sleep on a request the sidecar already saw); false when it cannot. */
-    boolean connected() {
-        return channel != null || connect();
     }
 
     /**
@@ -80,11 +73,6 @@ final class Doorbell implements AutoCloseable {
             disconnect();
             return false;
         }
-    }
-
-    /** Times this thread rang. */
-    long rings() {
-        return rings;
     }
 
     /** Times the sidecar woke this thread. */

@@ -133,8 +133,8 @@ final class DoorbellServer implements AutoCloseable {
             }
             slot = requested;
             bySlot.set(slot, ch); // a thread that took the slot again replaces its predecessor's doorbell
-            // An answer written while this doorbell was still connecting found no channel to wake (the thread
-            // rings only before it sleeps when the sidecar polled its request): wake it now.
+            // An answer written while this doorbell was still connecting found no channel to wake (a thread whose
+            // request the sidecar polled connects only when it is about to sleep): wake it now.
             if (control.waiting(slot) && control.responseSeq(slot) == control.requestSeq(slot)) wake(slot);
             return true;
         }

@@ -134,6 +134,7 @@ public final class Sidecar implements AutoCloseable {
         this.io = EventLoops.group(1, "farmem-sidecar-io");
         this.loop = io.next();
         this.pollNanos = options.pollNanos();
+        this.sharedUntil = System.nanoTime(); // nanoTime has an arbitrary origin: "already past", not 0
         control.polling(false); // a sidecar that crashed while polling left it set
         this.ownedTransport = eo.transport() == null ? new NettyTransport(TcpOptions.defaults(), io) : null;
         this.workers = Executors.newCachedThreadPool(r -> {

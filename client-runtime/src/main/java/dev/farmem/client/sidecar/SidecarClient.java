@@ -26,6 +26,8 @@ public final class SidecarClient implements BlockCache {
     private static final long HEARTBEAT_MILLIS = 100;
     /** How long it sleeps at most before it looks at the sidecar's liveness again. */
     private static final long SLEEP_MILLIS = 20;
+    /** Longer than the sidecar itself waits for a miss that has to wait (4 request timeouts of the transport). */
+    private static final long MAX_WAIT_MILLIS = 60_000;
 
     private final Path dir;
     private final SharedControl control;
@@ -39,6 +41,7 @@ public final class SidecarClient implements BlockCache {
     private final LongAdder hits = new LongAdder();
     private final LongAdder dirtyLines = new LongAdder();
     private final LongAdder dirtyWords = new LongAdder();
+    private final LongAdder requestBells = new LongAdder();
     private final java.util.Set<Doorbell> doorbells = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Thread heartbeat;
     private volatile String closedReason;
@@ -166,9 +169,9 @@ public final class SidecarClient implements BlockCache {
         return out;
     }
 
-    /** Times threads of this process rang the sidecar's doorbell (none while it polls). */
-    long rings() {
-        return doorbells.stream().mapToLong(Doorbell::rings).sum();
+    /** Requests this process announced with a bell (none while the sidecar polls; a thread that then sleeps rings too, not counted here). */
+    long requestBells() {
+        return requestBells.sum();
     }
 
     /** Times the sidecar woke a thread of this process that slept waiting for an answer. */
@@ -342,6 +345,7 @@ public final class SidecarClient implements BlockCache {
             if (h >= 0) control.hazard(slot, h, SharedControl.reservation(s));
             control.postRequest(slot, op, h, block, s);
             boolean rung = !control.polling() && bell.ring(); // a polling sidecar sees the request without a bell
+            if (rung) requestBells.increment();
             // Spin by yielding (see MISS_SPIN_NANOS): besides, a socket write wakes the sidecar with a "sync" hint, so
             // the kernel may queue its event loop behind this very thread; a bare spin made it wait (+20 us p50).
             long spinUntil = System.nanoTime() + MISS_SPIN_NANOS;
@@ -359,13 +363,23 @@ public final class SidecarClient implements BlockCache {
             return r;
         }
 
-        /** Sleeps on the doorbell until answer {@code s} is in the slot. */
+        /**
+         * Sleeps on the doorbell until answer {@code s} is in the slot. It rings first if it has
+         * not (the sidecar polled the request), and again after every {@value #SLEEP_MILLIS} ms
+         * without the answer: a bell only makes the sidecar look at this slot, so ringing again
+         * is harmless, and a request or wake-up lost in a race costs one sleep, not a hang.
+         */
         private void sleep(long s, int h, boolean rung) {
             long epoch = control.epoch();
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(MAX_WAIT_MILLIS);
             control.waiting(slot, true); // then read the answer (Dekker: the sidecar answers, then reads this)
             try {
-                if (!rung) rung = bell.connected(); // the sidecar polled the request; to be woken this thread needs its doorbell
+                if (!rung) rung = bell.ring();
                 while (control.responseSeq(slot) != s) {
+                    if (Thread.currentThread().isInterrupted()) { // a select would return at once: give up, keep the status
+                        if (h >= 0) control.hazard(slot, h, 0L);
+                        throw new IllegalStateException("interrupted while waiting for the farmem sidecar of claim " + claim + " (" + dir + ")");
+                    }
                     boolean connected = rung && bell.await(SLEEP_MILLIS);
                     if (control.responseSeq(slot) == s) return;
                     if (closedReason != null || !sidecarRunning(!connected)) {
@@ -373,11 +387,15 @@ public final class SidecarClient implements BlockCache {
                         if (closedReason != null) throw new IllegalStateException(closedReason);
                         throw unavailable();
                     }
-                    if (!connected || control.epoch() != epoch) { // the sidecar restarted: ring the new one
-                        epoch = control.epoch();
-                        rung = bell.ring();
-                        if (!rung) LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(SLEEP_MILLIS));
+                    if (System.nanoTime() - deadline > 0) {
+                        if (h >= 0) control.hazard(slot, h, 0L);
+                        throw new SidecarUnavailableException("the farmem sidecar of claim " + claim + " (" + dir + ") runs but did not answer request "
+                                + s + " within " + MAX_WAIT_MILLIS + " ms (slot " + slot + ": posted " + control.requestSeq(slot) + ", answered "
+                                + control.responseSeq(slot) + ", polling " + control.polling() + "); see the sidecar's log, then retry");
                     }
+                    if (!connected || control.epoch() != epoch) epoch = control.epoch(); // the sidecar restarted: ring the new one
+                    rung = bell.ring();
+                    if (!rung) LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(SLEEP_MILLIS));
                 }
             } finally {
                 control.waiting(slot, false);

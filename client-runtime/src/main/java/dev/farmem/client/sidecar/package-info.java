@@ -51,8 +51,9 @@
  * started is being fetched and for {@code --poll-micros} (100 us) after, and says so in a flag of
  * the control header. A thread that posts a request reads the flag (after a full fence) and rings
  * no bell while it is set; the loop clears it (full fence) and then looks at every slot once more,
- * so one of the two always sees the other. A thread that ends up sleeping connects its doorbell
- * first, so the answer can wake it. It polls only for a thread that has the sidecar to itself:
+ * so one of the two always sees the other. A thread that ends up sleeping rings first, so its
+ * doorbell is connected for the answer's wake-up (and rings again every 20 ms it waits: a bell
+ * only makes the sidecar look at the slot, so no race can leave a request unseen). It polls only for a thread that has the sidecar to itself:
  * with two misses out, or requests from two threads in the last 10 ms, the loop sleeps between
  * events again, since a loop that never sleeps takes a core from the threads it serves. The price
  * is CPU while a lone thread's misses come faster than the window; {@code --poll-micros 0}
