@@ -11,11 +11,11 @@ import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * The agent's command line: every flag {@code --name VALUE} (or {@code --name=VALUE}) may also be
@@ -62,8 +62,7 @@ public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, En
 
     /** Parses flags over the environment; throws IllegalArgumentException saying which value is wrong. */
     public static AgentOptions parse(String[] args, Map<String, String> env) {
-        Set<String> names = new HashSet<>();
-        FLAGS.forEach(f -> names.add(f.name));
+        Set<String> names = FLAGS.stream().map(Flag::name).collect(Collectors.toSet());
         CommandLine cl = new CommandLine(args, names, Set.of(), env::get);
         Map<String, String> given = new LinkedHashMap<>();
         for (Flag f : FLAGS) {

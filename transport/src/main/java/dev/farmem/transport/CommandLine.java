@@ -67,11 +67,16 @@ public final class CommandLine {
         return flagsGiven.contains(name);
     }
 
-    /** The option's value from the command line, else from a non-empty environment variable, else null. */
+    /** The option's value from the command line, else from a non-empty {@link #environmentName}, else null. */
     public String value(String name) {
+        return value(name, environmentName(name));
+    }
+
+    /** The same, for an option whose environment variable has another name. */
+    public String value(String name, String environmentVariable) {
         String v = values.get(name);
         if (v != null) return v;
-        String e = environment.apply(environmentName(name));
+        String e = environment.apply(environmentVariable);
         return e == null || e.isEmpty() ? null : e;
     }
 
@@ -81,6 +86,11 @@ public final class CommandLine {
 
     public String string(String name, String fallback) {
         String v = value(name);
+        return v == null ? fallback : v;
+    }
+
+    public String string(String name, String environmentVariable, String fallback) {
+        String v = value(name, environmentVariable);
         return v == null ? fallback : v;
     }
 

@@ -31,6 +31,8 @@ class CommandLineTest {
         CommandLine none = new CommandLine(new String[] {"--metrics-address="}, OPTIONS, Set.of(), env::get);
         assertThat(none.value("metrics-address")).as("an empty value on the command line is a value").isEmpty();
         assertThat(CommandLine.environmentName("threads-per-client")).isEqualTo("FARMEM_THREADS_PER_CLIENT");
+        CommandLine shm = new CommandLine(new String[0], Set.of("shm"), Set.of(), Map.of("FARMEM_SHM_DIR", "/dev/shm/x")::get);
+        assertThat(shm.string("shm", "FARMEM_SHM_DIR", "/var/run/farmem/shm")).as("an option with a variable of its own").isEqualTo("/dev/shm/x");
     }
 
     @Test

@@ -279,7 +279,7 @@ public final class SidecarBench {
      * Random blocks of a 64 MiB claim through a 1 MiB cache (almost every read misses), queue
      * depth 1, in alternating rounds with the same offsets: in-process; attached to a sidecar
      * running as its own JVM (the deployment), once as it runs by default (its event loop polls
-     * for the next request for about one miss) and once with doorbells only ({@code
+     * while a lone thread's miss is out and for --poll-micros after) and once with doorbells only ({@code
      * --poll-micros 0}); and attached to a sidecar in this JVM, which tells the cost of the path
      * itself from the cost of a second process on this machine. The two sidecar JVMs also report
      * the CPU time they spent per miss, the price of polling.

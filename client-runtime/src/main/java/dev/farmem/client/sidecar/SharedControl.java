@@ -8,8 +8,10 @@ import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * A flyweight over the control file the sidecar and its applications share (layout in
@@ -122,7 +124,7 @@ final class SharedControl {
      */
     static void shareWithGroup(Path file) throws IOException {
         try {
-            java.nio.file.Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw----"));
+            Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-rw----"));
         } catch (UnsupportedOperationException notPosix) {
             // a file system without POSIX permissions: nothing to share
         }
@@ -351,7 +353,7 @@ final class SharedControl {
     /** This process's PID namespace (the inode of /proc/self/ns/pid), 0 if unknown. */
     static long pidNamespace() {
         try {
-            String link = java.nio.file.Files.readSymbolicLink(Path.of("/proc/self/ns/pid")).toString(); // pid:[4026531836]
+            String link = Files.readSymbolicLink(Path.of("/proc/self/ns/pid")).toString(); // pid:[4026531836]
             return Long.parseLong(link.substring(link.indexOf('[') + 1, link.indexOf(']')));
         } catch (IOException | RuntimeException e) {
             return 0;

@@ -18,6 +18,7 @@ import java.io.UncheckedIOException;
 import java.nio.MappedByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -133,7 +134,7 @@ public final class Sidecar implements AutoCloseable {
         this.registry = eo.registry() != null ? eo.registry() : new CollectorRegistry(true);
         this.io = EventLoops.group(1, "farmem-sidecar-io");
         this.loop = io.next();
-        this.pollNanos = options.pollNanos();
+        this.pollNanos = TimeUnit.MICROSECONDS.toNanos(options.pollMicros());
         this.sharedUntil = System.nanoTime(); // nanoTime has an arbitrary origin: "already past", not 0
         control.polling(false); // a sidecar that crashed while polling left it set
         this.ownedTransport = eo.transport() == null ? new NettyTransport(TcpOptions.defaults(), io) : null;
@@ -391,8 +392,15 @@ public final class Sidecar implements AutoCloseable {
             CacheEngine e = engine;
             long block = checkedBlock(slot);
             int h = checkedHazard(slot);
+            CompletableFuture<Integer> pinned;
             fetching.incrementAndGet();
-            e.pinAsync(block, workers).whenComplete((f, err) -> {
+            try {
+                pinned = e.pinAsync(block, workers);
+            } catch (RuntimeException thrown) { // the miss is not out: a count left behind would keep the loop polling
+                fetching.decrementAndGet();
+                throw thrown;
+            }
+            pinned.whenComplete((f, err) -> {
                 fetching.decrementAndGet();
                 if (err == null) answerMiss(slot, seq, h, f, e);
                 else if (reloading || engine != e) workers.execute(() -> serve(slot, seq));

@@ -352,10 +352,7 @@ public final class SidecarClient implements BlockCache {
             while (control.responseSeq(slot) != s && System.nanoTime() - spinUntil < 0) Thread.yield();
             if (control.responseSeq(slot) != s) sleep(s, h, rung);
             int r = control.result(slot);
-            if (r < 0) {
-                if (h >= 0) control.hazard(slot, h, 0L);
-                throw new IllegalStateException(control.message(slot));
-            }
+            if (r < 0) throw giveUp(h, new IllegalStateException(control.message(slot)));
             if (h >= 0 && SharedControl.hazardFrame(control.hazard(slot, h)) != r) {
                 throw new IllegalStateException("the sidecar answered block " + block + " with frame " + r
                         + " but did not publish its hazard: the shared memory in " + dir + " is corrupt");
@@ -370,36 +367,35 @@ public final class SidecarClient implements BlockCache {
          * is harmless, and a request or wake-up lost in a race costs one sleep, not a hang.
          */
         private void sleep(long s, int h, boolean rung) {
-            long epoch = control.epoch();
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(MAX_WAIT_MILLIS);
             control.waiting(slot, true); // then read the answer (Dekker: the sidecar answers, then reads this)
             try {
                 if (!rung) rung = bell.ring();
                 while (control.responseSeq(slot) != s) {
                     if (Thread.currentThread().isInterrupted()) { // a select would return at once: give up, keep the status
-                        if (h >= 0) control.hazard(slot, h, 0L);
-                        throw new IllegalStateException("interrupted while waiting for the farmem sidecar of claim " + claim + " (" + dir + ")");
+                        throw giveUp(h, new IllegalStateException("interrupted while waiting for the farmem sidecar of claim " + claim + " (" + dir + ")"));
                     }
                     boolean connected = rung && bell.await(SLEEP_MILLIS);
                     if (control.responseSeq(slot) == s) return;
-                    if (closedReason != null || !sidecarRunning(!connected)) {
-                        if (h >= 0) control.hazard(slot, h, 0L);
-                        if (closedReason != null) throw new IllegalStateException(closedReason);
-                        throw unavailable();
-                    }
+                    if (closedReason != null) throw giveUp(h, new IllegalStateException(closedReason));
+                    if (!sidecarRunning(!connected)) throw giveUp(h, unavailable());
                     if (System.nanoTime() - deadline > 0) {
-                        if (h >= 0) control.hazard(slot, h, 0L);
-                        throw new SidecarUnavailableException("the farmem sidecar of claim " + claim + " (" + dir + ") runs but did not answer request "
+                        throw giveUp(h, new SidecarUnavailableException("the farmem sidecar of claim " + claim + " (" + dir + ") runs but did not answer request "
                                 + s + " within " + MAX_WAIT_MILLIS + " ms (slot " + slot + ": posted " + control.requestSeq(slot) + ", answered "
-                                + control.responseSeq(slot) + ", polling " + control.polling() + "); see the sidecar's log, then retry");
+                                + control.responseSeq(slot) + ", polling " + control.polling() + "); see the sidecar's log, then retry"));
                     }
-                    if (!connected || control.epoch() != epoch) epoch = control.epoch(); // the sidecar restarted: ring the new one
-                    rung = bell.ring();
+                    rung = bell.ring(); // reconnects to a sidecar that restarted
                     if (!rung) LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(SLEEP_MILLIS));
                 }
             } finally {
                 control.waiting(slot, false);
             }
+        }
+
+        /** Drops the request's hazard (the thread no longer waits for its frame) and returns {@code e} to throw. */
+        private RuntimeException giveUp(int h, RuntimeException e) {
+            if (h >= 0) control.hazard(slot, h, 0L);
+            return e;
         }
 
         private IllegalStateException unavailable() {

@@ -64,7 +64,7 @@ public final class SidecarMain {
                     .prefetchDepth((int) flags.integer("prefetch-depth", 8, 0, Integer.MAX_VALUE))
                     .registry(registry);
             SidecarOptions options = SidecarOptions.defaults()
-                    .directory(Path.of(flags.string("shm", shmFromEnvironment())))
+                    .directory(Path.of(flags.string("shm", "FARMEM_SHM_DIR", "/var/run/farmem/shm"))) // the variable applications read too
                     .bindingPath(bindingPath)
                     .pollMicros(flags.integer("poll-micros", SidecarOptions.DEFAULT_POLL_MICROS, 0, Long.MAX_VALUE))
                     .maxClients((int) flags.integer("max-clients", 16, 0, Integer.MAX_VALUE))
@@ -102,11 +102,5 @@ public final class SidecarMain {
         System.out.println("farmem sidecar: serving claim " + sidecar.claim() + " in " + sidecar.directory()
                 + (sidecar.reattached() ? " (re-attached to the cache a previous sidecar left)" : ""));
         stopped.await();
-    }
-
-    /** FARMEM_SHM_DIR, the variable the application reads too, else the injected sidecar's mount. */
-    private static String shmFromEnvironment() {
-        String v = System.getenv("FARMEM_SHM_DIR");
-        return v == null || v.isEmpty() ? "/var/run/farmem/shm" : v;
     }
 }

@@ -19,7 +19,7 @@ public final class SidecarOptions {
     /** Default poll window: twice as long as a waiting application spins, to catch its next request on a busy machine. */
     static final long DEFAULT_POLL_MICROS = 2 * dev.farmem.client.engine.BlockCache.MISS_SPIN_NANOS / 1_000;
 
-    private long pollNanos = DEFAULT_POLL_MICROS * 1_000;
+    private long pollMicros = DEFAULT_POLL_MICROS;
     private FarMemoryOptions engine = FarMemoryOptions.defaults();
 
     public static SidecarOptions defaults() {
@@ -48,16 +48,12 @@ public final class SidecarOptions {
      */
     public SidecarOptions pollMicros(long micros) {
         if (micros < 0 || micros > 10_000) throw new IllegalArgumentException("poll time must be in 0..10000 us, got " + micros);
-        this.pollNanos = micros * 1_000;
+        this.pollMicros = micros;
         return this;
     }
 
     public long pollMicros() {
-        return pollNanos / 1_000;
-    }
-
-    long pollNanos() {
-        return pollNanos;
+        return pollMicros;
     }
 
     /** Application processes served at once (default 16). */

@@ -196,7 +196,7 @@ public final class SidecarInjection {
         Long gid = c != null && c.getRunAsGroup() != null ? c.getRunAsGroup() : p != null ? p.getRunAsGroup() : null;
         // root may open the sidecar's files whoever owns them; the sidecar itself never runs as root
         long user = uid != null && uid > 0 ? uid : SIDECAR_UID;
-        long group = gid != null && gid > 0 ? gid : uid != null && uid > 0 ? user : SIDECAR_UID;
+        long group = gid != null && gid > 0 ? gid : user;
         return new io.fabric8.kubernetes.api.model.SecurityContextBuilder()
                 .withRunAsNonRoot(true).withRunAsUser(user).withRunAsGroup(group)
                 .withAllowPrivilegeEscalation(false)
