@@ -22,7 +22,7 @@ import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * The hit path: 8-byte reads of a far memory that is wholly in the cache, against the same
- * reads of a plain off-heap buffer of the same size (BENCHMARKS.md, "hit-path cost").
+ * reads of a plain off-heap buffer of the same size (docs/benchmarks.md, "hit-path cost").
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

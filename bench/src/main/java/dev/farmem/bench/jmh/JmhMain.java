@@ -18,7 +18,7 @@ public final class JmhMain {
 
     static final String USAGE = """
             usage: ./farmem bench jmh [options]
-              --size SIZE        far memory, all of it cached (default 1GiB, as BENCHMARKS.md)
+              --size SIZE        far memory, all of it cached (default 1GiB, as docs/benchmarks.md)
               --forks N          JMH forks (default 1)
               --iterations N     measured iterations (default 3), after 2 warm-up iterations
               --seconds N        seconds per iteration (default 1)

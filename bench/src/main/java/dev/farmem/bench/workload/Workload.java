@@ -6,7 +6,7 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.stream.Collectors;
 
-/** The workloads of BENCHMARKS.md. Each makes per-thread operation streams that allocate nothing per operation. */
+/** The workloads of docs/benchmarks.md. Each makes per-thread operation streams that allocate nothing per operation. */
 public enum Workload {
 
     UNIFORM("uniform", "random 8-byte reads (50 %) and updates (50 %) over the whole far memory"),

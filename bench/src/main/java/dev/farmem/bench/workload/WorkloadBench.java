@@ -12,7 +12,7 @@ import java.util.Set;
 import java.util.function.ToDoubleFunction;
 
 /**
- * {@code ./farmem bench workloads}: the workload runner of BENCHMARKS.md. Every comparison
+ * {@code ./farmem bench workloads}: the workload runner of docs/benchmarks.md. Every comparison
  * runs both sides in this one process, alternating (line, page, then page, line...) with the
  * same seed; figures are medians of the runs with their spread. Sweeps the cache from 10 % to
  * 100 % of the far memory for Zipf, and compares line with page tracking at 25 % for the others.
@@ -142,7 +142,7 @@ public final class WorkloadBench {
     }
 
     private static void printFigures(List<Row> rows) {
-        System.out.println("\nfigures (BENCHMARKS.md), medians of runs measured side by side in this process:");
+        System.out.println("\nfigures (docs/benchmarks.md), medians of runs measured side by side in this process:");
         double worstLine = rows.stream().flatMap(r -> r.line().stream()).filter(x -> x.lineIdealBytes() > 0)
                 .mapToDouble(RunResult::writebackVsLineIdeal).max().orElse(Double.NaN);
         System.out.printf(Locale.ROOT, "  write-back bytes vs the line ideal (line tracking, worst run):   %.3f   target <= 1.05%n", worstLine);
