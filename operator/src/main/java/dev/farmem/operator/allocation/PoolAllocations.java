@@ -7,15 +7,16 @@ import dev.farmem.transport.binding.Binding.Replica;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The allocator of every pool, each built on first use from the extents recorded in the status
- * of the pool's claims: the claim statuses are the only record, so a restarted operator (or a
- * new leader) hands out exactly the slabs nobody holds.
+ * The {@link PoolState} of every pool, each built on first use from the extents recorded in the
+ * status of the pool's claims: the claim statuses are the only record, so a restarted operator
+ * (or a new leader) hands out exactly the slabs nobody holds.
  */
 public final class PoolAllocations {
     private static final Logger LOG = LoggerFactory.getLogger(PoolAllocations.class);
@@ -25,45 +26,32 @@ public final class PoolAllocations {
         return claim.getMetadata().getUid();
     }
 
-    private final Map<String, SlabAllocator> pools = new ConcurrentHashMap<>();
-    private final Map<String, List<String>> restoreErrors = new ConcurrentHashMap<>();
-    private final Map<String, Long> lastEpoch = new ConcurrentHashMap<>();
-
-    /** The pool's allocator; {@code claims} lists every claim (any pool), read only the first time. */
-    public SlabAllocator of(String pool, Supplier<? extends Iterable<FarMemoryClaim>> claims) {
-        return pools.computeIfAbsent(pool, p -> rebuild(p, claims.get()));
-    }
-
-    /** Claims whose recorded slabs clashed with another's when the pool was rebuilt (should never happen). */
-    public List<String> restoreErrors(String pool) {
-        return restoreErrors.getOrDefault(pool, List.of());
-    }
+    private final Map<String, PoolState> pools = new ConcurrentHashMap<>();
 
     /**
-     * A fresh attach epoch for a claim of {@code pool}: larger than every epoch the pool's claims
-     * record (the allocator must have been built), and than every epoch handed out before. The
-     * clock makes it survive a restart without a stored counter.
+     * The state of the pool object named {@code pool} with uid {@code uid}, built on first use;
+     * {@code claims} lists every claim (any pool), read only when the state is built. A state
+     * left by an earlier pool of the same name (another uid) is dropped, key and epochs included.
      */
-    public long nextEpoch(String pool) {
-        return lastEpoch.merge(pool, System.currentTimeMillis(), (last, now) -> Math.max(last + 1, now));
+    public PoolState of(String pool, String uid, Supplier<? extends Iterable<FarMemoryClaim>> claims) {
+        return pools.compute(pool, (p, known) -> known != null && Objects.equals(known.uid(), uid) ? known : rebuild(p, uid, claims.get()));
     }
 
-    /** Forgets a deleted pool. */
+    /** Forgets a deleted pool: its allocator, token issuer, epochs and Lost nodes go together. */
     public void forget(String pool) {
         pools.remove(pool);
-        restoreErrors.remove(pool);
-        lastEpoch.remove(pool);
     }
 
-    private SlabAllocator rebuild(String pool, Iterable<FarMemoryClaim> claims) {
+    private PoolState rebuild(String pool, String uid, Iterable<FarMemoryClaim> claims) {
         SlabAllocator allocator = new SlabAllocator();
         List<String> errors = new ArrayList<>();
+        long lastEpoch = 0;
         int restored = 0;
         for (FarMemoryClaim c : claims) {
             if (c.getSpec() == null || !pool.equals(c.getSpec().pool)) continue;
             List<Extent> extents = extentsOf(c.getStatus());
             if (extents.isEmpty()) continue;
-            if (c.getStatus().epoch != null) lastEpoch.merge(pool, c.getStatus().epoch, Math::max);
+            if (c.getStatus().epoch != null) lastEpoch = Math.max(lastEpoch, c.getStatus().epoch);
             try {
                 allocator.restore(key(c), extents);
                 restored++;
@@ -72,11 +60,8 @@ public final class PoolAllocations {
             }
         }
         LOG.info("pool {}: allocation rebuilt from {} claim statuses", pool, restored);
-        if (!errors.isEmpty()) {
-            LOG.error("pool {}: claim statuses disagree: {}", pool, errors);
-            restoreErrors.put(pool, List.copyOf(errors));
-        }
-        return allocator;
+        if (!errors.isEmpty()) LOG.error("pool {}: claim statuses disagree: {}", pool, errors);
+        return new PoolState(uid, allocator, errors, lastEpoch);
     }
 
     /** The extents a claim status records, in the allocator's terms. */

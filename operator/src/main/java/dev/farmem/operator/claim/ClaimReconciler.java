@@ -5,8 +5,9 @@ import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.FarMemoryClaimStatus;
 import dev.farmem.crds.FarMemoryPool;
 import dev.farmem.crds.MemoryNode;
-import dev.farmem.crds.MemoryNodeStatus;
+import dev.farmem.operator.allocation.MemoryNodes;
 import dev.farmem.operator.allocation.PoolAllocations;
+import dev.farmem.operator.allocation.PoolState;
 import dev.farmem.operator.allocation.SlabAllocator;
 import dev.farmem.operator.metrics.OperatorMetrics;
 import dev.farmem.operator.pool.AgentObjects;
@@ -33,11 +34,9 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
@@ -58,7 +57,6 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
     private final String namespace;
     private final PoolAllocations allocations;
     private final OperatorMetrics metrics;
-    private final Map<String, TokenIssuer> issuers = new ConcurrentHashMap<>();
     private InformerEventSource<MemoryNode, FarMemoryClaim> memoryNodes;
     private InformerEventSource<FarMemoryPool, FarMemoryClaim> pools;
 
@@ -101,7 +99,8 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
             if (bound) return released(client, claim, status, "PoolDeleted", "pool " + poolName + " no longer exists: the memory of this claim is gone; delete the claim");
             return pending(client, context, claim, status, "PoolNotFound", "pool " + poolName + " does not exist: create it or fix spec.pool", false);
         }
-        SlabAllocator allocator = allocations.of(poolName, () -> context.getPrimaryCache().list().toList());
+        PoolState state = allocations.of(poolName, pool.getMetadata().getUid(), () -> context.getPrimaryCache().list().toList());
+        SlabAllocator allocator = state.allocator();
         Map<String, MemoryNode> nodes = memoryNodes.list(m -> m.getSpec() != null && poolName.equals(m.getSpec().pool))
                 .collect(Collectors.toMap(m -> m.getMetadata().getName(), Function.identity()));
 
@@ -114,13 +113,13 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
                 return pending(client, context, claim, status, "InvalidSize", "sizeBytes " + claim.getSpec().sizeBytes
                         + " is not a multiple of the slab size " + slab + " of pool " + poolName + ": use a multiple of " + slab, true);
             }
-            TokenIssuer issuer = issuer(client, poolName);
+            TokenIssuer issuer = issuer(client, state, poolName);
             if (issuer == null) return pending(client, context, claim, status, "WaitingForPool", "pool " + poolName + " has no token key yet", false);
             if (allocator.extentsOf(PoolAllocations.key(claim)).isPresent()) {
                 // Bound by an earlier reconcile whose status write the cache has not delivered yet.
                 return UpdateControl.<FarMemoryClaim>noUpdate().rescheduleAfter(Duration.ofSeconds(1));
             }
-            allocator.setNodes(allocatorNodes(nodes));
+            allocator.setNodes(MemoryNodes.allocatorNodes(nodes.values(), state.foundLost()));
             SlabAllocator.Allocation a = allocator.allocate(PoolAllocations.key(claim), claim.getSpec().sizeBytes / slab, claim.getSpec().replication);
             if (!a.ok()) return pending(client, context, claim, status, "InsufficientCapacity", a.failure(), false);
 
@@ -128,7 +127,7 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
             status.reason = null;
             status.message = null;
             status.slabSizeBytes = slab;
-            status.epoch = allocations.nextEpoch(poolName);
+            status.epoch = state.nextEpoch();
             status.bindingSecret = BindingSecret.name(claim);
             status.extents = PoolAllocations.toStatus(a.extents());
             Conditions.set(status.conditions, Conditions.BOUND, true, "Allocated",
@@ -147,13 +146,14 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
 
         // Bound: keep the binding Secret in step with the memory nodes (an endpoint may move) and report lost replicas.
         List<Binding.Extent> extents = PoolAllocations.extentsOf(status);
-        Set<String> lost = nodesOf(extents).stream().filter(n -> nodes.get(n) == null || isLost(nodes.get(n))).collect(Collectors.toSet());
+        Set<String> foundLost = state.foundLost();
+        Set<String> lost = nodesOf(extents).stream().filter(n -> MemoryNodes.isLost(nodes.get(n), foundLost)).collect(Collectors.toSet());
         List<Long> gone = extents.stream().filter(e -> e.replicas().stream().allMatch(r -> lost.contains(r.node()))).map(Binding.Extent::firstSlab).toList();
         if (!gone.isEmpty()) {
             return released(client, claim, status, "DataLost", "every replica of claim slabs starting at " + gone
                     + " was on a lost memory node (" + String.join(", ", lost) + "): the data is gone; delete and recreate the claim");
         }
-        String problem = writeBinding(client, claim, pool, status, extents, nodes);
+        String problem = writeBinding(client, claim, pool, state, status, extents, nodes);
         Conditions.set(status.conditions, Conditions.DEGRADED, !lost.isEmpty(), lost.isEmpty() ? "AsExpected" : "ReplicasLost",
                 lost.isEmpty() ? "every replica is on a live memory node" : "replicas on lost memory nodes: " + String.join(", ", lost.stream().sorted().toList())
                         + "; the claim works on the others", generation);
@@ -168,7 +168,10 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
     @Override
     public DeleteControl cleanup(FarMemoryClaim claim, Context<FarMemoryClaim> context) {
         String poolName = claim.getSpec().pool;
-        allocations.of(poolName, () -> context.getPrimaryCache().list().toList()).free(PoolAllocations.key(claim));
+        FarMemoryPool pool = pools.get(new ResourceID(poolName)).orElse(null);
+        if (pool != null) { // a pool that is gone took its allocator with it
+            allocations.of(poolName, pool.getMetadata().getUid(), () -> context.getPrimaryCache().list().toList()).allocator().free(PoolAllocations.key(claim));
+        }
         try {
             context.getClient().secrets().inNamespace(claim.getMetadata().getNamespace()).withName(BindingSecret.name(claim)).delete();
         } catch (KubernetesClientException e) {
@@ -180,9 +183,9 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
     }
 
     /** Writes the binding Secret when it is missing, stale or its tokens are past half-life; returns a problem or null. */
-    private String writeBinding(KubernetesClient client, FarMemoryClaim claim, FarMemoryPool pool, FarMemoryClaimStatus status,
+    private String writeBinding(KubernetesClient client, FarMemoryClaim claim, FarMemoryPool pool, PoolState state, FarMemoryClaimStatus status,
                                 List<Binding.Extent> extents, Map<String, MemoryNode> nodes) {
-        TokenIssuer issuer = issuer(client, pool.getMetadata().getName());
+        TokenIssuer issuer = issuer(client, state, pool.getMetadata().getName());
         if (issuer == null) return "the key of pool " + pool.getMetadata().getName() + " is missing";
         Secret existing = client.secrets().inNamespace(claim.getMetadata().getNamespace()).withName(BindingSecret.name(claim)).get();
         if (existing != null && (existing.getMetadata().getOwnerReferences() == null || existing.getMetadata().getOwnerReferences().stream()
@@ -225,14 +228,9 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         return Instant.parse(at).minus(BindingSecret.TOKEN_LIFETIME.dividedBy(2)).isBefore(Instant.now());
     }
 
-    private TokenIssuer issuer(KubernetesClient client, String pool) {
-        TokenIssuer known = issuers.get(pool);
-        if (known != null) return known;
-        Secret s = client.secrets().inNamespace(namespace).withName(AgentObjects.keySecretName(pool)).get();
-        if (s == null || s.getData() == null || !s.getData().containsKey(AgentObjects.KEY_FILE_NAME)) return null;
-        TokenIssuer issuer = new TokenIssuer(Base64.getDecoder().decode(s.getData().get(AgentObjects.KEY_FILE_NAME)));
-        issuers.put(pool, issuer);
-        return issuer;
+    /** The pool's token issuer, from its key Secret the first time (null while the pool has no key of its own yet). */
+    private TokenIssuer issuer(KubernetesClient client, PoolState state, String pool) {
+        return state.issuer(client.secrets().inNamespace(namespace).withName(AgentObjects.keySecretName(pool)).get(), AgentObjects.KEY_FILE_NAME);
     }
 
     private UpdateControl<FarMemoryClaim> pending(KubernetesClient client, Context<FarMemoryClaim> context, FarMemoryClaim claim,
@@ -259,19 +257,6 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         if (isNew) new EventRecorder(client).warning(claim, reason, message);
         metrics.claim(claim.getMetadata().getUid(), claim.getSpec().pool, status.phase);
         return UpdateControl.<FarMemoryClaim>noUpdate().rescheduleAfter(RESYNC_BOUND);
-    }
-
-    static List<SlabAllocator.Node> allocatorNodes(Map<String, MemoryNode> nodes) {
-        List<SlabAllocator.Node> out = new ArrayList<>();
-        for (MemoryNode m : nodes.values()) {
-            boolean ready = m.getStatus() != null && MemoryNodeStatus.READY.equals(m.getStatus().phase);
-            out.add(new SlabAllocator.Node(m.getMetadata().getName(), m.getSpec().zone, (int) (m.getSpec().capacityBytes / m.getSpec().slabSizeBytes), ready));
-        }
-        return out;
-    }
-
-    private static boolean isLost(MemoryNode m) {
-        return m.getStatus() != null && MemoryNodeStatus.LOST.equals(m.getStatus().phase);
     }
 
     private static Set<String> nodesOf(List<Binding.Extent> extents) {

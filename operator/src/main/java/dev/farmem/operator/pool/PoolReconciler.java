@@ -7,7 +7,9 @@ import dev.farmem.crds.FarMemoryPoolSpec;
 import dev.farmem.crds.FarMemoryPoolStatus;
 import dev.farmem.crds.MemoryNode;
 import dev.farmem.crds.MemoryNodeStatus;
+import dev.farmem.operator.allocation.MemoryNodes;
 import dev.farmem.operator.allocation.PoolAllocations;
+import dev.farmem.operator.allocation.PoolState;
 import dev.farmem.operator.allocation.SlabAllocator;
 import dev.farmem.operator.metrics.OperatorMetrics;
 import dev.farmem.operator.placement.Placement;
@@ -34,7 +36,6 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.Mappers;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -135,20 +136,22 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         List<Node> allNodes = nodes.list(n -> true).toList();
         Map<String, Node> nodeByName = allNodes.stream().collect(Collectors.toMap(n -> n.getMetadata().getName(), n -> n));
 
+        PoolState state = allocations.of(name, pool.getMetadata().getUid(), () -> claims.list(c -> true).toList());
         // Observe: a memory node whose agent stopped renewing its Lease, or whose pod is gone or failed, is Lost for good.
-        Map<String, String> lostNow = new HashMap<>();
         for (MemoryNode m : mine) {
+            if (MemoryNodes.isLost(m, state.foundLost())) continue;
             String why = whyLost(m, podOf.get(m.getMetadata().getName()), leaseOf.get(m.getMetadata().getName()));
             if (why != null) {
                 markLost(client, m, why);
-                lostNow.put(m.getMetadata().getName(), why);
+                state.foundLost(m.getMetadata().getName());
                 events.warning(pool, "MemoryNodeLost", "memory node " + m.getMetadata().getName() + " on node " + m.getSpec().nodeName + " is lost: " + why);
             }
         }
-        List<MemoryNode> live = mine.stream().filter(m -> !isLost(m, lostNow)).toList();
+        Set<String> foundLost = state.foundLost();
+        List<MemoryNode> live = mine.stream().filter(m -> !MemoryNodes.isLost(m, foundLost)).toList();
 
-        SlabAllocator allocator = allocations.of(name, () -> claims.list(c -> true).toList());
-        allocator.setNodes(allocatorNodes(mine, lostNow));
+        SlabAllocator allocator = state.allocator();
+        allocator.setNodes(MemoryNodes.allocatorNodes(mine, foundLost));
 
         // Place: one agent per chosen node, kept where it runs.
         Set<String> current = live.stream().map(m -> m.getSpec().nodeName).collect(Collectors.toSet());
@@ -165,7 +168,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
             LOG.info("pool {}: placed memory node {} on node {}", name, m.getMetadata().getName(), node);
         }
         for (MemoryNode m : live) {
-            if (plan.chosen().contains(m.getSpec().nodeName) && !podOf.containsKey(m.getMetadata().getName()) && !isReady(m)) {
+            if (plan.chosen().contains(m.getSpec().nodeName) && !podOf.containsKey(m.getMetadata().getName()) && !MemoryNodes.isReady(m)) {
                 createIfAbsent(client, AgentObjects.agentPod(pool, m, nodeByName.get(m.getSpec().nodeName), agentServiceAccount, agentDefaults));
             }
         }
@@ -175,7 +178,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         Set<String> inUse = allocator.nodesInUse();
         for (MemoryNode m : mine) {
             String mName = m.getMetadata().getName();
-            boolean lost = isLost(m, lostNow);
+            boolean lost = MemoryNodes.isLost(m, foundLost);
             if (!lost && plan.chosen().contains(m.getSpec().nodeName)) continue;
             if (podOf.containsKey(mName) && (lost || !inUse.contains(mName))) deletePod(client, podOf.get(mName), nodeByName.get(m.getSpec().nodeName));
             if (!inUse.contains(mName)) {
@@ -186,7 +189,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
             }
         }
 
-        report(pool, spec, status, plan, mine, lostNow, draining, allocator);
+        report(pool, spec, status, plan, mine, foundLost, draining, state);
         StatusWriter.patchIfChanged(client, pool, status, false);
         metrics.pool(name, status);
         return UpdateControl.<FarMemoryPool>noUpdate().rescheduleAfter(RESYNC);
@@ -266,11 +269,12 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         return null;
     }
 
-    private void report(FarMemoryPool pool, FarMemoryPoolSpec spec, FarMemoryPoolStatus status, Placement.Plan plan, List<MemoryNode> mine,
-                        Map<String, String> lostNow, List<String> draining, SlabAllocator allocator) {
+    private static void report(FarMemoryPool pool, FarMemoryPoolSpec spec, FarMemoryPoolStatus status, Placement.Plan plan, List<MemoryNode> mine,
+                               Set<String> foundLost, List<String> draining, PoolState state) {
         long generation = pool.getMetadata().getGeneration();
-        List<MemoryNode> ready = mine.stream().filter(m -> isReady(m) && !lostNow.containsKey(m.getMetadata().getName())).toList();
-        List<String> lost = mine.stream().filter(m -> isLost(m, lostNow)).map(m -> m.getMetadata().getName()).sorted().toList();
+        SlabAllocator allocator = state.allocator();
+        List<MemoryNode> ready = mine.stream().filter(m -> MemoryNodes.acceptsSlabs(m, foundLost)).toList();
+        List<String> lost = mine.stream().filter(m -> MemoryNodes.isLost(m, foundLost)).map(m -> m.getMetadata().getName()).sorted().toList();
         long slab = spec.slabSizeBytes;
         long total = ready.stream().mapToLong(m -> m.getSpec().capacityBytes).sum();
         long allocated = ready.stream().mapToLong(m -> allocator.usedSlabs(m.getMetadata().getName())).sum() * slab;
@@ -303,7 +307,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
                     + (plan.ineligible().isEmpty() ? "" : "; " + plan.ineligible().entrySet().stream().limit(5)
                     .map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining("; "))));
         }
-        List<String> restoreErrors = allocations.restoreErrors(pool.getMetadata().getName());
+        List<String> restoreErrors = state.restoreErrors();
         if (!restoreErrors.isEmpty()) problems.add("claim statuses disagree: " + String.join("; ", restoreErrors));
         String degradedReason = !lost.isEmpty() ? "NodesLost" : plan.chosen().size() < plan.desired() ? "NotEnoughNodes"
                 : !restoreErrors.isEmpty() ? "AllocationConflict" : "AsExpected";
@@ -311,25 +315,14 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
                 problems.isEmpty() ? "no memory node lost" : String.join("; ", problems), generation);
     }
 
-    /** Nodes for the allocator: Ready ones accept slabs; the rest keep what claims hold on them. */
-    static List<SlabAllocator.Node> allocatorNodes(List<MemoryNode> mine, Map<String, String> lostNow) {
-        List<SlabAllocator.Node> out = new ArrayList<>();
-        for (MemoryNode m : mine) {
-            boolean accepting = isReady(m) && !lostNow.containsKey(m.getMetadata().getName());
-            int slabs = (int) (m.getSpec().capacityBytes / m.getSpec().slabSizeBytes);
-            out.add(new SlabAllocator.Node(m.getMetadata().getName(), m.getSpec().zone, slabs, accepting));
-        }
-        return out;
-    }
-
     /** Why a memory node that is not yet Lost should be, or null. */
     static String whyLost(MemoryNode m, Pod pod, Lease lease) {
-        if (isLost(m)) return null;
+        if (MemoryNodes.isLost(m, Set.of())) return null;
         if (pod != null && ("Failed".equals(pod.getStatus() == null ? null : pod.getStatus().getPhase())
                 || "Succeeded".equals(pod.getStatus() == null ? null : pod.getStatus().getPhase()))) {
             return "its agent pod exited" + exitDetail(pod);
         }
-        if (!isReady(m)) return null;
+        if (!MemoryNodes.isReady(m)) return null;
         if (lease == null) return "its Lease is gone";
         if (lease.getSpec().getRenewTime() == null) return null;
         Instant renewed = lease.getSpec().getRenewTime().toInstant();
@@ -358,19 +351,6 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         Conditions.set(status.conditions, Conditions.READY, false, "Lost", why, m.getMetadata().getGeneration());
         StatusWriter.patchIfChanged(client, m, status, false);
         LOG.warn("memory node {} is lost: {}", m.getMetadata().getName(), why);
-    }
-
-    static boolean isReady(MemoryNode m) {
-        return m.getStatus() != null && MemoryNodeStatus.READY.equals(m.getStatus().phase);
-    }
-
-    static boolean isLost(MemoryNode m) {
-        return m.getStatus() != null && MemoryNodeStatus.LOST.equals(m.getStatus().phase);
-    }
-
-    /** Lost already, or found lost in this reconcile (the cache has not seen that patch yet). */
-    private static boolean isLost(MemoryNode m, Map<String, String> lostNow) {
-        return isLost(m) || lostNow.containsKey(m.getMetadata().getName());
     }
 
     private static String reasonOf(FarMemoryPoolStatus status, String type) {

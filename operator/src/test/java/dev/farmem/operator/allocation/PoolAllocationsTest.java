@@ -17,18 +17,19 @@ class PoolAllocationsTest {
         FarMemoryClaim b = bound("b", "rack-b", 9_000_000_000_000L, new Binding.Extent(0, 2, List.of(new Binding.Replica("m1", 0))));
         FarMemoryClaim pending = claim("c", "rack-a");
         PoolAllocations allocations = new PoolAllocations();
-        SlabAllocator rackA = allocations.of("rack-a", () -> List.of(a, b, pending));
-        allocations.of("rack-a", () -> {
+        PoolState state = allocations.of("rack-a", "pool-uid-1", () -> List.of(a, b, pending));
+        SlabAllocator rackA = state.allocator();
+        allocations.of("rack-a", "pool-uid-1", () -> {
             throw new AssertionError("the claims are read once per pool");
         });
 
         assertThat(rackA.claims()).containsExactly("uid-a");
         assertThat(rackA.usedSlabs("m1")).isEqualTo(4);
         assertThat(rackA.usedSlabs("m2")).isEqualTo(4);
-        assertThat(allocations.restoreErrors("rack-a")).isEmpty();
-        long epoch = allocations.nextEpoch("rack-a");
+        assertThat(state.restoreErrors()).isEmpty();
+        long epoch = state.nextEpoch();
         assertThat(epoch).as("above every recorded epoch of the pool").isGreaterThan(5_000_000_000_000L);
-        assertThat(allocations.nextEpoch("rack-a")).isGreaterThan(epoch);
+        assertThat(state.nextEpoch()).isGreaterThan(epoch);
     }
 
     @Test
@@ -36,9 +37,9 @@ class PoolAllocationsTest {
         FarMemoryClaim a = bound("a", "rack-a", 1, new Binding.Extent(0, 4, List.of(new Binding.Replica("m1", 0))));
         FarMemoryClaim b = bound("b", "rack-a", 2, new Binding.Extent(0, 2, List.of(new Binding.Replica("m1", 3))));
         PoolAllocations allocations = new PoolAllocations();
-        SlabAllocator rackA = allocations.of("rack-a", () -> List.of(a, b));
-        assertThat(rackA.claims()).containsExactly("uid-a");
-        assertThat(allocations.restoreErrors("rack-a")).singleElement().asString().contains("default/b").contains("slab 3 of memory node m1");
+        PoolState state = allocations.of("rack-a", "pool-uid-1", () -> List.of(a, b));
+        assertThat(state.allocator().claims()).containsExactly("uid-a");
+        assertThat(state.restoreErrors()).singleElement().asString().contains("default/b").contains("slab 3 of memory node m1");
     }
 
     static FarMemoryClaim claim(String name, String pool) {
