@@ -1,5 +1,6 @@
 package dev.farmem.agent;
 
+import dev.farmem.agent.server.ConnectionLimits;
 import dev.farmem.transport.ByteSize;
 import dev.farmem.transport.CommandLine;
 import dev.farmem.transport.Endpoint;
@@ -42,6 +43,10 @@ public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, En
             new Flag("node-name", null, "name of this memory node, as tokens name it (default: the host name)"),
             new Flag("memory-file", null, "back the region by this file instead of anonymous memory, e.g. /dev/hugepages/farmem for huge pages; it is deleted once mapped"),
             new Flag("max-frame", "1MiB", "largest protocol frame accepted"),
+            new Flag("max-queued", "4MiB", "response bytes queued for one connection before the agent stops reading its requests (back-pressure on a client that does not read replies); at least 128KiB"),
+            new Flag("max-unauthenticated", "256", "connections that have not presented a HELLO yet, at one time; more are refused"),
+            new Flag("hello-timeout", "10s", "how long a new connection has to present its HELLO"),
+            new Flag("partial-frame-timeout", "30s", "how long a connection may hold a started, unfinished frame while the agent reads it; then it is closed"),
             new Flag("io-threads", null, "network threads (default: the number of CPUs)"),
             new Flag("drain-timeout", "10s", "on SIGTERM, the longest wait for requests in flight (e.g. 10s, 500ms)"),
             new Flag("transport", "tcp", "tcp | rdma | auto: how clients reach this node; this release serves tcp, rdma stops at start saying what is missing, auto serves tcp"),
@@ -103,8 +108,23 @@ public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, En
         byte[] key = TokenKey.read(Path.of(keyFile));
         Path memoryFile = given.containsKey("memory-file") ? Path.of(given.get("memory-file")) : null;
         AgentSettings settings = new AgentSettings(node, given.get("pool"), listen, capacity, slabSize, key, memoryFile, (int) maxFrame,
-                Protocol.DEFAULT_MAX_SEGMENTS, ioThreads);
+                Protocol.DEFAULT_MAX_SEGMENTS, ioThreads, limits(given));
         return new AgentOptions(settings, metrics, advertise, registration, duration(given.get("drain-timeout"), "--drain-timeout"));
+    }
+
+    private static ConnectionLimits limits(Map<String, String> given) {
+        long maxQueued = ByteSize.parse(given.get("max-queued"), "--max-queued");
+        if (maxQueued < (128 << 10) || maxQueued > (1L << 30)) {
+            throw new IllegalArgumentException("--max-queued " + given.get("max-queued") + " must be between 128KiB and 1GiB");
+        }
+        Duration hello = positive(duration(given.get("hello-timeout"), "--hello-timeout"), "--hello-timeout");
+        Duration partial = positive(duration(given.get("partial-frame-timeout"), "--partial-frame-timeout"), "--partial-frame-timeout");
+        return new ConnectionLimits((int) maxQueued, positiveInt(given.get("max-unauthenticated"), "--max-unauthenticated"), hello, partial);
+    }
+
+    private static Duration positive(Duration d, String what) {
+        if (d.isZero() || d.isNegative()) throw new IllegalArgumentException(what + " must be longer than zero");
+        return d;
     }
 
     private static InetSocketAddress address(String text, String what) {

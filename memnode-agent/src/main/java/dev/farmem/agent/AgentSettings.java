@@ -1,5 +1,6 @@
 package dev.farmem.agent;
 
+import dev.farmem.agent.server.ConnectionLimits;
 import dev.farmem.transport.wire.Protocol;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -18,15 +19,18 @@ import java.util.Objects;
  * @param maxFrameSize largest frame accepted
  * @param maxSegments  largest WRITEV scatter list
  * @param ioThreads    Netty worker threads
+ * @param limits       what one peer may cost: queued responses, unauthenticated connections, timeouts
  */
 public record AgentSettings(String node, String pool, InetSocketAddress listen, long capacity, long slabSize, byte[] key,
-                            Path backingFile, int maxFrameSize, int maxSegments, int ioThreads) {
+                            Path backingFile, int maxFrameSize, int maxSegments, int ioThreads,
+                            ConnectionLimits limits) {
 
     public AgentSettings {
         Objects.requireNonNull(node, "node");
         Objects.requireNonNull(pool, "pool");
         Objects.requireNonNull(listen, "listen");
         Objects.requireNonNull(key, "key");
+        Objects.requireNonNull(limits, "limits");
         if (maxFrameSize < Protocol.MIN_MAX_FRAME_SIZE) {
             throw new IllegalArgumentException("max frame size " + maxFrameSize + " is below the minimum of " + Protocol.MIN_MAX_FRAME_SIZE);
         }
@@ -37,6 +41,11 @@ public record AgentSettings(String node, String pool, InetSocketAddress listen, 
     /** Loopback on a free port, default limits, one I/O thread: what tests and the embedded pool use. */
     public static AgentSettings loopback(String node, long capacity, long slabSize, byte[] key) {
         return new AgentSettings(node, "embedded", new InetSocketAddress("127.0.0.1", 0), capacity, slabSize, key, null,
-                Protocol.DEFAULT_MAX_FRAME_SIZE, Protocol.DEFAULT_MAX_SEGMENTS, 1);
+                Protocol.DEFAULT_MAX_FRAME_SIZE, Protocol.DEFAULT_MAX_SEGMENTS, 1, ConnectionLimits.DEFAULT);
+    }
+
+    /** The same settings with other connection limits. */
+    public AgentSettings withLimits(ConnectionLimits other) {
+        return new AgentSettings(node, pool, listen, capacity, slabSize, key, backingFile, maxFrameSize, maxSegments, ioThreads, other);
     }
 }

@@ -27,7 +27,7 @@ public final class MemoryNodeAgent implements AutoCloseable {
         metrics.region(store.capacity(), store.slabCount());
         metrics.slabsOwned(0);
         this.server = AgentServer.start(settings.listen(), store, verifier, metrics, settings.maxFrameSize(), settings.maxSegments(),
-                settings.ioThreads());
+                settings.ioThreads(), settings.limits());
     }
 
     /** Allocates the region and starts serving; metrics go to {@code registry}. */

@@ -16,7 +16,16 @@ public final class AgentMetrics {
         String label() { return name().toLowerCase(java.util.Locale.ROOT); }
     }
 
+    /** Why the agent closed a connection on its own, as the {@code reason} label spells them. */
+    public enum Closed { HELLO_TIMEOUT, HELLO_TOO_LARGE, UNAUTHENTICATED_LIMIT, PARTIAL_FRAME_TIMEOUT;
+        String label() { return name().toLowerCase(java.util.Locale.ROOT); }
+    }
+
     private final CollectorRegistry registry;
+    private final Map<Closed, Counter.Child> closed = new EnumMap<>(Closed.class);
+    private final Gauge unauthenticated;
+    private final Counter readPauses;
+    private final Gauge queuedBytes;
     private final Map<Op, Counter.Child> requests = new EnumMap<>(Op.class);
     private final Map<Op, Histogram.Child> durations = new EnumMap<>(Op.class);
     private final Map<ErrorCode, Counter.Child> errors = new EnumMap<>(ErrorCode.class);
@@ -46,6 +55,13 @@ public final class AgentMetrics {
         capacity = Gauge.build("farmem_agent_capacity_bytes", "Bytes of the region.").register(registry);
         slabs = Gauge.build("farmem_agent_slabs", "Slabs in the region.").register(registry);
         slabsOwned = Gauge.build("farmem_agent_slabs_owned", "Slabs a claim has touched.").register(registry);
+        Counter cl = Counter.build("farmem_agent_connections_refused_total", "Connections the agent closed for breaking a limit.")
+                .labelNames("reason").register(registry);
+        for (Closed c : Closed.values()) closed.put(c, cl.labels(c.label()));
+        unauthenticated = Gauge.build("farmem_agent_unauthenticated_connections", "Open connections that have not completed HELLO.").register(registry);
+        readPauses = Counter.build("farmem_agent_read_pauses_total",
+                "Times a connection stopped being read because its queued responses reached the limit.").register(registry);
+        queuedBytes = Gauge.build("farmem_agent_queued_bytes", "Response bytes queued for clients, not yet taken by the socket.").register(registry);
         Gauge.build("farmem_agent_info", "Build and transport.").labelNames("version", "transport").register(registry)
                 .labels(version, transport).set(1);
     }
@@ -77,6 +93,40 @@ public final class AgentMetrics {
 
     public void connectionClosed() {
         connections.dec();
+    }
+
+    public void closed(Closed reason) {
+        closed.get(reason).inc();
+    }
+
+    public void unauthenticated(int count) {
+        unauthenticated.set(count);
+    }
+
+    public void readPaused() {
+        readPauses.inc();
+    }
+
+    /** Makes {@code farmem_agent_queued_bytes} read {@code bytes} at every scrape. */
+    public void queuedBytes(java.util.function.LongSupplier bytes) {
+        queuedBytes.setChild(new Gauge.Child() {
+            @Override
+            public double get() {
+                return bytes.getAsLong();
+            }
+        });
+    }
+
+    public double queuedBytes() {
+        return queuedBytes.get();
+    }
+
+    public double readPauses() {
+        return readPauses.get();
+    }
+
+    public double closedFor(Closed reason) {
+        return closed.get(reason).get();
     }
 
     public void region(long capacityBytes, int slabCount) {

@@ -14,12 +14,16 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelOutboundBuffer;
+import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
+import java.net.BindException;
 import java.net.InetSocketAddress;
+import java.util.Locale;
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -33,11 +37,14 @@ public final class AgentServer implements AutoCloseable {
     private final Channel listener;
     private final ChannelGroup clients = new DefaultChannelGroup("farmem-agent-clients", GlobalEventExecutor.INSTANCE);
     private final Endpoint endpoint;
+    private final Admission admission;
     /** Attaches (and zeroes) slabs for HELLOs, off the I/O threads. */
     private final ExecutorService attacher = Executors.newSingleThreadExecutor(new DefaultThreadFactory("farmem-agent-attach", true));
 
     private AgentServer(InetSocketAddress listen, SlabStore store, TokenVerifier verifier, AgentMetrics metrics,
-                        int maxFrameSize, int maxSegments, int ioThreads) {
+                        int maxFrameSize, int maxSegments, int ioThreads, ConnectionLimits limits) {
+        admission = new Admission(limits, metrics);
+        metrics.queuedBytes(this::queuedBytes);
         boss = EventLoops.group(1, "farmem-agent-accept");
         workers = EventLoops.group(ioThreads, "farmem-agent-io");
         ByteBuf[] regionSlabs = RequestHandler.wrap(store);
@@ -48,20 +55,24 @@ public final class AgentServer implements AutoCloseable {
                     .option(ChannelOption.SO_REUSEADDR, true)
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childOption(ChannelOption.ALLOCATOR, PooledByteBufAllocator.DEFAULT)
+                    .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(limits.resumeQueuedBytes(), limits.maxQueuedBytes()))
                     .childHandler(new ChannelInitializer<Channel>() {
                         @Override
                         protected void initChannel(Channel ch) {
                             clients.add(ch);
-                            ch.pipeline().addLast(new FrameDecoder(maxFrameSize, true),
-                                    new RequestHandler(store, regionSlabs, verifier, metrics, maxFrameSize, maxSegments, attacher));
+                            ch.pipeline().addLast(new FrameGuard(metrics, limits), new FrameDecoder(maxFrameSize, true),
+                                    new RequestHandler(store, regionSlabs, verifier, metrics, maxFrameSize, maxSegments, attacher, admission));
                         }
                     })
                     .bind(listen).syncUninterruptibly().channel();
-        } catch (RuntimeException e) {
+        } catch (Exception e) { // Netty rethrows the bind's checked BindException as is
             attacher.shutdownNow();
             boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 0, TimeUnit.SECONDS);
-            throw new IllegalStateException("cannot listen on " + listen + ": " + e.getMessage(), e);
+            String why = e instanceof BindException && String.valueOf(e.getMessage()).toLowerCase(Locale.ROOT).contains("in use")
+                    ? "the address is already in use: another process (maybe another agent) listens there; stop it or choose another --listen"
+                    : e.getMessage();
+            throw new IllegalStateException("cannot listen on " + listen.getHostString() + ":" + listen.getPort() + ": " + why, e);
         }
         InetSocketAddress bound = (InetSocketAddress) listener.localAddress();
         endpoint = new Endpoint(bound.getAddress().getHostAddress(), bound.getPort());
@@ -69,8 +80,18 @@ public final class AgentServer implements AutoCloseable {
 
     /** Binds {@code listen} (port 0 for any free port) and starts serving. */
     public static AgentServer start(InetSocketAddress listen, SlabStore store, TokenVerifier verifier, AgentMetrics metrics,
-                                    int maxFrameSize, int maxSegments, int ioThreads) {
-        return new AgentServer(listen, store, verifier, metrics, maxFrameSize, maxSegments, ioThreads);
+                                    int maxFrameSize, int maxSegments, int ioThreads, ConnectionLimits limits) {
+        return new AgentServer(listen, store, verifier, metrics, maxFrameSize, maxSegments, ioThreads, limits);
+    }
+
+    /** Response bytes queued on all connections, not yet taken by their sockets. */
+    long queuedBytes() {
+        long total = 0;
+        for (Channel ch : clients) {
+            ChannelOutboundBuffer out = ch.unsafe().outboundBuffer();
+            if (out != null) total += out.totalPendingWriteBytes();
+        }
+        return total;
     }
 
     /** The address clients reach: the bound address and port. */
@@ -84,6 +105,7 @@ public final class AgentServer implements AutoCloseable {
      */
     public void drain(Duration timeout) {
         listener.close().syncUninterruptibly();
+        admission.drain();
         for (Channel ch : clients) {
             ch.config().setAutoRead(false);
             // Runs after the event loop finished the batch it is reading: every decoded request has its response queued.

@@ -17,8 +17,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
+import java.util.ArrayDeque;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
@@ -43,20 +42,24 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
     /** One wrapper per slab, made once, to copy in and out of the region without allocating. */
     private final ByteBuf[] regionSlabs;
 
-    static final int HELLO_TIMEOUT_SECONDS = 10;
-
     private final Executor attacher;
+    private final Admission admission;
     private CapabilityToken grant;
     private boolean attaching;
-    /** Frames that arrived while attaching, in order. */
-    private final List<Frame> held = new ArrayList<>();
+    /** Counted among the connections that have not authenticated. */
+    private boolean unauthenticated;
+    /** Not read, and its frames held, because its queued responses reached the limit. */
+    private boolean paused;
+    /** Frames decoded but not yet served, in order: pipelined behind HELLO while attaching, or read before a pause. */
+    private final ArrayDeque<Frame> held = new ArrayDeque<>();
     private boolean closing;
     private ScheduledFuture<?> helloDeadline;
 
     RequestHandler(SlabStore store, ByteBuf[] regionSlabs, TokenVerifier verifier, AgentMetrics metrics, int maxFrameSize, int maxSegments,
-                   Executor attacher) {
+                   Executor attacher, Admission admission) {
         this.store = store;
         this.attacher = attacher;
+        this.admission = admission;
         this.regionSlabs = regionSlabs;
         this.verifier = verifier;
         this.metrics = metrics;
@@ -67,19 +70,38 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         metrics.connectionOpened();
+        unauthenticated = true;
+        if (!admission.arrived(ctx.channel().remoteAddress())) {
+            refuseAndClose(ctx, 0, ErrorCode.CONNECTION_CLOSED, "the node has " + admission.limits.maxUnauthenticated()
+                    + " connections waiting to present a HELLO, its limit: try again");
+            ctx.fireChannelActive();
+            return;
+        }
         // A connection that never presents a token must not hold a slot forever.
+        long timeout = admission.limits.helloTimeout().toMillis();
         helloDeadline = ctx.executor().schedule(() -> {
-            if (grant == null && !attaching) refuseAndClose(ctx, 0, ErrorCode.UNAUTHENTICATED, "no HELLO within " + HELLO_TIMEOUT_SECONDS + " s of connecting");
-        }, HELLO_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            if (grant == null && !attaching && !closing) {
+                metrics.closed(AgentMetrics.Closed.HELLO_TIMEOUT);
+                refuseAndClose(ctx, 0, ErrorCode.UNAUTHENTICATED, "no HELLO within " + timeout + " ms of connecting");
+            }
+        }, timeout, TimeUnit.MILLISECONDS);
         ctx.fireChannelActive();
     }
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         if (helloDeadline != null) helloDeadline.cancel(false);
+        authenticatedOrGone();
         releaseHeld();
         metrics.connectionClosed();
         ctx.fireChannelInactive();
+    }
+
+    private void authenticatedOrGone() {
+        if (unauthenticated) {
+            unauthenticated = false;
+            admission.left();
+        }
     }
 
     @Override
@@ -89,8 +111,8 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         Frame frame = (Frame) msg;
-        if (attaching && !closing) {
-            held.add(frame); // pipelined behind HELLO: served once the token's slabs are attached
+        if ((attaching || paused) && !closing) {
+            held.add(frame); // served once the token's slabs are attached, or once the client took its responses
             return;
         }
         try {
@@ -98,6 +120,47 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
         } finally {
             frame.release();
         }
+        pauseIfQueueFull(ctx);
+    }
+
+    /**
+     * Back-pressure: once this connection's queued responses pass the limit (the channel turns
+     * unwritable), nothing more is read or served until the client took enough of them. A client
+     * that sends requests and never reads replies then costs at most the limit plus one response.
+     */
+    private void pauseIfQueueFull(ChannelHandlerContext ctx) {
+        if (paused || closing || ctx.channel().isWritable()) return;
+        paused = true;
+        ctx.channel().config().setAutoRead(false);
+        metrics.readPaused();
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (paused && ctx.channel().isWritable()) {
+            paused = false;
+            if (!attaching) serveHeld(ctx);
+            resumeReading(ctx);
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    /** Serves held frames in order until none is left or the queue is full again. */
+    private void serveHeld(ChannelHandlerContext ctx) {
+        while (!held.isEmpty() && !paused) {
+            Frame f = held.poll();
+            try {
+                if (!closing) handle(ctx, f);
+            } finally {
+                f.release();
+            }
+            pauseIfQueueFull(ctx);
+        }
+        ctx.flush();
+    }
+
+    private void resumeReading(ChannelHandlerContext ctx) {
+        if (!attaching && !paused && !closing && !admission.draining()) ctx.channel().config().setAutoRead(true);
     }
 
     @Override
@@ -189,18 +252,12 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
         metrics.slabsOwned(store.ownedSlabs());
         grant = verified;
         helloDeadline.cancel(false);
+        authenticatedOrGone();
         ctx.write(FrameWriter.helloOk(ctx.alloc(), id, maxFrameSize, store.slabSize(), store.slabCount(), maxSegments), ctx.voidPromise());
         metrics.served(Op.HELLO, start);
-        for (Frame f : held) {
-            try {
-                if (!closing) handle(ctx, f);
-            } finally {
-                f.release();
-            }
-        }
-        held.clear();
-        ctx.flush();
-        ctx.channel().config().setAutoRead(true);
+        pauseIfQueueFull(ctx);
+        serveHeld(ctx);
+        resumeReading(ctx);
     }
 
     private void releaseHeld() {
