@@ -6,6 +6,7 @@ import dev.farmem.transport.Endpoint;
 import dev.farmem.transport.tcp.EventLoops;
 import io.prometheus.client.CollectorRegistry;
 import io.prometheus.client.hotspot.DefaultExports;
+import java.lang.reflect.InvocationTargetException;
 import java.util.Arrays;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -45,6 +46,8 @@ public final class AgentMain {
     private static void run(AgentOptions options) {
         AgentSettings s = options.settings();
         AgentRegistration registration = registration(options.registration());
+        // Refuse before allocating: a region the machine cannot hold would grow until the kernel kills the process.
+        MachineMemory.here().check(s.capacity(), Runtime.getRuntime().maxMemory(), s.backingFile() == null);
         DefaultExports.initialize();
         log.info("allocating {} in slabs of {} for node {} of pool {}", ByteSize.format(s.capacity()), ByteSize.format(s.slabSize()), s.node(), s.pool());
         MemoryNodeAgent agent = MemoryNodeAgent.start(s, CollectorRegistry.defaultRegistry);
@@ -70,7 +73,7 @@ public final class AgentMain {
         Signal.handle(new Signal("TERM"), sig -> new Thread(stop, "farmem-agent-stop").start());
         Signal.handle(new Signal("INT"), sig -> new Thread(stop, "farmem-agent-stop").start());
 
-        registration.started(new AgentInfo(s.node(), s.pool(), advertise, metrics.endpoint(), agent.store().capacity(), s.slabSize(),
+        started(registration, new AgentInfo(s.node(), s.pool(), advertise, metrics.endpoint(), agent.store().capacity(), s.slabSize(),
                 agent.store().slabCount(), "tcp-" + EventLoops.kind(), MemoryNodeAgent.VERSION, agent.store()::ownedSlabs));
         registration.ready();
         ready.set(true);
@@ -84,6 +87,17 @@ public final class AgentMain {
         System.exit(0);
     }
 
+    /** The first call to the API: a cluster that cannot be reached is a start-up error with its reason, not a stack trace. */
+    private static void started(AgentRegistration registration, AgentInfo info) {
+        try {
+            registration.started(info);
+        } catch (IllegalStateException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("cannot register MemoryNode " + info.node() + " with the Kubernetes API: " + e.getMessage(), e);
+        }
+    }
+
     private static AgentRegistration registration(String mode) {
         boolean inCluster = System.getenv("KUBERNETES_SERVICE_HOST") != null;
         if (mode.equals("none") || (mode.equals("auto") && !inCluster)) return AgentRegistration.NONE;
@@ -95,6 +109,9 @@ public final class AgentMain {
             }
             log.warn("running in Kubernetes but this build has no {}: the MemoryNode status will not be written", KUBERNETES_REGISTRATION);
             return AgentRegistration.NONE;
+        } catch (InvocationTargetException e) {
+            Throwable cause = e.getCause();
+            throw new IllegalStateException("cannot register with Kubernetes: " + (cause.getMessage() != null ? cause.getMessage() : cause.toString()), cause);
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("cannot start Kubernetes registration: " + e, e);
         }

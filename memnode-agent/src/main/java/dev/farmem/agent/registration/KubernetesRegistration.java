@@ -50,7 +50,20 @@ public final class KubernetesRegistration implements AgentRegistration {
 
     /** Used by AgentMain: the in-cluster client. */
     public KubernetesRegistration() {
-        this(new KubernetesClientBuilder().build(), namespace());
+        this(inClusterClient(), namespace());
+    }
+
+    /** The client of the cluster this process runs in, or a clear refusal when it runs in none. */
+    private static KubernetesClient inClusterClient() {
+        String kubeconfig = System.getenv("KUBECONFIG");
+        boolean hasKubeconfig = (kubeconfig != null && !kubeconfig.isEmpty())
+                || Files.isRegularFile(Path.of(System.getProperty("user.home"), ".kube", "config"));
+        if (System.getenv("KUBERNETES_SERVICE_HOST") == null && !hasKubeconfig) {
+            throw new IllegalStateException("--registration kubernetes, but this process is not in a Kubernetes cluster"
+                    + " (KUBERNETES_SERVICE_HOST is not set) and has no kubeconfig (KUBECONFIG, ~/.kube/config):"
+                    + " run the agent in its pod, or outside a cluster with --registration none");
+        }
+        return new KubernetesClientBuilder().build();
     }
 
     public KubernetesRegistration(KubernetesClient client, String namespace) {

@@ -21,7 +21,6 @@ import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
-import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.util.Locale;
 import java.time.Duration;
@@ -69,7 +68,8 @@ public final class AgentServer implements AutoCloseable {
             attacher.shutdownNow();
             boss.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             workers.shutdownGracefully(0, 0, TimeUnit.SECONDS);
-            String why = e instanceof BindException && String.valueOf(e.getMessage()).toLowerCase(Locale.ROOT).contains("in use")
+            // NIO throws a BindException, epoll a NativeIoException: both say "Address already in use".
+            String why = String.valueOf(e.getMessage()).toLowerCase(Locale.ROOT).contains("already in use")
                     ? "the address is already in use: another process (maybe another agent) listens there; stop it or choose another --listen"
                     : e.getMessage();
             throw new IllegalStateException("cannot listen on " + listen.getHostString() + ":" + listen.getPort() + ": " + why, e);
