@@ -50,7 +50,7 @@ public final class SidecarInjection {
     public static final String BINDING_PATH = "/var/run/farmem/binding";
     private static final long CONTROL_AND_SLACK = 16L << 20; // the control file and the region's tables
     private static final long SIDECAR_HEAP = 96L << 20;
-    /** The sidecar image's own user (its Dockerfile's USER), used when the application states none. */
+    /** The sidecar image's own user (the USER of its image, set in the root pom's jib-maven-plugin), used when the application states none. */
     static final long SIDECAR_UID = 10001;
 
     /** How injected sidecars look; the operator reads these from its environment. */
