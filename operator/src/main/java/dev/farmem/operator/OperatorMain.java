@@ -1,8 +1,8 @@
 package dev.farmem.operator;
 
-import com.sun.net.httpserver.HttpServer;
 import dev.farmem.operator.allocation.PoolAllocations;
 import dev.farmem.operator.claim.ClaimReconciler;
+import dev.farmem.operator.http.HttpEndpoints;
 import dev.farmem.operator.metrics.OperatorMetrics;
 import dev.farmem.operator.pool.AgentDefaults;
 import dev.farmem.operator.pool.PoolReconciler;
@@ -15,12 +15,13 @@ import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.prometheus.client.CollectorRegistry;
-import io.prometheus.client.exporter.HTTPServer;
+import io.prometheus.client.exporter.common.TextFormat;
 import io.prometheus.client.hotspot.DefaultExports;
 import java.io.IOException;
-import java.io.OutputStream;
+import java.io.StringWriter;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.Map;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -43,7 +44,7 @@ public final class OperatorMain implements AutoCloseable {
 
     private final KubernetesClient client;
     private final Operator operator;
-    private final HTTPServer metricsServer;
+    private final HttpEndpoints metricsServer;
     private final dev.farmem.operator.webhook.AdmissionWebhook webhook; // null unless FARMEM_WEBHOOK_ENABLED=true
 
     /** Settings of one operator process. */
@@ -71,26 +72,30 @@ public final class OperatorMain implements AutoCloseable {
         operator.register(new PoolReconciler(settings.namespace(), settings.agentServiceAccount(), settings.agentDefaults(), allocations, metrics));
         operator.register(new ClaimReconciler(settings.namespace(), allocations, metrics));
 
-        HttpServer http = HttpServer.create(settings.metrics(), 16);
-        http.createContext("/healthz", exchange -> {
-            boolean healthy = !operator.getRuntimeInfo().isStarted() || operator.getRuntimeInfo().allEventSourcesAreHealthy();
-            byte[] body = (healthy ? "ok\n" : "unhealthy event sources: " + operator.getRuntimeInfo().unhealthyEventSources() + "\n")
-                    .getBytes(StandardCharsets.UTF_8);
-            exchange.sendResponseHeaders(healthy ? 200 : 503, body.length);
-            try (OutputStream out = exchange.getResponseBody()) {
-                out.write(body);
-            }
-        });
-        this.metricsServer = new HTTPServer.Builder().withHttpServer(http).withRegistry(registry).build();
+        this.metricsServer = new HttpEndpoints("farmem-metrics", settings.metrics(), null, Map.of(
+                "/healthz", request -> health(operator),
+                "/metrics", request -> metrics(registry)), 0);
         operator.start();
         this.webhook = dev.farmem.operator.webhook.AdmissionWebhook.startIfEnabled(client, settings.namespace());
         LOG.info("farmem operator started: namespace {}, metrics on {}, leader election {}", settings.namespace(),
-                metricsServer.getPort(), settings.leaderElection());
+                metricsServer.port(), settings.leaderElection());
     }
 
     /** The port /metrics and /healthz are served on. */
     public int metricsPort() {
-        return metricsServer.getPort();
+        return metricsServer.port();
+    }
+
+    private static HttpEndpoints.Response health(Operator operator) {
+        boolean healthy = !operator.getRuntimeInfo().isStarted() || operator.getRuntimeInfo().allEventSourcesAreHealthy();
+        return HttpEndpoints.Response.text(healthy ? 200 : 503,
+                healthy ? "ok\n" : "unhealthy event sources: " + operator.getRuntimeInfo().unhealthyEventSources() + "\n");
+    }
+
+    private static HttpEndpoints.Response metrics(CollectorRegistry registry) throws IOException {
+        StringWriter text = new StringWriter();
+        TextFormat.write004(text, registry.metricFamilySamples());
+        return new HttpEndpoints.Response(200, TextFormat.CONTENT_TYPE_004, text.toString().getBytes(StandardCharsets.UTF_8));
     }
 
     @Override

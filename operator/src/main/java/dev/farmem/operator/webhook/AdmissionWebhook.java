@@ -63,13 +63,9 @@ public final class AdmissionWebhook implements AutoCloseable {
             throw new IllegalArgumentException("FARMEM_WEBHOOK_TLS is '" + s.tlsMode() + "': use operator (the operator keeps a self-signed CA) "
                     + "or files (certificates mounted at FARMEM_WEBHOOK_CERT_DIR, e.g. by cert-manager)");
         }
-        try {
-            String podIp = System.getenv("FARMEM_POD_IP"); // the pod's own address, as the metrics endpoint binds
-            InetSocketAddress address = podIp == null || podIp.isBlank() ? new InetSocketAddress(s.port()) : new InetSocketAddress(podIp, s.port());
-            server = new WebhookServer(address, tls, controller);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot serve the webhook on port " + s.port() + ": " + e.getMessage(), e);
-        }
+        String podIp = System.getenv("FARMEM_POD_IP"); // the pod's own address, as the metrics endpoint binds
+        InetSocketAddress address = podIp == null || podIp.isBlank() ? new InetSocketAddress(s.port()) : new InetSocketAddress(podIp, s.port());
+        server = new WebhookServer(address, tls, controller); // IllegalStateException naming the address when it cannot bind
         renewer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "farmem-webhook-tls");
             t.setDaemon(true);

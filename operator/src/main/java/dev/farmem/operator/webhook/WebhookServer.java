@@ -1,25 +1,21 @@
 package dev.farmem.operator.webhook;
 
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpsConfigurator;
-import com.sun.net.httpserver.HttpsServer;
+import dev.farmem.operator.http.HttpEndpoints;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionReview;
 import io.fabric8.kubernetes.client.utils.Serialization;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.Map;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLEngine;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The HTTPS endpoint the API server calls: {@value #PATH} takes an AdmissionReview and answers
- * one; {@code /healthz} says it serves. The TLS context can be swapped while it runs (new
- * connections use the new certificate).
+ * one; {@code /healthz} says it serves. Served by {@link HttpEndpoints} (Netty, TLS by its
+ * SslHandler, a read timeout per connection). The certificate can be swapped while it runs (new
+ * connections use the new one).
  */
 public final class WebhookServer implements AutoCloseable {
 
@@ -27,11 +23,10 @@ public final class WebhookServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(WebhookServer.class);
     private static final int MAX_BODY = 4 << 20; // a pod object is far below this; more is refused
 
-    private final HttpsServer server;
-    private final ExecutorService executor;
+    private final HttpEndpoints server;
     private final SwappableKeyManager keys;
 
-    public WebhookServer(InetSocketAddress address, WebhookTls tls, AdmissionController controller) throws IOException {
+    public WebhookServer(InetSocketAddress address, WebhookTls tls, AdmissionController controller) {
         keys = new SwappableKeyManager(tls.keyManager());
         SSLContext context;
         try {
@@ -40,21 +35,16 @@ public final class WebhookServer implements AutoCloseable {
         } catch (java.security.GeneralSecurityException e) {
             throw new IllegalStateException("cannot set up TLS for the webhook: " + e.getMessage(), e);
         }
-        server = HttpsServer.create(address, 64);
-        server.setHttpsConfigurator(new HttpsConfigurator(context));
-        server.createContext(PATH, exchange -> handle(exchange, controller));
-        server.createContext("/healthz", exchange -> send(exchange, 200, "text/plain", "ok\n"));
-        executor = Executors.newFixedThreadPool(2, r -> {
-            Thread t = new Thread(r, "farmem-webhook");
-            t.setDaemon(true);
-            return t;
-        });
-        server.setExecutor(executor);
-        server.start();
+        server = new HttpEndpoints("farmem-webhook", address, () -> {
+            SSLEngine engine = context.createSSLEngine();
+            engine.setUseClientMode(false);
+            return engine;
+        }, Map.of(PATH, request -> handle(request, controller),
+                "/healthz", request -> HttpEndpoints.Response.text(200, "ok\n")), MAX_BODY);
     }
 
     public int port() {
-        return server.getAddress().getPort();
+        return server.port();
     }
 
     /** Serves a renewed certificate to new handshakes. */
@@ -81,53 +71,32 @@ public final class WebhookServer implements AutoCloseable {
         @Override public java.security.PrivateKey getPrivateKey(String alias) { return delegate.getPrivateKey(alias); }
     }
 
-    private static void handle(HttpExchange exchange, AdmissionController controller) throws IOException {
+    private static HttpEndpoints.Response handle(HttpEndpoints.Request request, AdmissionController controller) {
+        if (!"POST".equals(request.method())) {
+            return HttpEndpoints.Response.text(405, "POST an admission.k8s.io/v1 AdmissionReview to " + PATH + "\n");
+        }
         try {
-            if (!"POST".equals(exchange.getRequestMethod())) {
-                send(exchange, 405, "text/plain", "POST an admission.k8s.io/v1 AdmissionReview to " + PATH + "\n");
-                return;
-            }
-            byte[] body;
-            try (InputStream in = exchange.getRequestBody()) {
-                body = in.readNBytes(MAX_BODY + 1);
-            }
-            if (body.length > MAX_BODY) {
-                send(exchange, 413, "text/plain", "an AdmissionReview of more than " + MAX_BODY + " bytes is refused\n");
-                return;
-            }
             AdmissionReview review;
             try {
-                review = Serialization.unmarshal(new String(body, StandardCharsets.UTF_8), AdmissionReview.class);
+                review = Serialization.unmarshal(new String(request.body(), StandardCharsets.UTF_8), AdmissionReview.class);
             } catch (RuntimeException e) {
-                send(exchange, 400, "text/plain", "the body is not an AdmissionReview: " + e.getMessage() + "\n");
-                return;
+                return HttpEndpoints.Response.text(400, "the body is not an AdmissionReview: " + e.getMessage() + "\n");
             }
             AdmissionReview answer;
             try {
                 answer = controller.review(review);
             } catch (IllegalArgumentException e) {
-                send(exchange, 400, "text/plain", e.getMessage() + "\n");
-                return;
+                return HttpEndpoints.Response.text(400, e.getMessage() + "\n");
             }
-            send(exchange, 200, "application/json", Serialization.asJson(answer));
+            return new HttpEndpoints.Response(200, "application/json", Serialization.asJson(answer).getBytes(StandardCharsets.UTF_8));
         } catch (RuntimeException e) {
             LOG.warn("admission review failed: {}", e.toString());
-            send(exchange, 500, "text/plain", "the farmem webhook failed: " + e.getMessage() + "\n");
-        }
-    }
-
-    private static void send(HttpExchange exchange, int code, String type, String body) throws IOException {
-        byte[] b = body.getBytes(StandardCharsets.UTF_8);
-        exchange.getResponseHeaders().set("Content-Type", type);
-        exchange.sendResponseHeaders(code, b.length);
-        try (OutputStream out = exchange.getResponseBody()) {
-            out.write(b);
+            return HttpEndpoints.Response.text(500, "the farmem webhook failed: " + e.getMessage() + "\n");
         }
     }
 
     @Override
     public void close() {
-        server.stop(1);
-        executor.shutdownNow();
+        server.close();
     }
 }

@@ -63,4 +63,21 @@ class WebhookServerTest {
             assertThat(post(fresh, server.port(), REVIEW).statusCode()).isEqualTo(200);
         }
     }
+
+    @Test
+    void healthzAnswersOverTlsWithinASecondWhileAnotherConnectionHoldsAHalfSentRequest() throws Exception {
+        WebhookTls tls = WebhookTls.issue(NAMES, Duration.ofDays(365), Duration.ofDays(90));
+        AdmissionController controller = new AdmissionController(null, new SidecarInjection(
+                new SidecarInjection.Settings("img", "IfNotPresent", 9091, "100m", 64L << 20)));
+        try (WebhookServer server = new WebhookServer(new InetSocketAddress("127.0.0.1", 0), tls, controller);
+             java.net.Socket slow = new java.net.Socket("127.0.0.1", server.port())) {
+            slow.getOutputStream().write(new byte[] {0x16, 0x03, 0x01}); // the start of a TLS record, never finished
+            slow.getOutputStream().flush();
+            HttpClient trusting = HttpClient.newBuilder().sslContext(tls.clientContext()).connectTimeout(Duration.ofSeconds(1)).build();
+            HttpResponse<String> r = trusting.send(HttpRequest.newBuilder(URI.create("https://localhost:" + server.port() + "/healthz"))
+                    .timeout(Duration.ofSeconds(1)).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).isEqualTo(200);
+            assertThat(r.body()).isEqualTo("ok\n");
+        }
+    }
 }
