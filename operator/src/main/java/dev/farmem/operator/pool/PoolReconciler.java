@@ -156,6 +156,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         // Place: one agent per chosen node, kept where it runs.
         Set<String> current = live.stream().map(m -> m.getSpec().nodeName).collect(Collectors.toSet());
         Placement.Plan plan = Placement.plan(spec, allNodes, current);
+        Refusal refused = null; // once the API server refuses an agent pod for a reason the user must fix, no more are tried
         for (String node : plan.chosen()) {
             if (current.contains(node)) continue;
             MemoryNode m = AgentObjects.memoryNode(pool, AgentObjects.memoryNodeName(name, node), node, plan.zones().get(node), namespace);
@@ -163,13 +164,12 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
             // Seen by the next reconcile even before the watch delivers it: never two agents for one node.
             memoryNodes.handleRecentResourceCreate(ResourceID.fromResource(pool), m);
             createIfAbsent(client, AgentObjects.lease(m));
-            pods.handleRecentResourceCreate(ResourceID.fromResource(pool),
-                    createIfAbsent(client, AgentObjects.agentPod(pool, m, nodeByName.get(node), agentServiceAccount, agentDefaults)));
+            if (refused == null) refused = createAgentPod(client, pool, m, nodeByName.get(node));
             LOG.info("pool {}: placed memory node {} on node {}", name, m.getMetadata().getName(), node);
         }
         for (MemoryNode m : live) {
-            if (plan.chosen().contains(m.getSpec().nodeName) && !podOf.containsKey(m.getMetadata().getName()) && !MemoryNodes.isReady(m)) {
-                createIfAbsent(client, AgentObjects.agentPod(pool, m, nodeByName.get(m.getSpec().nodeName), agentServiceAccount, agentDefaults));
+            if (refused == null && plan.chosen().contains(m.getSpec().nodeName) && !podOf.containsKey(m.getMetadata().getName()) && !MemoryNodes.isReady(m)) {
+                refused = createAgentPod(client, pool, m, nodeByName.get(m.getSpec().nodeName));
             }
         }
 
@@ -190,6 +190,11 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         }
 
         report(pool, spec, status, plan, mine, foundLost, draining, state);
+        if (refused != null) {
+            boolean isNew = !refused.reason().equals(reasonOf(pool.getStatus(), Conditions.DEGRADED));
+            refused.report(status, generation);
+            if (isNew) events.warning(pool, refused.reason(), refused.message());
+        }
         StatusWriter.patchIfChanged(client, pool, status, false);
         metrics.pool(name, status);
         return UpdateControl.<FarMemoryPool>noUpdate().rescheduleAfter(RESYNC);
@@ -313,6 +318,48 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
                 : !restoreErrors.isEmpty() ? "AllocationConflict" : "AsExpected";
         Conditions.set(status.conditions, Conditions.DEGRADED, !problems.isEmpty(), degradedReason,
                 problems.isEmpty() ? "no memory node lost" : String.join("; ", problems), generation);
+    }
+
+    /**
+     * Creates the agent pod of a memory node; null when it exists now, or what the API server's
+     * refusal asks the user to fix (the pool reports it instead of retrying with stack traces).
+     */
+    private Refusal createAgentPod(KubernetesClient client, FarMemoryPool pool, MemoryNode m, Node node) {
+        try {
+            pods.handleRecentResourceCreate(ResourceID.fromResource(pool),
+                    createIfAbsent(client, AgentObjects.agentPod(pool, m, node, agentServiceAccount, agentDefaults)));
+            return null;
+        } catch (KubernetesClientException e) {
+            Refusal refusal = Refusal.of(e, namespace, agentServiceAccount);
+            if (refusal == null) throw e;
+            LOG.warn("pool {}: {}", pool.getMetadata().getName(), refusal.message());
+            return refusal;
+        }
+    }
+
+    /** The API server refused agent pods for a reason the user fixes: the pool says so in its conditions and an Event. */
+    record Refusal(String reason, String message) {
+        static final String SERVICE_ACCOUNT_MISSING = "AgentServiceAccountMissing";
+        static final String FORBIDDEN = "AgentPodForbidden";
+
+        /** The refusal in {@code e}, or null when it is not one the user fixes (then the reconcile fails and is retried). */
+        static Refusal of(KubernetesClientException e, String namespace, String serviceAccount) {
+            if (e.getCode() != 403) return null;
+            String said = e.getStatus() != null && e.getStatus().getMessage() != null ? e.getStatus().getMessage() : String.valueOf(e.getMessage());
+            if (said.contains("serviceaccount \"" + serviceAccount + "\" not found")) {
+                return new Refusal(SERVICE_ACCOUNT_MISSING, "the agents' ServiceAccount " + namespace + "/" + serviceAccount + " does not exist, so no"
+                        + " agent pod can start: kubectl apply -f examples/agent-rbac.yaml (or install the Helm chart), or run the operator with"
+                        + " --agent-service-account (FARMEM_AGENT_SERVICE_ACCOUNT) naming one that exists in " + namespace);
+            }
+            return new Refusal(FORBIDDEN, "the API server refuses agent pods in namespace " + namespace + ": " + said);
+        }
+
+        /** No agent can start until the user acts: not Ready, not progressing, Degraded with the fix. */
+        void report(FarMemoryPoolStatus status, long generation) {
+            Conditions.set(status.conditions, Conditions.READY, false, reason, message, generation);
+            Conditions.set(status.conditions, Conditions.PROGRESSING, false, reason, message, generation);
+            Conditions.set(status.conditions, Conditions.DEGRADED, true, reason, message, generation);
+        }
     }
 
     /** Why a memory node that is not yet Lost should be, or null. */
