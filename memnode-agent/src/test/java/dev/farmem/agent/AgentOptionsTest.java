@@ -53,9 +53,27 @@ class AgentOptionsTest {
     }
 
     @Test
+    void connectionLimitsHaveDefaultsAndFlags() throws Exception {
+        String k = key().toString();
+        AgentOptions defaults = AgentOptions.parse(new String[] {"--capacity", "64MiB", "--key-file", k}, Map.of());
+        assertThat(defaults.settings().limits()).isEqualTo(dev.farmem.agent.server.ConnectionLimits.DEFAULT);
+        AgentOptions o = AgentOptions.parse(new String[] {"--capacity", "64MiB", "--key-file", k, "--max-queued", "1MiB",
+                "--max-unauthenticated", "8", "--hello-timeout", "2s", "--partial-frame-timeout=750ms"}, Map.of());
+        assertThat(o.settings().limits()).isEqualTo(new dev.farmem.agent.server.ConnectionLimits(1 << 20, 8, Duration.ofSeconds(2),
+                Duration.ofMillis(750)));
+        assertThatThrownBy(() -> AgentOptions.parse(new String[] {"--capacity", "64MiB", "--key-file", k, "--max-queued", "4KiB"}, Map.of()))
+                .hasMessageContaining("--max-queued 4KiB must be between 128KiB and 1GiB");
+        assertThatThrownBy(() -> AgentOptions.parse(new String[] {"--capacity", "64MiB", "--key-file", k, "--partial-frame-timeout", "0s"}, Map.of()))
+                .hasMessageContaining("--partial-frame-timeout must be longer than zero");
+        assertThatThrownBy(() -> AgentOptions.parse(new String[] {"--capacity", "64MiB", "--key-file", k, "--max-unauthenticated", "0"}, Map.of()))
+                .hasMessageContaining("--max-unauthenticated '0' must be a whole number of at least 1");
+    }
+
+    @Test
     void helpNamesEveryFlagAndItsVariable() {
         String help = AgentOptions.help();
-        for (String flag : new String[] {"listen", "metrics", "capacity", "slab-size", "key-file", "pool", "node-name"}) {
+        for (String flag : new String[] {"listen", "metrics", "capacity", "slab-size", "key-file", "pool", "node-name", "max-queued",
+                "max-unauthenticated", "hello-timeout", "partial-frame-timeout"}) {
             assertThat(help).contains("--" + flag).contains("FARMEM_" + flag.toUpperCase().replace('-', '_'));
         }
     }
