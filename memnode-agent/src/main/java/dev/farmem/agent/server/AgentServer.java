@@ -101,14 +101,17 @@ public final class AgentServer implements AutoCloseable {
 
     /**
      * Stops accepting, lets every connection finish the requests it already received (their
-     * responses are flushed), then closes the connections. Waits at most {@code timeout}.
+     * responses are flushed), then closes the connections. Waits at most {@code timeout}. A
+     * connection held back because its client did not take its responses keeps that limit: the
+     * requests it holds unserved are dropped, and its client sees the connection close.
      */
     public void drain(Duration timeout) {
         listener.close().syncUninterruptibly();
         admission.drain();
         for (Channel ch : clients) {
             ch.config().setAutoRead(false);
-            // Runs after the event loop finished the batch it is reading: every decoded request has its response queued.
+            // Runs after the event loop finished the batch it is reading: every decoded request has its response queued
+            // (but for the requests of a connection held back by its queue limit).
             ch.eventLoop().execute(() -> ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE));
         }
         clients.newCloseFuture().awaitUninterruptibly(timeout.toMillis());
