@@ -44,8 +44,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Reconciles a FarMemoryPool in named steps: validate, key, observe memory nodes (mark the
- * Lost), place agents, retire agents no longer chosen, report. Deleting a pool that still has
+ * Reconciles a FarMemoryPool in named steps, each a method of its own:
+ * {@code validate -> ensureKeySecret -> observeLiveness -> place -> retire -> report}
+ * (validate: what the schema cannot check; observeLiveness: mark the Lost; place: agents on the
+ * chosen nodes; retire: agents no longer chosen once no claim holds slabs on them; report: the
+ * status and its conditions). Deleting a pool that still has
  * bound claims waits (the pool stays, Terminating, with the claims named in its conditions)
  * until they are deleted: a pool never pulls memory from under a workload.
  */
@@ -111,23 +114,45 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         EventRecorder events = new EventRecorder(client);
         FarMemoryPoolSpec spec = withDefaults(pool.getSpec(), agentDefaults);
         FarMemoryPoolStatus status = copyOf(pool.getStatus());
-        long generation = pool.getMetadata().getGeneration();
-        String name = pool.getMetadata().getName();
 
         String invalid = validate(spec);
-        if (invalid != null) {
-            boolean isNew = !"InvalidSpec".equals(reasonOf(pool.getStatus(), Conditions.READY));
-            Conditions.set(status.conditions, Conditions.READY, false, "InvalidSpec", invalid, generation);
-            Conditions.set(status.conditions, Conditions.PROGRESSING, false, "InvalidSpec", invalid, generation);
-            Conditions.set(status.conditions, Conditions.DEGRADED, true, "InvalidSpec", invalid, generation);
-            status.observedGeneration = generation;
-            StatusWriter.patchIfChanged(client, pool, status, false);
-            if (isNew) events.warning(pool, "InvalidSpec", invalid);
-            return UpdateControl.noUpdate();
-        }
-
+        if (invalid != null) return invalidSpec(client, events, pool, status, invalid);
         ensureKeySecret(client, pool);
+        PoolState state = allocations.of(pool.getMetadata().getName(), pool.getMetadata().getUid(), () -> claims.list(c -> true).toList());
+        Observed seen = observe(pool.getMetadata().getName());
+        Set<String> foundLost = observeLiveness(client, events, pool, seen, state);
+        state.allocator().setNodes(MemoryNodes.allocatorNodes(seen.mine(), foundLost));
+        Placed placed = place(client, pool, spec, seen, foundLost);
+        List<String> draining = retire(client, pool.getMetadata().getName(), seen, placed.plan(), foundLost, state.allocator());
+        report(pool, spec, status, placed.plan(), seen.mine(), foundLost, draining, state);
+        if (placed.refused() != null) reportRefusal(events, pool, status, placed.refused());
+        StatusWriter.patchIfChanged(client, pool, status, false);
+        metrics.pool(pool.getMetadata().getName(), status);
+        return UpdateControl.<FarMemoryPool>noUpdate().rescheduleAfter(RESYNC);
+    }
 
+    /** What the caches hold of one pool: its memory nodes, their agent pods and Leases (by memory node), and every node. */
+    private record Observed(List<MemoryNode> mine, Map<String, Pod> podOf, Map<String, Lease> leaseOf, List<Node> allNodes,
+                            Map<String, Node> nodeByName) {}
+
+    /** Where the agents go, and the refusal that stopped agent pods from being created (or null). */
+    private record Placed(Placement.Plan plan, Refusal refused) {}
+
+    /** Validate: a spec the schema cannot reject is a condition and a Warning Event, not a retry loop. */
+    private static UpdateControl<FarMemoryPool> invalidSpec(KubernetesClient client, EventRecorder events, FarMemoryPool pool,
+                                                            FarMemoryPoolStatus status, String invalid) {
+        long generation = pool.getMetadata().getGeneration();
+        boolean isNew = !"InvalidSpec".equals(reasonOf(pool.getStatus(), Conditions.READY));
+        Conditions.set(status.conditions, Conditions.READY, false, "InvalidSpec", invalid, generation);
+        Conditions.set(status.conditions, Conditions.PROGRESSING, false, "InvalidSpec", invalid, generation);
+        Conditions.set(status.conditions, Conditions.DEGRADED, true, "InvalidSpec", invalid, generation);
+        status.observedGeneration = generation;
+        StatusWriter.patchIfChanged(client, pool, status, false);
+        if (isNew) events.warning(pool, "InvalidSpec", invalid);
+        return UpdateControl.noUpdate();
+    }
+
+    private Observed observe(String name) {
         List<MemoryNode> mine = memoryNodes.list(m -> m.getSpec() != null && name.equals(m.getSpec().pool)).toList();
         Map<String, Pod> podOf = pods.list(p -> name.equals(label(p, MemoryNode.POOL_LABEL)))
                 .collect(Collectors.toMap(p -> p.getMetadata().getName(), p -> p));
@@ -135,27 +160,32 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
                 .collect(Collectors.toMap(l -> l.getMetadata().getName(), l -> l));
         List<Node> allNodes = nodes.list(n -> true).toList();
         Map<String, Node> nodeByName = allNodes.stream().collect(Collectors.toMap(n -> n.getMetadata().getName(), n -> n));
+        return new Observed(mine, podOf, leaseOf, allNodes, nodeByName);
+    }
 
-        PoolState state = allocations.of(name, pool.getMetadata().getUid(), () -> claims.list(c -> true).toList());
-        // Observe: a memory node whose agent stopped renewing its Lease, or whose pod is gone or failed, is Lost for good.
-        for (MemoryNode m : mine) {
+    /**
+     * Observe liveness: a memory node whose agent stopped renewing its Lease, or whose pod is gone
+     * or failed, is Lost for good. Returns every memory node found Lost (the pool state's record).
+     */
+    private Set<String> observeLiveness(KubernetesClient client, EventRecorder events, FarMemoryPool pool, Observed seen, PoolState state) {
+        for (MemoryNode m : seen.mine()) {
             if (MemoryNodes.isLost(m, state.foundLost())) continue;
-            String why = whyLost(m, podOf.get(m.getMetadata().getName()), leaseOf.get(m.getMetadata().getName()));
+            String why = whyLost(m, seen.podOf().get(m.getMetadata().getName()), seen.leaseOf().get(m.getMetadata().getName()));
             if (why != null) {
                 markLost(client, m, why);
                 state.foundLost(m.getMetadata().getName());
                 events.warning(pool, "MemoryNodeLost", "memory node " + m.getMetadata().getName() + " on node " + m.getSpec().nodeName + " is lost: " + why);
             }
         }
-        Set<String> foundLost = state.foundLost();
-        List<MemoryNode> live = mine.stream().filter(m -> !MemoryNodes.isLost(m, foundLost)).toList();
+        return state.foundLost();
+    }
 
-        SlabAllocator allocator = state.allocator();
-        allocator.setNodes(MemoryNodes.allocatorNodes(mine, foundLost));
-
-        // Place: one agent per chosen node, kept where it runs.
+    /** Place: one agent per chosen node, kept where it runs; a memory node without its pod gets one. */
+    private Placed place(KubernetesClient client, FarMemoryPool pool, FarMemoryPoolSpec spec, Observed seen, Set<String> foundLost) {
+        String name = pool.getMetadata().getName();
+        List<MemoryNode> live = seen.mine().stream().filter(m -> !MemoryNodes.isLost(m, foundLost)).toList();
         Set<String> current = live.stream().map(m -> m.getSpec().nodeName).collect(Collectors.toSet());
-        Placement.Plan plan = Placement.plan(spec, allNodes, current);
+        Placement.Plan plan = Placement.plan(spec, seen.allNodes(), current);
         Refusal refused = null; // once the API server refuses an agent pod for a reason the user must fix, no more are tried
         for (String node : plan.chosen()) {
             if (current.contains(node)) continue;
@@ -164,23 +194,29 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
             // Seen by the next reconcile even before the watch delivers it: never two agents for one node.
             memoryNodes.handleRecentResourceCreate(ResourceID.fromResource(pool), m);
             createIfAbsent(client, AgentObjects.lease(m));
-            if (refused == null) refused = createAgentPod(client, pool, m, nodeByName.get(node));
+            if (refused == null) refused = createAgentPod(client, pool, m, seen.nodeByName().get(node));
             LOG.info("pool {}: placed memory node {} on node {}", name, m.getMetadata().getName(), node);
         }
         for (MemoryNode m : live) {
-            if (refused == null && plan.chosen().contains(m.getSpec().nodeName) && !podOf.containsKey(m.getMetadata().getName()) && !MemoryNodes.isReady(m)) {
-                refused = createAgentPod(client, pool, m, nodeByName.get(m.getSpec().nodeName));
+            if (refused == null && plan.chosen().contains(m.getSpec().nodeName) && !seen.podOf().containsKey(m.getMetadata().getName())
+                    && !MemoryNodes.isReady(m)) {
+                refused = createAgentPod(client, pool, m, seen.nodeByName().get(m.getSpec().nodeName));
             }
         }
+        return new Placed(plan, refused);
+    }
 
-        // Retire: memory nodes not chosen, and Lost ones, go once no claim holds slabs on them.
+    /** Retire: memory nodes not chosen, and Lost ones, go once no claim holds slabs on them. Returns those still draining. */
+    private static List<String> retire(KubernetesClient client, String name, Observed seen, Placement.Plan plan, Set<String> foundLost,
+                                       SlabAllocator allocator) {
         List<String> draining = new ArrayList<>();
         Set<String> inUse = allocator.nodesInUse();
-        for (MemoryNode m : mine) {
+        for (MemoryNode m : seen.mine()) {
             String mName = m.getMetadata().getName();
             boolean lost = MemoryNodes.isLost(m, foundLost);
             if (!lost && plan.chosen().contains(m.getSpec().nodeName)) continue;
-            if (podOf.containsKey(mName) && (lost || !inUse.contains(mName))) deletePod(client, podOf.get(mName), nodeByName.get(m.getSpec().nodeName));
+            Node node = seen.nodeByName().get(m.getSpec().nodeName);
+            if (seen.podOf().containsKey(mName) && (lost || !inUse.contains(mName))) deletePod(client, seen.podOf().get(mName), node);
             if (!inUse.contains(mName)) {
                 deleteQuietly(client, m);
                 LOG.info("pool {}: retired memory node {}", name, mName);
@@ -188,16 +224,14 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
                 draining.add(mName);
             }
         }
+        return draining;
+    }
 
-        report(pool, spec, status, plan, mine, foundLost, draining, state);
-        if (refused != null) {
-            boolean isNew = !refused.reason().equals(reasonOf(pool.getStatus(), Conditions.DEGRADED));
-            refused.report(status, generation);
-            if (isNew) events.warning(pool, refused.reason(), refused.message());
-        }
-        StatusWriter.patchIfChanged(client, pool, status, false);
-        metrics.pool(name, status);
-        return UpdateControl.<FarMemoryPool>noUpdate().rescheduleAfter(RESYNC);
+    /** Report, when agent pods were refused: the refusal overrides the conditions, with a Warning Event when it is new. */
+    private static void reportRefusal(EventRecorder events, FarMemoryPool pool, FarMemoryPoolStatus status, Refusal refused) {
+        boolean isNew = !refused.reason().equals(reasonOf(pool.getStatus(), Conditions.DEGRADED));
+        refused.report(status, pool.getMetadata().getGeneration());
+        if (isNew) events.warning(pool, refused.reason(), refused.message());
     }
 
     @Override
