@@ -27,6 +27,7 @@ import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.HdrHistogram.Histogram;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Level;
@@ -309,7 +310,7 @@ public final class SidecarBench {
                 Process[] processes = {null, polling, bells, null};
                 String[] names = {"in-process", "sidecar (another JVM)", "sidecar, doorbells only", "sidecar in this JVM"};
                 long blocks = claim / 4096;
-                List<List<long[]>> byMode = new ArrayList<>();
+                List<List<Histogram>> byMode = new ArrayList<>();
                 long[] cpuNanos = new long[mems.length];
                 for (FarMemory m : mems) byMode.add(new ArrayList<>());
                 for (int w = 0; w < warmup; w += 1000) { // warm-up, alternating: the JIT compiles every path in every JVM
@@ -325,9 +326,10 @@ public final class SidecarBench {
                 double[][] p50 = new double[mems.length][];
                 StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "miss, random 4 KiB block, queue depth 1, %d rounds x %d:", rounds, misses));
                 for (int m = 0; m < mems.length; m++) {
-                    long[] all = merge(byMode.get(m));
-                    p50[m] = roundMedians(byMode.get(m), 0.5);
-                    line.append(String.format(Locale.ROOT, "%s %s p50 %.1f us p99 %.1f us", m == 0 ? "" : ";", names[m], pct(all, 0.5) / 1e3, pct(all, 0.99) / 1e3));
+                    Histogram all = merge(byMode.get(m));
+                    p50[m] = roundMedians(byMode.get(m), 50);
+                    line.append(String.format(Locale.ROOT, "%s %s p50 %.1f us p99 %.1f us", m == 0 ? "" : ";", names[m],
+                            all.getValueAtPercentile(50) / 1e3, all.getValueAtPercentile(99) / 1e3));
                 }
                 System.out.println(line);
                 System.out.printf(Locale.ROOT, "  sidecar (polls %d us) - in-process, p50: %.1f us (median of per-round differences; rounds: %s)%n",
@@ -383,15 +385,16 @@ public final class SidecarBench {
         return Arrays.toString(Arrays.stream(nanos).map(d -> Math.round(d / 100) / 10.0).toArray());
     }
 
-    private static long[] timeMisses(FarBuffer buf, long blocks, int n, long seed) {
+    /** Latencies of {@code n} random 8-byte reads that miss, in nanoseconds (3 significant digits). */
+    private static Histogram timeMisses(FarBuffer buf, long blocks, int n, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
-        long[] ns = new long[n];
+        Histogram ns = new Histogram(3);
         long sink = 0;
         for (int i = 0; i < n; i++) {
             long at = rnd.nextLong(blocks) * 4096 + 8L * rnd.nextInt(512);
             long t0 = System.nanoTime();
             sink += buf.getLong(at);
-            ns[i] = System.nanoTime() - t0;
+            ns.recordValue(System.nanoTime() - t0);
         }
         if (sink == 42) System.out.print(""); // keeps the reads
         return ns;
@@ -420,16 +423,15 @@ public final class SidecarBench {
         return done.sum() * 1e9 / nanos;
     }
 
-    private static long[] merge(List<long[]> rounds) {
-        return rounds.stream().flatMapToLong(Arrays::stream).sorted().toArray();
+    private static Histogram merge(List<Histogram> rounds) {
+        Histogram all = new Histogram(3);
+        rounds.forEach(all::add);
+        return all;
     }
 
-    private static double pct(long[] sorted, double p) {
-        return sorted[Math.min(sorted.length - 1, (int) (p * sorted.length))];
-    }
-
-    private static double[] roundMedians(List<long[]> rounds, double p) {
-        return rounds.stream().mapToDouble(r -> pct(Arrays.stream(r).sorted().toArray(), p)).toArray();
+    /** The given percentile (0-100) of each round. */
+    private static double[] roundMedians(List<Histogram> rounds, double percentile) {
+        return rounds.stream().mapToDouble(r -> r.getValueAtPercentile(percentile)).toArray();
     }
 
     private static double[] diff(double[] a, double[] b) {

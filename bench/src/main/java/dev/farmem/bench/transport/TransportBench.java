@@ -19,6 +19,7 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import org.HdrHistogram.Histogram;
 
 /**
  * {@code ./farmem bench transport}: the data path of one client and one in-process agent over
@@ -136,24 +137,22 @@ public final class TransportBench {
     static double[] qd1(MemoryNodeConnection c, int slab, long nanos) {
         Random rnd = new Random(1);
         ByteBuffer dst = ByteBuffer.allocateDirect(BLOCK);
-        long[] samples = new long[1 << 20];
-        int n = 0;
+        Histogram samples = new Histogram(3);
         long end = System.nanoTime() + nanos;
-        while (n < samples.length) {
+        while (true) {
             long t = System.nanoTime();
             if (t > end) break;
             c.read(slab, (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK, dst).join();
-            samples[n++] = System.nanoTime() - t;
+            samples.recordValue(System.nanoTime() - t);
         }
-        return percentiles(samples, n);
+        return percentiles(samples);
     }
 
     static double[] plainQd1(PlainSocketClient plain, long nanos) throws Exception {
-        long[] samples = new long[1 << 20];
-        int n = 0;
+        Histogram samples = new Histogram(3);
         long end = System.nanoTime() + nanos;
-        while (n < samples.length && System.nanoTime() < end) samples[n++] = plain.roundTrip();
-        return percentiles(samples, n);
+        while (System.nanoTime() < end) samples.recordValue(plain.roundTrip());
+        return percentiles(samples);
     }
 
     /** 4 KiB READs kept {@code depth} deep; returns ops/s. */
@@ -216,10 +215,9 @@ public final class TransportBench {
         return done.get() * 1e9 / elapsed;
     }
 
-    static double[] percentiles(long[] samples, int n) {
-        long[] s = Arrays.copyOf(samples, n);
-        Arrays.sort(s);
-        return new double[] {s[(int) (n * 0.50)], s[Math.min(n - 1, (int) (n * 0.99))]};
+    /** {p50, p99} of the recorded latencies. */
+    static double[] percentiles(Histogram samples) {
+        return new double[] {samples.getValueAtPercentile(50), samples.getValueAtPercentile(99)};
     }
 
     static double[] scale(double[] values, double factor) {
