@@ -109,7 +109,7 @@ class ImagesTest {
     @Test
     void theAgentImageRunsUnderRunc() throws Exception {
         Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/sbin/runc")) && Files.isExecutable(Path.of("/usr/bin/skopeo"))
-                && Files.isExecutable(Path.of("/usr/bin/umoci")), "runc, skopeo and umoci are not installed (images/build-base installs the last two)");
+                && Files.isExecutable(Path.of("/usr/bin/umoci")), "runc, skopeo and umoci are not installed (images/build-base installs them)");
         Path dir = Files.createTempDirectory("farmem-image-run");
         try {
             Path tar = FarmemChart.ROOT.resolve("memnode-agent/target/image/farmem-agent.tar");
