@@ -2,11 +2,12 @@ package dev.farmem.operator;
 
 import dev.farmem.operator.allocation.PoolAllocations;
 import dev.farmem.operator.claim.ClaimReconciler;
-import dev.farmem.operator.http.HttpEndpoints;
 import dev.farmem.operator.metrics.OperatorMetrics;
 import dev.farmem.operator.pool.AgentDefaults;
 import dev.farmem.operator.pool.PoolReconciler;
 import dev.farmem.transport.CommandLine;
+import dev.farmem.transport.http.HttpEndpoints;
+import dev.farmem.transport.http.PrometheusHandler;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
@@ -15,12 +16,9 @@ import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.prometheus.client.CollectorRegistry;
-import io.prometheus.client.exporter.common.TextFormat;
 import io.prometheus.client.hotspot.DefaultExports;
 import java.io.IOException;
-import java.io.StringWriter;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -74,7 +72,7 @@ public final class OperatorMain implements AutoCloseable {
 
         this.metricsServer = new HttpEndpoints("farmem-metrics", settings.metrics(), null, Map.of(
                 "/healthz", request -> health(operator),
-                "/metrics", request -> metrics(registry)), 0);
+                "/metrics", new PrometheusHandler(registry)), 0);
         operator.start();
         this.webhook = dev.farmem.operator.webhook.AdmissionWebhook.startIfEnabled(client, settings.namespace());
         LOG.info("farmem operator started: namespace {}, metrics on {}, leader election {}", settings.namespace(),
@@ -90,12 +88,6 @@ public final class OperatorMain implements AutoCloseable {
         boolean healthy = !operator.getRuntimeInfo().isStarted() || operator.getRuntimeInfo().allEventSourcesAreHealthy();
         return HttpEndpoints.Response.text(healthy ? 200 : 503,
                 healthy ? "ok\n" : "unhealthy event sources: " + operator.getRuntimeInfo().unhealthyEventSources() + "\n");
-    }
-
-    private static HttpEndpoints.Response metrics(CollectorRegistry registry) throws IOException {
-        StringWriter text = new StringWriter();
-        TextFormat.write004(text, registry.metricFamilySamples());
-        return new HttpEndpoints.Response(200, TextFormat.CONTENT_TYPE_004, text.toString().getBytes(StandardCharsets.UTF_8));
     }
 
     @Override

@@ -1,42 +1,38 @@
 package dev.farmem.agent.metrics;
 
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import dev.farmem.transport.Endpoint;
+import dev.farmem.transport.http.HttpEndpoints;
+import dev.farmem.transport.http.PrometheusHandler;
 import io.prometheus.client.CollectorRegistry;
-import io.prometheus.client.exporter.HTTPServer;
-import java.io.IOException;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
+import java.util.Map;
 import java.util.function.BooleanSupplier;
 
-/** The agent's HTTP port: {@code /metrics} (Prometheus text), {@code /healthz} (alive), {@code /readyz} (serving). */
+/**
+ * The agent's HTTP port: {@code /metrics} (Prometheus text), {@code /healthz} (alive), {@code /readyz} (serving).
+ * Served by {@link HttpEndpoints}, as the operator's are: a slow or stuck client holds no thread,
+ * so {@code /healthz} keeps answering the kubelet's liveness probe.
+ */
 public final class MetricsServer implements AutoCloseable {
 
-    private final HTTPServer prometheus;
+    private final HttpEndpoints server;
     private final Endpoint endpoint;
 
-    private MetricsServer(InetSocketAddress address, CollectorRegistry registry, BooleanSupplier ready) throws IOException {
-        HttpServer http = HttpServer.create(address, 16);
-        http.createContext("/healthz", exchange -> respond(exchange, 200, "ok\n"));
-        http.createContext("/readyz", exchange -> {
-            boolean r = ready.getAsBoolean();
-            respond(exchange, r ? 200 : 503, r ? "ready\n" : "not ready\n");
-        });
-        // The Prometheus server adds /metrics to this HttpServer and starts it.
-        prometheus = new HTTPServer.Builder().withHttpServer(http).withRegistry(registry).withDaemonThreads(true).build();
-        InetSocketAddress bound = http.getAddress();
-        endpoint = new Endpoint(bound.getAddress().getHostAddress(), bound.getPort());
+    private MetricsServer(HttpEndpoints server) {
+        this.server = server;
+        InetSocketAddress bound = server.address();
+        this.endpoint = new Endpoint(bound.getAddress().getHostAddress(), bound.getPort());
     }
 
     /** Starts serving on {@code address} (port 0: any free port). */
     public static MetricsServer start(InetSocketAddress address, CollectorRegistry registry, BooleanSupplier ready) {
-        try {
-            return new MetricsServer(address, registry, ready);
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot serve metrics on " + address + ": " + e.getMessage(), e);
-        }
+        return new MetricsServer(new HttpEndpoints("farmem-agent-metrics", address, null, Map.of(
+                "/healthz", request -> HttpEndpoints.Response.text(200, "ok\n"),
+                "/readyz", request -> {
+                    boolean r = ready.getAsBoolean();
+                    return HttpEndpoints.Response.text(r ? 200 : 503, r ? "ready\n" : "not ready\n");
+                },
+                "/metrics", new PrometheusHandler(registry)), 0));
     }
 
     public Endpoint endpoint() {
@@ -45,15 +41,6 @@ public final class MetricsServer implements AutoCloseable {
 
     @Override
     public void close() {
-        prometheus.close();
-    }
-
-    private static void respond(HttpExchange exchange, int status, String body) throws IOException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        exchange.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
-        exchange.sendResponseHeaders(status, bytes.length);
-        try (OutputStream out = exchange.getResponseBody()) {
-            out.write(bytes);
-        }
+        server.close();
     }
 }

@@ -1,4 +1,4 @@
-package dev.farmem.operator.http;
+package dev.farmem.transport.http;
 
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
@@ -38,7 +38,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The operator's HTTP(S) endpoints (/healthz, /metrics, the webhook) on Netty: no connection
+ * The HTTP(S) endpoints of the operator (/healthz, /metrics, the webhook) and of the memory-node
+ * agent (/healthz, /readyz, /metrics), on Netty: no connection
  * holds a thread while a client sends slowly, and a connection that sends nothing for the read
  * timeout is closed, so one slow or stuck client never keeps /healthz from answering. Handlers
  * run on their own small thread group (a webhook review may call the API server), never on the
@@ -87,7 +88,7 @@ public final class HttpEndpoints implements AutoCloseable {
                             ch.pipeline().addLast(new ReadTimeoutHandler(readTimeout.toMillis(), TimeUnit.MILLISECONDS));
                             if (tls != null) ch.pipeline().addLast(new SslHandler(tls.get()));
                             ch.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(maxBody));
-                            ch.pipeline().addLast(work, new Dispatch(routes));
+                            ch.pipeline().addLast(work, new Dispatch(name, routes));
                         }
                     })
                     .bind(address).syncUninterruptibly().channel();
@@ -102,21 +103,29 @@ public final class HttpEndpoints implements AutoCloseable {
         this(name, address, tls, handlers, maxBody, READ_TIMEOUT);
     }
 
+    /** The address served on (with the port chosen when asked for port 0). */
+    public InetSocketAddress address() {
+        return (InetSocketAddress) channel.localAddress();
+    }
+
     public int port() {
-        return ((InetSocketAddress) channel.localAddress()).getPort();
+        return address().getPort();
     }
 
     @Override
     public void close() {
         if (channel != null) channel.close().syncUninterruptibly();
-        io.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        // The I/O group first: the connections it closes remove their handlers on the work group.
+        io.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         work.shutdownGracefully(0, 1, TimeUnit.SECONDS);
     }
 
     private static final class Dispatch extends SimpleChannelInboundHandler<FullHttpRequest> {
+        private final String name;
         private final Map<String, Handler> routes;
 
-        Dispatch(Map<String, Handler> routes) {
+        Dispatch(String name, Map<String, Handler> routes) {
+            this.name = name;
             this.routes = routes;
         }
 
@@ -136,7 +145,7 @@ public final class HttpEndpoints implements AutoCloseable {
                     response = handler.handle(new Request(request.method().name(), path, body));
                 } catch (Exception e) {
                     LOG.warn("{} {} failed: {}", request.method(), path, e.toString());
-                    response = Response.text(500, "the farmem operator failed to answer " + path + ": " + e.getMessage() + "\n");
+                    response = Response.text(500, name + " failed to answer " + path + ": " + e.getMessage() + "\n");
                 }
             }
             FullHttpResponse out = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(response.status()),

@@ -1,4 +1,4 @@
-package dev.farmem.operator.http;
+package dev.farmem.transport.http;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
