@@ -31,6 +31,9 @@ class MetricsServerTest {
         AtomicBoolean ready = new AtomicBoolean();
         try (MetricsServer server = MetricsServer.start(new InetSocketAddress("127.0.0.1", 0), registry, ready::get);
              Socket slow = new Socket(server.endpoint().host(), server.endpoint().port())) {
+            // The JVM's first HTTP client starts its machinery, on a loaded machine slowly: not timed.
+            HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://" + server.endpoint().host() + ":" + server.endpoint().port()
+                    + "/healthz")).timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.discarding());
             OutputStream out = slow.getOutputStream();
             out.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII)); // the headers never end
             out.flush();

@@ -71,6 +71,9 @@ class WebhookServerTest {
                 new SidecarInjection.Settings("img", "IfNotPresent", 9091, "100m", 64L << 20)));
         try (WebhookServer server = new WebhookServer(new InetSocketAddress("127.0.0.1", 0), tls, controller);
              java.net.Socket slow = new java.net.Socket("127.0.0.1", server.port())) {
+            // The JVM's first TLS handshake loads and initialises JSSE, which on a loaded machine alone can take a second: not timed.
+            HttpClient.newBuilder().sslContext(tls.clientContext()).build().send(HttpRequest.newBuilder(
+                    URI.create("https://localhost:" + server.port() + "/healthz")).timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.discarding());
             slow.getOutputStream().write(new byte[] {0x16, 0x03, 0x01}); // the start of a TLS record, never finished
             slow.getOutputStream().flush();
             HttpClient trusting = HttpClient.newBuilder().sslContext(tls.clientContext()).connectTimeout(Duration.ofSeconds(1)).build();

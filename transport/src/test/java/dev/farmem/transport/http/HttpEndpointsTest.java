@@ -28,6 +28,9 @@ class HttpEndpointsTest {
         Map<String, HttpEndpoints.Handler> routes = Map.of("/healthz", r -> HttpEndpoints.Response.text(200, "ok\n"));
         try (HttpEndpoints server = new HttpEndpoints("test-http", new InetSocketAddress("127.0.0.1", 0), null, routes, 0, Duration.ofSeconds(2));
              Socket slow = new Socket("127.0.0.1", server.port())) {
+            // The JVM's first HTTP client starts its machinery, on a loaded machine slowly: not timed.
+            HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/healthz"))
+                    .timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.discarding());
             OutputStream out = slow.getOutputStream();
             out.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".getBytes(StandardCharsets.US_ASCII)); // the headers never end
             out.flush();
