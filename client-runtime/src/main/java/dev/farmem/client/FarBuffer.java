@@ -4,6 +4,10 @@ import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.client.engine.BlockCache;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
 /**
  * A window of far memory, indexed from 0, read and written through the local cache.
@@ -143,6 +147,142 @@ public final class FarBuffer {
                 engine.unpin(p);
             }
             addr += n;
+        }
+    }
+
+    // ---- batches: many misses in flight from one thread ----------------------------------
+
+    /** Distinct missing blocks a batch puts in flight at once; a larger batch goes in waves of this many. */
+    static final int BATCH_WAVE = 64;
+
+    /**
+     * Reads the 8-byte little-endian values at {@code indices[i]} into {@code out[i]}, as
+     * {@link #getLong} would one by one, but with the batch's misses in flight together: hits
+     * are read at once, then the misses of all distinct blocks are started (up to
+     * {@value #BATCH_WAVE} at a time) before any is waited for. Every index is checked before
+     * anything is read: one outside the buffer throws {@link IndexOutOfBoundsException} and
+     * leaves {@code out} and the cache untouched. Values are read as of slightly different
+     * moments, as separate {@code getLong}s would be. In sidecar mode the misses are served one
+     * after another (one request slot per thread).
+     */
+    public void getLongs(long[] indices, long[] out) {
+        getLongs(indices, 0, out);
+    }
+
+    /** {@link #getLongs(long[], long[])} at byte index {@code indices[i] << scale} (3 for arrays of longs). */
+    void getLongs(long[] indices, int scale, long[] out) {
+        engine.ensureOpen();
+        int n = indices.length;
+        if (out.length < n) {
+            throw new IllegalArgumentException("out holds " + out.length + " longs, fewer than the " + n + " indices of the batch");
+        }
+        long last = length < 8 ? -1 : (length - 8) >> scale;
+        for (int i = 0; i < n; i++) {
+            long x = indices[i];
+            if (x < 0 || x > last) {
+                throw new IndexOutOfBoundsException("index " + x + " (entry " + i + " of the batch) is outside this buffer of "
+                        + length + " bytes at far address " + base + " (claim size " + claimSize + " bytes): nothing was read");
+            }
+        }
+        long[] blocks = new long[Math.min(n, BATCH_WAVE)];
+        int[] head = new int[blocks.length];
+        int[] next = new int[n];
+        int i = 0;
+        while (i < n) {
+            int wave = 0;
+            for (; i < n; i++) {
+                long addr = base + (indices[i] << scale);
+                int off = (int) addr & blockMask;
+                if (off > blockSize - 8) { // only in a buffer that is not 8-byte aligned
+                    out[i] = getLongAcrossBlocks(addr);
+                    continue;
+                }
+                long block = addr >>> blockShift;
+                int f = region.lookup(block);
+                if (f >= 0) {
+                    long v = region.version(f);
+                    if ((v & 1) == 0 && region.tag(f) == block + 1) {
+                        long x = region.getLong(f, off);
+                        VarHandle.loadLoadFence();
+                        if (region.versionPlain(f) == v) {
+                            region.touch(f);
+                            engine.countHit();
+                            out[i] = x;
+                            continue;
+                        }
+                    }
+                }
+                int k = 0;
+                while (k < wave && blocks[k] != block) k++;
+                if (k == wave) {
+                    if (wave == blocks.length) break; // this index starts the next wave
+                    blocks[wave++] = block;
+                    head[k] = -1;
+                } else {
+                    engine.countHit(); // as a second getLong of a block just fetched would
+                }
+                next[i] = head[k];
+                head[k] = i;
+            }
+            if (wave > 0) fetchWave(indices, scale, out, blocks, head, next, wave);
+        }
+    }
+
+    /**
+     * Starts the misses of {@code blocks[0..wave)}, then waits for all of them. Each completion
+     * copies its block's values into {@code out} and unpins at once, on whichever thread completed
+     * it, so a batch holds no frame while it waits. Misses the engine cannot start without
+     * waiting are served on this thread once all the others are out.
+     */
+    private void fetchWave(long[] indices, int scale, long[] out, long[] blocks, int[] head, int[] next, int wave) {
+        List<Runnable> mustWait = new ArrayList<>();
+        CompletableFuture<?>[] done = new CompletableFuture<?>[wave];
+        for (int k = 0; k < wave; k++) {
+            int first = head[k];
+            try {
+                done[k] = engine.pinAsync(blocks[k], mustWait::add).thenAccept(frame -> {
+                    try {
+                        for (int j = first; j >= 0; j = next[j]) {
+                            out[j] = region.getLong(frame, (int) (base + (indices[j] << scale)) & blockMask);
+                        }
+                    } finally {
+                        engine.unpin(frame);
+                    }
+                });
+            } catch (RuntimeException e) {
+                done[k] = CompletableFuture.failedFuture(e);
+            }
+        }
+        for (Runnable r : mustWait) r.run(); // completes its future; failures land there
+        BlockCache.spinForMiss(CompletableFuture.allOf(done));
+        RuntimeException failure = null;
+        for (CompletableFuture<?> d : done) {
+            try {
+                d.join(); // parks
+            } catch (CompletionException e) {
+                if (failure == null) failure = e.getCause() instanceof RuntimeException r ? r : e;
+            }
+        }
+        if (failure != null) throw failure;
+    }
+
+    /**
+     * Starts fetching the blocks of {@code [index, index + length)} that are not cached, and
+     * returns without waiting: a later read of them hits, or waits only for the rest of its
+     * fetch. A hint: a block that cannot be fetched without waiting (no clean frame free) or whose
+     * fetch fails is skipped, and at most half the cache is prefetched by one call (more would
+     * evict its own blocks). Prefetched blocks count as misses when fetched, not when read. In
+     * sidecar mode the blocks are fetched before it returns.
+     */
+    public void prefetch(long index, long length) {
+        long addr = address(index, length);
+        if (length == 0) return;
+        long first = addr >>> blockShift;
+        long last = (addr + length - 1) >>> blockShift;
+        long max = Math.max(1, region.frameCount() / 2);
+        for (long b = first; b <= last && b - first < max; b++) {
+            if (region.lookup(b) >= 0) continue;
+            engine.pinAsync(b, mustWait -> { }).thenAccept(engine::unpin);
         }
     }
 

@@ -171,6 +171,14 @@ public final class FarMemory implements AutoCloseable {
         return new FarLongArray(buffer(offset, count * 8));
     }
 
+    /**
+     * Starts fetching the uncached blocks of far bytes {@code [offset, offset + length)} and
+     * returns without waiting for them (see {@link FarBuffer#prefetch}).
+     */
+    public void prefetch(long offset, long length) {
+        buffer(offset, length).prefetch(0, length);
+    }
+
     /** Every write before this call is acknowledged by every live replica when it returns. */
     public void flush() {
         engine.flush();

@@ -30,6 +30,8 @@ public final class WorkloadBench {
               --threads N         application threads (default 2)
               --seed N            random seed (default 42)
               --link-mbps N       also pass every request through an emulated N Mb/s link (default 0: plain loopback)
+              --batch N           instead: zipf 8-byte reads, single gets vs batches of N (FarLongArray.get(long[], long[])),
+                                  side by side at the --ratios cache sizes (default 25), printed as a ratio
               --json              one JSON object per run as well
             """;
 
@@ -49,10 +51,11 @@ public final class WorkloadBench {
         int agents, runs, threads, seconds, warmup;
         long seed;
         long linkMbps;
+        int batch;
         List<Workload> workloads = new ArrayList<>();
         List<Integer> ratios = new ArrayList<>();
         try {
-            cl = new CommandLine(args, Set.of("size", "agents", "workloads", "ratios", "runs", "seconds", "warmup", "threads", "seed", "link-mbps"),
+            cl = new CommandLine(args, Set.of("size", "agents", "workloads", "ratios", "runs", "seconds", "warmup", "threads", "seed", "link-mbps", "batch"),
                     Set.of("json"));
             size = cl.bytes("size", 128L << 20);
             if (size < (4L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 4MiB..1GiB, got " + ByteSize.format(size));
@@ -63,8 +66,10 @@ public final class WorkloadBench {
             threads = (int) cl.integer("threads", 2, 1, 64);
             seed = cl.integer("seed", 42, Long.MIN_VALUE, Long.MAX_VALUE);
             linkMbps = cl.integer("link-mbps", 0, 0, 1_000_000);
+            batch = (int) cl.integer("batch", 0, 0, 4096);
+            if (batch == 1) throw new IllegalArgumentException("--batch 1 is the single-get side itself: give 2 or more");
             for (String w : cl.string("workloads", "zipf,sparse-write,uniform,scan").split(",")) workloads.add(Workload.parse(w.trim()));
-            for (String r : cl.string("ratios", "10,25,50,100").split(",")) {
+            for (String r : cl.string("ratios", batch > 0 ? "25" : "10,25,50,100").split(",")) {
                 int p;
                 try {
                     p = Integer.parseInt(r.trim());
@@ -81,6 +86,10 @@ public final class WorkloadBench {
             return;
         }
         boolean json = cl.flag("json");
+        if (batch > 0) {
+            runBatches(size, agents, runs, seconds, warmup, threads, seed, linkMbps, batch, ratios, json);
+            return;
+        }
         long slab = 8L << 20;
         size = (size + slab - 1) / slab * slab;
         int replication = Math.min(2, agents);
@@ -115,6 +124,51 @@ public final class WorkloadBench {
             }
         }
         printFigures(rows);
+    }
+
+    /**
+     * {@code --batch N}: zipf reads at each cache ratio, single gets and batches of N alternating
+     * (single, batch, then batch, single...) over the same claim with the same seeds.
+     */
+    private static void runBatches(long size, int agents, int runs, int seconds, int warmup, int threads, long seed, long linkMbps,
+                                   int batch, List<Integer> ratios, boolean json) throws Exception {
+        long slab = 8L << 20;
+        size = (size + slab - 1) / slab * slab;
+        int replication = Math.min(2, agents);
+        long perAgent = ((size / slab) * replication + agents - 1) / agents * slab;
+        System.out.printf(Locale.ROOT, "farmem batch benchmark: zipf 0.99 8-byte reads, single gets vs batches of %d; far memory %s on %d loopback agents (x%d), %d threads, %d runs x %d s (+%d s warm-up), seed %d%n",
+                batch, ByteSize.format(size), agents, replication, threads, runs, seconds, warmup, seed);
+        System.out.println(machine());
+        if (linkMbps > 0) System.out.printf("network: loopback TCP through an emulated %d Mb/s link shared by fetches and write-backs%n", linkMbps);
+        System.out.printf(Locale.ROOT, "%n%6s %26s %26s %12s %8s %8s %14s %14s%n", "cache", "ops/s single [min-max]",
+                "ops/s batch [min-max]", "batch/single", "hits", "hits", "p50 us/call", "p50 us/call");
+        System.out.printf(Locale.ROOT, "%6s %26s %26s %12s %8s %8s %14s %14s%n", "", "", "", "", "single", "batch", "single", "batch");
+        try (EmbeddedPool pool = EmbeddedPool.start(agents, perAgent, slab)) {
+            Binding binding = pool.bind("bench-batch", size, replication, BLOCK);
+            WorkloadRunner.load(binding, seed);
+            WorkloadRunner.Config warm = new WorkloadRunner.Config(Workload.ZIPF, size / 4 / BLOCK * BLOCK, 64, threads, 0, 2, seed - 1, linkMbps);
+            WorkloadRunner.runReads(binding, warm, 1); // unshown, for the JIT
+            WorkloadRunner.runReads(binding, warm, batch);
+            for (int pct : ratios) {
+                long cache = Math.max(16L * BLOCK, size * pct / 100 / BLOCK * BLOCK);
+                List<RunResult> single = new ArrayList<>();
+                List<RunResult> batched = new ArrayList<>();
+                for (int run = 0; run < runs; run++) {
+                    int[] order = run % 2 == 0 ? new int[] {1, batch} : new int[] {batch, 1};
+                    for (int n : order) {
+                        RunResult r = WorkloadRunner.runReads(binding,
+                                new WorkloadRunner.Config(Workload.ZIPF, cache, 64, threads, warmup, seconds, seed + run, linkMbps), n);
+                        (n == 1 ? single : batched).add(r);
+                        if (json) System.out.println(r.toJson());
+                    }
+                }
+                System.out.printf(Locale.ROOT, "%5d%% %26s %26s %11.2fx %7.1f%% %7.1f%% %14.1f %14.1f%n", pct, spread(single, RunResult::opsPerSec),
+                        spread(batched, RunResult::opsPerSec), median(batched, RunResult::opsPerSec) / median(single, RunResult::opsPerSec),
+                        100 * median(single, RunResult::hitRatio), 100 * median(batched, RunResult::hitRatio),
+                        median(single, RunResult::p50Nanos) / 1e3, median(batched, RunResult::p50Nanos) / 1e3);
+            }
+        }
+        System.out.printf(Locale.ROOT, "%nfigure (docs/benchmarks.md): ops/s with batches of %d / single gets, zipf at the cache above; target >= 5x over loopback TCP%n", batch);
     }
 
     public static String machine() {

@@ -8,6 +8,7 @@ import dev.farmem.transport.binding.Binding;
 import dev.farmem.transport.tcp.NettyTransport;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -41,10 +42,46 @@ public final class WorkloadRunner {
             Drive measured = drive(buf, c, zipf, c.seconds(), c.seed());
             mem.flush();
             ClientMetrics.Snapshot s = mem.stats().minus(before);
-            return new RunResult(c.workload().id(), trackingName(c.trackingGranularity(), mem.blockSize()), mem.size(),
-                    mem.cacheBytes(), c.threads(), measured.ops, measured.seconds, measured.ops / measured.seconds, s.hitRatio(),
-                    s.fetchedBytes(), s.writtenBackBytes(), s.writtenBackLines(), s.lineIdealBytes(), s.writebackVsLineIdeal(),
-                    s.evictions(), measured.latency.quantile(0.5), measured.latency.quantile(0.99));
+            return result(c.workload().id(), c, mem, measured, s);
+        }
+    }
+
+    private static RunResult result(String workload, Config c, FarMemory mem, Drive measured, ClientMetrics.Snapshot s) {
+        return new RunResult(workload, trackingName(c.trackingGranularity(), mem.blockSize()), mem.size(),
+                mem.cacheBytes(), c.threads(), measured.ops, measured.seconds, measured.ops / measured.seconds, s.hitRatio(),
+                s.fetchedBytes(), s.writtenBackBytes(), s.writtenBackLines(), s.lineIdealBytes(), s.writebackVsLineIdeal(),
+                s.evictions(), measured.latency.quantile(0.5), measured.latency.quantile(0.99));
+    }
+
+    /**
+     * Random 8-byte reads at Zipf 0.99 over the 1 KiB records of the zipf workload (a random long
+     * of the record), read one {@code getLong} at a time ({@code batch} 1) or {@code batch} at a
+     * time with {@code FarBuffer.getLongs}, whose misses are in flight together. An operation is
+     * one 8-byte read either way; the latency recorded is that of a step (one call).
+     */
+    public static RunResult runReads(Binding binding, Config c, int batch) throws InterruptedException {
+        FarMemoryOptions options = FarMemoryOptions.defaults().cacheBytes(c.cacheBytes()).trackingGranularity(c.trackingGranularity());
+        ZipfGenerator zipf = Workload.ZIPF.zipfFor(binding.sizeBytes());
+        EmulatedLink link = c.linkMbps() > 0 ? new EmulatedLink(new NettyTransport(), c.linkMbps()) : null;
+        if (link != null) options.transport(() -> link);
+        StreamFactory reads = (size, seed, thread, threads) -> {
+            SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + thread);
+            if (batch == 1) return buf -> buf.getLong(zipf.next(rnd) * Workload.RECORD + ((long) rnd.nextInt(Workload.RECORD / 8) << 3));
+            long[] at = new long[batch];
+            long[] out = new long[batch];
+            return buf -> {
+                for (int i = 0; i < batch; i++) at[i] = zipf.next(rnd) * Workload.RECORD + ((long) rnd.nextInt(Workload.RECORD / 8) << 3);
+                buf.getLongs(at, out);
+            };
+        };
+        try (link; FarMemory mem = FarMemory.open(binding, options)) {
+            FarBuffer buf = mem.buffer();
+            warmCache(buf, Math.min(mem.cacheBytes(), mem.size()));
+            drive(buf, c, reads, batch, c.warmupSeconds(), c.seed() + 1);
+            ClientMetrics.Snapshot before = mem.stats();
+            Drive measured = drive(buf, c, reads, batch, c.seconds(), c.seed());
+            ClientMetrics.Snapshot s = mem.stats().minus(before);
+            return result(batch == 1 ? "zipf-get" : "zipf-get-" + batch, c, mem, measured, s);
         }
     }
 
@@ -71,7 +108,17 @@ public final class WorkloadRunner {
 
     private record Drive(long ops, double seconds, LatencyHistogram latency) {}
 
+    /** Makes the operation stream of one thread. */
+    private interface StreamFactory {
+        Workload.Stream stream(long size, long seed, int thread, int threads);
+    }
+
     private static Drive drive(FarBuffer buf, Config c, ZipfGenerator zipf, double seconds, long seed) throws InterruptedException {
+        return drive(buf, c, (size, s, thread, threads) -> c.workload().stream(size, s, thread, threads, zipf), 1, seconds, seed);
+    }
+
+    /** Runs the threads' streams for {@code seconds}; each step is {@code opsPerStep} operations. */
+    private static Drive drive(FarBuffer buf, Config c, StreamFactory streams, int opsPerStep, double seconds, long seed) throws InterruptedException {
         if (seconds <= 0) return new Drive(0, 0, new LatencyHistogram());
         long size = buf.size();
         long[] ops = new long[c.threads()];
@@ -83,7 +130,7 @@ public final class WorkloadRunner {
         for (int t = 0; t < c.threads(); t++) {
             int me = t;
             latency[t] = new LatencyHistogram();
-            Workload.Stream stream = c.workload().stream(size, seed, me, c.threads(), zipf);
+            Workload.Stream stream = streams.stream(size, seed, me, c.threads());
             Thread th = new Thread(() -> {
                 LatencyHistogram h = latency[me];
                 long n = 0;
@@ -94,7 +141,7 @@ public final class WorkloadRunner {
                         long after = System.nanoTime();
                         h.record(after - now);
                         now = after;
-                        n++;
+                        n += opsPerStep;
                     }
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);

@@ -1,6 +1,8 @@
 package dev.farmem.client.engine;
 
 import dev.farmem.client.cache.CacheRegion;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 
 /**
  * What the access path ({@code FarBuffer}) needs from whoever serves the misses of a
@@ -29,6 +31,32 @@ public interface BlockCache extends AutoCloseable {
     int pin(long block);
 
     void unpin(int frame);
+
+    /**
+     * Starts the miss of {@code block} without waiting for it, so that one thread can keep many
+     * misses in flight (the batched reads and {@code prefetch} of {@code FarBuffer}): the future
+     * completes with the frame pinned once for the caller (who must {@link #unpin} it), at once on
+     * a hit, otherwise on the transport's thread when the fetch ends. A miss that has to wait (its
+     * block is being loaded by another miss, or no clean frame is free) is handed to {@code waiter}
+     * as a task that waits like {@link #pin}. Counts one hit or one miss.
+     *
+     * <p>This default serves the miss before it returns: the sidecar client has one request slot
+     * per thread, so a thread attached to a sidecar has one miss in flight at a time.
+     */
+    default CompletableFuture<Integer> pinAsync(long block, Executor waiter) {
+        return CompletableFuture.completedFuture(pin(block));
+    }
+
+    /**
+     * The first part of every wait for a miss: yields (not a bare spin, see
+     * {@link #MISS_SPIN_NANOS}) until {@code miss} is done or about one TCP miss has passed. The
+     * caller then blocks in {@link CompletableFuture#join}, which parks ({@code LockSupport.park};
+     * a virtual thread unmounts from its carrier, holding no monitor).
+     */
+    static void spinForMiss(CompletableFuture<?> miss) {
+        long spinUntil = System.nanoTime() + MISS_SPIN_NANOS;
+        while (!miss.isDone() && System.nanoTime() - spinUntil < 0) Thread.yield();
+    }
 
     /** Marks bytes {@code [offset, offset + length)} of a pinned frame dirty; call after writing them. */
     void markDirty(int frame, int offset, int length);

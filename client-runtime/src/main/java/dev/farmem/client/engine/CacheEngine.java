@@ -117,6 +117,7 @@ public final class CacheEngine implements BlockCache {
      * A miss that has to wait (its block is being loaded by another miss, or every frame is
      * pinned or dirty) is served by {@link #pin} on {@code waiter}. Counts one hit or one miss.
      */
+    @Override
     public CompletableFuture<Integer> pinAsync(long block, java.util.concurrent.Executor waiter) {
         ensureOpen();
         Look l = look(block, false, false);
@@ -280,8 +281,7 @@ public final class CacheEngine implements BlockCache {
 
     /** Waits for the demand fetch; returns with the frame pinned once for the caller. */
     private void finishFetch(int frame, long block, CompletableFuture<Void> fetch) {
-        long spinUntil = System.nanoTime() + MISS_SPIN_NANOS;
-        while (!fetch.isDone() && System.nanoTime() - spinUntil < 0) Thread.yield();
+        BlockCache.spinForMiss(fetch);
         try {
             fetch.join();
         } catch (CompletionException | java.util.concurrent.CancellationException e) {
