@@ -2,7 +2,6 @@ package dev.farmem.client;
 
 import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.client.engine.BlockCache;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -67,17 +66,12 @@ public final class FarBuffer {
         int off = (int) addr & blockMask;
         if (off > blockSize - 8) return getLongAcrossBlocks(addr);
         long block = addr >>> blockShift;
-        int f = region.lookup(block);
-        if (f >= 0) {
-            long v = region.version(f);
-            if ((v & 1) == 0 && region.tag(f) == block + 1) {
-                long x = region.getLong(f, off);
-                VarHandle.loadLoadFence();
-                if (region.versionPlain(f) == v) {
-                    region.touch(f);
-                    engine.countHit();
-                    return x;
-                }
+        long stamp = region.tryOptimisticRead(block);
+        if (stamp >= 0) {
+            long x = region.getLong(region.stampFrame(stamp), off);
+            if (region.validate(stamp)) {
+                hit(stamp);
+                return x;
             }
         }
         int p = engine.pin(block);
@@ -97,17 +91,12 @@ public final class FarBuffer {
             return ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt();
         }
         long block = addr >>> blockShift;
-        int f = region.lookup(block);
-        if (f >= 0) {
-            long v = region.version(f);
-            if ((v & 1) == 0 && region.tag(f) == block + 1) {
-                int x = region.getInt(f, off);
-                VarHandle.loadLoadFence();
-                if (region.versionPlain(f) == v) {
-                    region.touch(f);
-                    engine.countHit();
-                    return x;
-                }
+        long stamp = region.tryOptimisticRead(block);
+        if (stamp >= 0) {
+            int x = region.getInt(region.stampFrame(stamp), off);
+            if (region.validate(stamp)) {
+                hit(stamp);
+                return x;
             }
         }
         int p = engine.pin(block);
@@ -198,18 +187,13 @@ public final class FarBuffer {
                     continue;
                 }
                 long block = addr >>> blockShift;
-                int f = region.lookup(block);
-                if (f >= 0) {
-                    long v = region.version(f);
-                    if ((v & 1) == 0 && region.tag(f) == block + 1) {
-                        long x = region.getLong(f, off);
-                        VarHandle.loadLoadFence();
-                        if (region.versionPlain(f) == v) {
-                            region.touch(f);
-                            engine.countHit();
-                            out[i] = x;
-                            continue;
-                        }
+                long stamp = region.tryOptimisticRead(block);
+                if (stamp >= 0) {
+                    long x = region.getLong(region.stampFrame(stamp), off);
+                    if (region.validate(stamp)) {
+                        hit(stamp);
+                        out[i] = x;
+                        continue;
                     }
                 }
                 int k = 0;
@@ -312,16 +296,18 @@ public final class FarBuffer {
     }
 
     private boolean readOptimistic(long block, int at, byte[] dst, int off, int n) {
-        int f = region.lookup(block);
-        if (f < 0) return false;
-        long v = region.version(f);
-        if ((v & 1) != 0 || region.tag(f) != block + 1) return false;
-        region.getBytes(f, at, dst, off, n);
-        VarHandle.loadLoadFence();
-        if (region.versionPlain(f) != v) return false;
-        region.touch(f);
-        engine.countHit();
+        long stamp = region.tryOptimisticRead(block);
+        if (stamp < 0) return false;
+        region.getBytes(region.stampFrame(stamp), at, dst, off, n);
+        if (!region.validate(stamp)) return false;
+        hit(stamp);
         return true;
+    }
+
+    /** A validated optimistic read: the frame was used, and it counts as a hit. */
+    private void hit(long stamp) {
+        region.touch(region.stampFrame(stamp));
+        engine.countHit();
     }
 
     // ---- writes ------------------------------------------------------------------------

@@ -61,6 +61,8 @@ public final class CacheRegion {
     private final int blockSize;
     private final int blockShift;
     private final int frameCount;
+    /** Bits of an optimistic-read stamp that name the frame; the version fills the bits above them. */
+    private final int stampFrameBits;
     private final int maskWords;
     private final int headerStride;
     private final int headersOffset;
@@ -76,6 +78,7 @@ public final class CacheRegion {
         this.blockSize = blockSize;
         this.blockShift = Integer.numberOfTrailingZeros(blockSize);
         this.frameCount = frameCount;
+        this.stampFrameBits = 32 - Integer.numberOfLeadingZeros(frameCount);
         this.maskWords = Math.max(1, (blockSize / LINE + 63) / 64);
         this.headerStride = Integer.highestOneBit(MASK + 8 * maskWords - 1) << 1;
         this.headersOffset = REGION_HEADER;
@@ -249,6 +252,31 @@ public final class CacheRegion {
     }
 
     public long versionPlain(int frame) { return rawLong(header(frame) + VERSION); }
+
+    /**
+     * Starts an optimistic read of {@code block}, as {@link java.util.concurrent.locks.StampedLock#tryOptimisticRead}
+     * does: a stamp (never negative) naming the frame that holds the block and the frame's version, or -1 when the
+     * block is not cached or is being changed. Read the data from {@link #stampFrame}, then {@link #validate}: only
+     * what was read before a successful validate may be used. The version keeps at least 33 bits of the stamp, so a
+     * stamp is fooled only by 2^32 changes of one frame during one read.
+     */
+    public long tryOptimisticRead(long block) {
+        int f = lookup(block);
+        if (f < 0) return -1;
+        long v = version(f);
+        if ((v & 1) != 0 || tag(f) != block + 1) return -1;
+        return ((v << stampFrameBits) & Long.MAX_VALUE) | f;
+    }
+
+    /** The frame a stamp of {@link #tryOptimisticRead} names. */
+    public int stampFrame(long stamp) { return (int) (stamp & ((1L << stampFrameBits) - 1)); }
+
+    /** True when the frame a stamp names did not change since the stamp was taken (the reads before this call hold). */
+    public boolean validate(long stamp) {
+        VarHandle.loadLoadFence();
+        long v = versionPlain(stampFrame(stamp));
+        return ((v << stampFrameBits) & Long.MAX_VALUE) == (stamp & ~((1L << stampFrameBits) - 1));
+    }
 
     /** Makes the version odd: optimistic readers of this frame will retry. Full fence so data changes come after. */
     public void beginChange(int frame) {
