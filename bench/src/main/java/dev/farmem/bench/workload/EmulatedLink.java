@@ -1,6 +1,7 @@
 package dev.farmem.bench.workload;
 
 import dev.farmem.transport.Endpoint;
+import dev.farmem.transport.ForwardingConnection;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.Transport;
 import dev.farmem.transport.WriteBatch;
@@ -73,41 +74,19 @@ public final class EmulatedLink implements Transport {
         });
     }
 
-    private final class Connection implements MemoryNodeConnection {
-        private final MemoryNodeConnection c;
-
+    private final class Connection extends ForwardingConnection {
         Connection(MemoryNodeConnection c) {
-            this.c = c;
+            super(c);
         }
 
         @Override
         public CompletableFuture<Void> read(int slab, long offset, ByteBuffer dst) {
-            return afterTurn(c.read(slab, offset, dst), dst.remaining());
+            return afterTurn(delegate.read(slab, offset, dst), dst.remaining());
         }
 
         @Override
         public CompletableFuture<Void> writev(int slab, WriteBatch batch) {
-            return afterTurn(c.writev(slab, batch), batch.totalBytes());
-        }
-
-        @Override
-        public CompletableFuture<Long> ping() {
-            return c.ping();
-        }
-
-        @Override
-        public Endpoint endpoint() {
-            return c.endpoint();
-        }
-
-        @Override
-        public boolean isOpen() {
-            return c.isOpen();
-        }
-
-        @Override
-        public void close() {
-            c.close();
+            return afterTurn(delegate.writev(slab, batch), batch.totalBytes());
         }
     }
 }
