@@ -5,16 +5,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.farmem.agent.EmbeddedPool;
 import dev.farmem.transport.Endpoint;
+import dev.farmem.transport.ForwardingConnection;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.Transport;
-import dev.farmem.transport.WriteBatch;
 import dev.farmem.transport.binding.Binding;
 import dev.farmem.transport.tcp.NettyTransport;
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
-import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -169,40 +166,25 @@ class BatchReadTest {
         int threads = 4;
         long longs = 2 * MIB / 8;
         long[] shadow = new long[(int) longs];
-        List<Throwable> errors = Collections.synchronizedList(new ArrayList<>());
         try (FarMemory mem = FarMemory.open(b, FarMemoryOptions.defaults().cacheBytes(16 * BLOCK).flusherLowWatermark(0.05))) {
             FarLongArray arr = mem.longArray(0, longs);
-            long until = System.nanoTime() + 2_000_000_000L;
-            List<Thread> workers = new ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                int me = t;
-                Thread w = new Thread(() -> {
-                    Random rnd = new Random(me);
-                    long[] indices = new long[16];
-                    long[] out = new long[16];
-                    try {
-                        // each thread owns the indexes i % threads == me, so every block is shared by all threads
-                        for (int op = 0; op < 100_000 && System.nanoTime() < until; op++) {
-                            if (rnd.nextInt(4) == 0) {
-                                for (int k = 0; k < 16; k++) indices[k] = (long) rnd.nextInt((int) (longs / threads)) * threads + me;
-                                arr.get(indices, out);
-                                for (int k = 0; k < 16; k++) assertThat(out[k]).as("index %d", indices[k]).isEqualTo(shadow[(int) indices[k]]);
-                            } else {
-                                long i = (long) rnd.nextInt((int) (longs / threads)) * threads + me;
-                                long v = rnd.nextLong();
-                                arr.set(i, v);
-                                shadow[(int) i] = v;
-                            }
-                        }
-                    } catch (Throwable e) {
-                        errors.add(e);
+            // each thread owns the indexes i % threads == me, so every block is shared by all threads
+            StressThreads.run(threads, 100_000, 2_000_000_000L, me -> {
+                long[] indices = new long[16];
+                long[] out = new long[16];
+                return rnd -> {
+                    if (rnd.nextInt(4) == 0) {
+                        for (int k = 0; k < 16; k++) indices[k] = (long) rnd.nextInt((int) (longs / threads)) * threads + me;
+                        arr.get(indices, out);
+                        for (int k = 0; k < 16; k++) assertThat(out[k]).as("index %d", indices[k]).isEqualTo(shadow[(int) indices[k]]);
+                    } else {
+                        long i = (long) rnd.nextInt((int) (longs / threads)) * threads + me;
+                        long v = rnd.nextLong();
+                        arr.set(i, v);
+                        shadow[(int) i] = v;
                     }
-                });
-                workers.add(w);
-                w.start();
-            }
-            for (Thread w : workers) w.join();
-            assertThat(errors).isEmpty();
+                };
+            });
             assertThat(mem.stats().evictions()).isGreaterThan(1000);
         }
         try (FarMemory fresh = FarMemory.open(b, cache(MIB))) {
@@ -258,38 +240,13 @@ class BatchReadTest {
 
         @Override
         public CompletableFuture<MemoryNodeConnection> connect(Endpoint endpoint, String token) {
-            return inner.connect(endpoint, token).thenApply(c -> new MemoryNodeConnection() {
+            return inner.connect(endpoint, token).thenApply(c -> new ForwardingConnection(c) {
                 @Override
                 public CompletableFuture<Void> read(int slab, long offset, ByteBuffer dst) {
                     CompletableFuture<Void> g = gate;
-                    CompletableFuture<Void> r = c.read(slab, offset, dst);
+                    CompletableFuture<Void> r = delegate.read(slab, offset, dst);
                     if (reads.incrementAndGet() == holdUntil) g.complete(null);
                     return r.thenCombine(g, (x, y) -> null);
-                }
-
-                @Override
-                public CompletableFuture<Void> writev(int slab, WriteBatch batch) {
-                    return c.writev(slab, batch);
-                }
-
-                @Override
-                public CompletableFuture<Long> ping() {
-                    return c.ping();
-                }
-
-                @Override
-                public Endpoint endpoint() {
-                    return c.endpoint();
-                }
-
-                @Override
-                public boolean isOpen() {
-                    return c.isOpen();
-                }
-
-                @Override
-                public void close() {
-                    c.close();
                 }
             });
         }

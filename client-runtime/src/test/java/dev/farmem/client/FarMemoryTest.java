@@ -125,36 +125,19 @@ class FarMemoryTest {
         int threads = 4;
         long longs = 2 * MIB / 8;
         long[] shadow = new long[(int) longs];
-        List<Throwable> errors = Collections.synchronizedList(new ArrayList<>());
         try (FarMemory mem = FarMemory.open(b, smallCache(16 * 4096).flusherLowWatermark(0.05))) { // 16 frames for 512 blocks
             FarLongArray arr = mem.longArray(0, longs);
-            long until = System.nanoTime() + 2_000_000_000L;
-            List<Thread> workers = new ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                int me = t;
-                Thread w = new Thread(() -> {
-                    Random rnd = new Random(me);
-                    try {
-                        // each thread owns the indexes i % threads == me, so every block is shared by all threads
-                        for (int op = 0; op < 400_000 && System.nanoTime() < until; op++) {
-                            long i = (long) rnd.nextInt((int) (longs / threads)) * threads + me;
-                            if (rnd.nextInt(4) == 0) {
-                                assertThat(arr.get(i)).as("index %d", i).isEqualTo(shadow[(int) i]);
-                            } else {
-                                long v = rnd.nextLong();
-                                arr.set(i, v);
-                                shadow[(int) i] = v;
-                            }
-                        }
-                    } catch (Throwable e) {
-                        errors.add(e);
-                    }
-                });
-                workers.add(w);
-                w.start();
-            }
-            for (Thread w : workers) w.join();
-            assertThat(errors).isEmpty();
+            // each thread owns the indexes i % threads == me, so every block is shared by all threads
+            StressThreads.run(threads, 400_000, 2_000_000_000L, me -> rnd -> {
+                long i = (long) rnd.nextInt((int) (longs / threads)) * threads + me;
+                if (rnd.nextInt(4) == 0) {
+                    assertThat(arr.get(i)).as("index %d", i).isEqualTo(shadow[(int) i]);
+                } else {
+                    long v = rnd.nextLong();
+                    arr.set(i, v);
+                    shadow[(int) i] = v;
+                }
+            });
             mem.flush();
             assertThat(mem.stats().evictions()).isGreaterThan(1000);
             assertThat(mem.stats().writtenBackBytes()).isPositive();
