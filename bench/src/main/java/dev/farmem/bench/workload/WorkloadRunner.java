@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicReference;
+import org.HdrHistogram.Histogram;
 
 /**
  * Runs one workload on a fresh cache over a bound claim: warm the cache, run for a while,
@@ -50,7 +51,7 @@ public final class WorkloadRunner {
         return new RunResult(workload, trackingName(c.trackingGranularity(), mem.blockSize()), mem.size(),
                 mem.cacheBytes(), c.threads(), measured.ops, measured.seconds, measured.ops / measured.seconds, s.hitRatio(),
                 s.fetchedBytes(), s.writtenBackBytes(), s.writtenBackLines(), s.lineIdealBytes(), s.writebackVsLineIdeal(),
-                s.evictions(), measured.latency.quantile(0.5), measured.latency.quantile(0.99));
+                s.evictions(), measured.latency.getValueAtPercentile(50), measured.latency.getValueAtPercentile(99));
     }
 
     /**
@@ -106,7 +107,7 @@ public final class WorkloadRunner {
         for (long at = 0; at + chunk.length <= bytes; at += chunk.length) buf.get(at, chunk);
     }
 
-    private record Drive(long ops, double seconds, LatencyHistogram latency) {}
+    private record Drive(long ops, double seconds, Histogram latency) {}
 
     /** Makes the operation stream of one thread. */
     private interface StreamFactory {
@@ -119,27 +120,27 @@ public final class WorkloadRunner {
 
     /** Runs the threads' streams for {@code seconds}; each step is {@code opsPerStep} operations. */
     private static Drive drive(FarBuffer buf, Config c, StreamFactory streams, int opsPerStep, double seconds, long seed) throws InterruptedException {
-        if (seconds <= 0) return new Drive(0, 0, new LatencyHistogram());
+        if (seconds <= 0) return new Drive(0, 0, new Histogram(3));
         long size = buf.size();
         long[] ops = new long[c.threads()];
-        LatencyHistogram[] latency = new LatencyHistogram[c.threads()];
+        Histogram[] latency = new Histogram[c.threads()];
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> threads = new ArrayList<>();
         long start = System.nanoTime();
         long end = start + (long) (seconds * 1e9);
         for (int t = 0; t < c.threads(); t++) {
             int me = t;
-            latency[t] = new LatencyHistogram();
+            latency[t] = new Histogram(3);
             Workload.Stream stream = streams.stream(size, seed, me, c.threads());
             Thread th = new Thread(() -> {
-                LatencyHistogram h = latency[me];
+                Histogram h = latency[me];
                 long n = 0;
                 try {
                     long now = System.nanoTime();
                     while (now < end) {
                         stream.step(buf);
                         long after = System.nanoTime();
-                        h.record(after - now);
+                        h.recordValue(after - now);
                         now = after;
                         n += opsPerStep;
                     }
@@ -154,7 +155,7 @@ public final class WorkloadRunner {
         for (Thread th : threads) th.join();
         double elapsed = (System.nanoTime() - start) / 1e9;
         if (failure.get() != null) throw new IllegalStateException("workload " + c.workload().id() + " failed: " + failure.get(), failure.get());
-        LatencyHistogram all = new LatencyHistogram();
+        Histogram all = new Histogram(3);
         long total = 0;
         for (int t = 0; t < c.threads(); t++) {
             all.add(latency[t]);
