@@ -38,6 +38,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 class ImagesTest {
     private static final Pattern SHADED_MAIN = Pattern.compile("<mainClass>([^<]+)</mainClass>");
     private static final Map<String, Image> images = new HashMap<>();
+    /** The file list of each layer by its name in the archive (its digest): the shared base layer is read once. */
+    private static final Map<String, Set<String>> LAYER_FILES = new HashMap<>();
 
     record Image(JsonNode manifest, JsonNode config, List<Set<String>> layers, List<String> layerDigests) {}
 
@@ -154,7 +156,7 @@ class ImagesTest {
         List<String> digests = new ArrayList<>();
         for (JsonNode layer : manifest.path("Layers")) {
             digests.add(layer.asText());
-            layers.add(files(entries.get(layer.asText())));
+            layers.add(LAYER_FILES.computeIfAbsent(layer.asText(), d -> files(entries.get(d))));
         }
         return new Image(manifest, config, layers, digests);
     }
