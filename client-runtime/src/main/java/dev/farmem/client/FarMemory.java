@@ -7,7 +7,7 @@ import dev.farmem.client.engine.ClientMetrics;
 import dev.farmem.client.engine.ReplicaRouter;
 import dev.farmem.client.sidecar.SidecarClient;
 import dev.farmem.transport.Transport;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import dev.farmem.transport.tcp.NettyTransport;
 import io.prometheus.client.CollectorRegistry;
 import java.nio.file.Path;

@@ -4,11 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.farmem.agent.EmbeddedPool;
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.Endpoint;
 import dev.farmem.transport.ForwardingConnection;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.Transport;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import dev.farmem.transport.tcp.NettyTransport;
 import java.nio.ByteBuffer;
 import java.util.Arrays;

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.farmem.agent.EmbeddedPool;
 import dev.farmem.client.engine.ClientMetrics;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import io.prometheus.client.Collector;
 import io.prometheus.client.CollectorRegistry;
 import java.nio.ByteBuffer;

@@ -1,6 +1,6 @@
 package dev.farmem.agent;
 
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.Endpoint;
 import java.util.function.IntSupplier;
 
 /**

@@ -1,8 +1,8 @@
 package dev.farmem.agent;
 
 import dev.farmem.agent.metrics.MetricsServer;
-import dev.farmem.transport.ByteSize;
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.ByteSize;
+import dev.farmem.common.Endpoint;
 import dev.farmem.transport.tcp.EventLoops;
 import io.prometheus.client.CollectorRegistry;
 import io.prometheus.client.hotspot.DefaultExports;

@@ -1,11 +1,11 @@
 package dev.farmem.agent;
 
 import dev.farmem.agent.server.ConnectionLimits;
-import dev.farmem.transport.ByteSize;
-import dev.farmem.transport.CommandLine;
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.ByteSize;
+import dev.farmem.common.CommandLine;
+import dev.farmem.common.Endpoint;
 import dev.farmem.transport.rdma.RdmaSupport;
-import dev.farmem.transport.token.TokenKey;
+import dev.farmem.common.token.TokenKey;
 import dev.farmem.transport.wire.Protocol;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;

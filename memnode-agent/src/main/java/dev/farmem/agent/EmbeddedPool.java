@@ -1,12 +1,12 @@
 package dev.farmem.agent;
 
-import dev.farmem.transport.Endpoint;
-import dev.farmem.transport.binding.Binding;
-import dev.farmem.transport.token.CapabilityToken;
-import dev.farmem.transport.token.Rights;
-import dev.farmem.transport.token.SlabRange;
-import dev.farmem.transport.token.TokenIssuer;
-import dev.farmem.transport.token.TokenKey;
+import dev.farmem.common.Endpoint;
+import dev.farmem.common.binding.Binding;
+import dev.farmem.common.token.CapabilityToken;
+import dev.farmem.common.token.Rights;
+import dev.farmem.common.token.SlabRange;
+import dev.farmem.common.token.TokenIssuer;
+import dev.farmem.common.token.TokenKey;
 import io.prometheus.client.CollectorRegistry;
 import java.time.Duration;
 import java.util.ArrayList;

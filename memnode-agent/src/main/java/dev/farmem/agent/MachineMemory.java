@@ -1,6 +1,6 @@
 package dev.farmem.agent;
 
-import dev.farmem.transport.ByteSize;
+import dev.farmem.common.ByteSize;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;

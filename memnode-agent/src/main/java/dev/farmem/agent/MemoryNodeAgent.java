@@ -3,9 +3,9 @@ package dev.farmem.agent;
 import dev.farmem.agent.metrics.AgentMetrics;
 import dev.farmem.agent.region.SlabStore;
 import dev.farmem.agent.server.AgentServer;
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.Endpoint;
 import dev.farmem.transport.tcp.EventLoops;
-import dev.farmem.transport.token.TokenVerifier;
+import dev.farmem.agent.server.TokenVerifier;
 import io.prometheus.client.CollectorRegistry;
 import java.time.Duration;
 

@@ -2,15 +2,15 @@ package dev.farmem.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.Endpoint;
 import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.TransportException;
 import dev.farmem.transport.WriteBatch;
 import dev.farmem.transport.tcp.NettyTransport;
-import dev.farmem.transport.token.Rights;
-import dev.farmem.transport.token.TokenIssuer;
-import dev.farmem.transport.token.TokenKey;
+import dev.farmem.common.token.Rights;
+import dev.farmem.common.token.TokenIssuer;
+import dev.farmem.common.token.TokenKey;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;

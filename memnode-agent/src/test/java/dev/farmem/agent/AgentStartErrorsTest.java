@@ -2,7 +2,7 @@ package dev.farmem.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.farmem.transport.token.TokenKey;
+import dev.farmem.common.token.TokenKey;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.file.Files;

@@ -3,10 +3,10 @@ package dev.farmem.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.Endpoint;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.WriteBatch;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import dev.farmem.transport.tcp.NettyTransport;
 import java.nio.ByteBuffer;
 import java.util.HashSet;

@@ -1,5 +1,7 @@
 package dev.farmem.transport;
 
+import dev.farmem.common.Endpoint;
+
 import java.util.concurrent.CompletableFuture;
 
 /**

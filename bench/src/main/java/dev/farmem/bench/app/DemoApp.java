@@ -1,6 +1,6 @@
 package dev.farmem.bench.app;
 
-import dev.farmem.transport.CommandLine;
+import dev.farmem.common.CommandLine;
 import dev.farmem.client.FarLongArray;
 import dev.farmem.client.FarMemory;
 import dev.farmem.client.sidecar.SidecarUnavailableException;

@@ -1,12 +1,12 @@
 package dev.farmem.bench.demo;
 
 import dev.farmem.agent.EmbeddedPool;
-import dev.farmem.transport.CommandLine;
+import dev.farmem.common.CommandLine;
 import dev.farmem.bench.workload.RunResult;
 import dev.farmem.bench.workload.Workload;
 import dev.farmem.bench.workload.WorkloadRunner;
-import dev.farmem.transport.ByteSize;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.ByteSize;
+import dev.farmem.common.binding.Binding;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;

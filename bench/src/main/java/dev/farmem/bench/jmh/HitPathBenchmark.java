@@ -4,7 +4,7 @@ import dev.farmem.agent.EmbeddedPool;
 import dev.farmem.client.FarBuffer;
 import dev.farmem.client.FarMemory;
 import dev.farmem.client.FarMemoryOptions;
-import dev.farmem.transport.ByteSize;
+import dev.farmem.common.ByteSize;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.SplittableRandom;

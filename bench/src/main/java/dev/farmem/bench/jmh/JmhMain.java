@@ -1,7 +1,7 @@
 package dev.farmem.bench.jmh;
 
-import dev.farmem.transport.CommandLine;
-import dev.farmem.transport.ByteSize;
+import dev.farmem.common.CommandLine;
+import dev.farmem.common.ByteSize;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.Locale;

@@ -3,7 +3,7 @@ package dev.farmem.bench.transport;
 import dev.farmem.agent.EmbeddedPool;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.WriteBatch;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import dev.farmem.transport.tcp.EventLoops;
 import dev.farmem.transport.tcp.NettyTransport;
 import dev.farmem.transport.tcp.TcpOptions;

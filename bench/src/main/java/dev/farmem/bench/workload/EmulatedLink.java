@@ -1,6 +1,6 @@
 package dev.farmem.bench.workload;
 
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.Endpoint;
 import dev.farmem.transport.ForwardingConnection;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.Transport;

@@ -1,9 +1,9 @@
 package dev.farmem.bench.workload;
 
 import dev.farmem.agent.EmbeddedPool;
-import dev.farmem.transport.CommandLine;
-import dev.farmem.transport.ByteSize;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.CommandLine;
+import dev.farmem.common.ByteSize;
+import dev.farmem.common.binding.Binding;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;

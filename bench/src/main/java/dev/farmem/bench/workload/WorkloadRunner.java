@@ -4,7 +4,7 @@ import dev.farmem.client.FarBuffer;
 import dev.farmem.client.FarMemory;
 import dev.farmem.client.FarMemoryOptions;
 import dev.farmem.client.engine.ClientMetrics;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import dev.farmem.transport.tcp.NettyTransport;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,12 +1,12 @@
 package dev.farmem.client.engine;
 
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.Endpoint;
 import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.Transport;
 import dev.farmem.transport.TransportException;
 import dev.farmem.transport.WriteBatch;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;

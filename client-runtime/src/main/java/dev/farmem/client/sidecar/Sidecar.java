@@ -7,7 +7,7 @@ import dev.farmem.client.engine.CacheEngine;
 import dev.farmem.client.engine.ClientMetrics;
 import dev.farmem.client.engine.ReplicaRouter;
 import dev.farmem.transport.Transport;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import dev.farmem.transport.tcp.EventLoops;
 import dev.farmem.transport.tcp.NettyTransport;
 import dev.farmem.transport.tcp.TcpOptions;

@@ -1,8 +1,8 @@
 package dev.farmem.client.sidecar;
 
 import dev.farmem.client.FarMemoryOptions;
-import dev.farmem.transport.CommandLine;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.CommandLine;
+import dev.farmem.common.binding.Binding;
 import io.prometheus.client.CollectorRegistry;
 import io.prometheus.client.exporter.HTTPServer;
 import io.prometheus.client.hotspot.DefaultExports;

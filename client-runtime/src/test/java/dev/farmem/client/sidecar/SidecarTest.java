@@ -8,7 +8,7 @@ import dev.farmem.client.FarBuffer;
 import dev.farmem.client.FarMemory;
 import dev.farmem.client.FarMemoryOptions;
 import dev.farmem.client.cache.CacheRegion;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

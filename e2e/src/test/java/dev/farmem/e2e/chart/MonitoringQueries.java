@@ -7,7 +7,7 @@ import dev.farmem.client.FarLongArray;
 import dev.farmem.client.FarMemory;
 import dev.farmem.client.FarMemoryOptions;
 import dev.farmem.e2e.harness.LocalCluster;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import io.fabric8.kubernetes.api.model.ContainerPort;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;

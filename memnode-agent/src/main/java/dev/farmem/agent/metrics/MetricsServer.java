@@ -1,8 +1,8 @@
 package dev.farmem.agent.metrics;
 
-import dev.farmem.transport.Endpoint;
-import dev.farmem.transport.http.HttpEndpoints;
-import dev.farmem.transport.http.PrometheusHandler;
+import dev.farmem.common.Endpoint;
+import dev.farmem.http.HttpEndpoints;
+import dev.farmem.http.PrometheusHandler;
 import io.prometheus.client.CollectorRegistry;
 import java.net.InetSocketAddress;
 import java.util.Map;

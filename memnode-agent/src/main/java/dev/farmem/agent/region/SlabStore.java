@@ -2,8 +2,8 @@ package dev.farmem.agent.region;
 
 import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.TransportException;
-import dev.farmem.transport.token.CapabilityToken;
-import dev.farmem.transport.token.SlabRange;
+import dev.farmem.common.token.CapabilityToken;
+import dev.farmem.common.token.SlabRange;
 import io.netty.util.internal.PlatformDependent;
 import java.io.IOException;
 import java.io.RandomAccessFile;

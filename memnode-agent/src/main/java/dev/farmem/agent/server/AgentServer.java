@@ -2,9 +2,9 @@ package dev.farmem.agent.server;
 
 import dev.farmem.agent.metrics.AgentMetrics;
 import dev.farmem.agent.region.SlabStore;
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.Endpoint;
 import dev.farmem.transport.tcp.EventLoops;
-import dev.farmem.transport.token.TokenVerifier;
+import dev.farmem.agent.server.TokenVerifier;
 import dev.farmem.transport.wire.FrameDecoder;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;

@@ -5,9 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.TransportException;
-import dev.farmem.transport.token.CapabilityToken;
-import dev.farmem.transport.token.Rights;
-import dev.farmem.transport.token.SlabRange;
+import dev.farmem.common.token.CapabilityToken;
+import dev.farmem.common.token.Rights;
+import dev.farmem.common.token.SlabRange;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -4,13 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.farmem.agent.EmbeddedPool;
 import dev.farmem.agent.region.SlabStore;
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.Endpoint;
 import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.WriteBatch;
 import dev.farmem.transport.tcp.NettyTransport;
-import dev.farmem.transport.token.Rights;
-import dev.farmem.transport.token.TokenIssuer;
+import dev.farmem.common.token.Rights;
+import dev.farmem.common.token.TokenIssuer;
 import dev.farmem.transport.wire.FrameWriter;
 import dev.farmem.transport.wire.Protocol;
 import io.netty.buffer.ByteBuf;

@@ -2,8 +2,8 @@ package dev.farmem.operator.allocation;
 
 import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.FarMemoryClaimStatus;
-import dev.farmem.transport.binding.Binding.Extent;
-import dev.farmem.transport.binding.Binding.Replica;
+import dev.farmem.common.binding.Binding.Extent;
+import dev.farmem.common.binding.Binding.Replica;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

@@ -1,6 +1,6 @@
 package dev.farmem.operator.allocation;
 
-import dev.farmem.transport.token.TokenIssuer;
+import dev.farmem.common.token.TokenIssuer;
 import io.fabric8.kubernetes.api.model.Secret;
 import java.util.Base64;
 import java.util.List;

@@ -1,7 +1,7 @@
 package dev.farmem.operator.allocation;
 
-import dev.farmem.transport.binding.Binding.Extent;
-import dev.farmem.transport.binding.Binding.Replica;
+import dev.farmem.common.binding.Binding.Extent;
+import dev.farmem.common.binding.Binding.Replica;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.Comparator;

@@ -2,11 +2,11 @@ package dev.farmem.operator.claim;
 
 import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.MemoryNode;
-import dev.farmem.transport.binding.Binding;
-import dev.farmem.transport.token.CapabilityToken;
-import dev.farmem.transport.token.Rights;
-import dev.farmem.transport.token.SlabRange;
-import dev.farmem.transport.token.TokenIssuer;
+import dev.farmem.common.binding.Binding;
+import dev.farmem.common.token.CapabilityToken;
+import dev.farmem.common.token.Rights;
+import dev.farmem.common.token.SlabRange;
+import dev.farmem.common.token.TokenIssuer;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;

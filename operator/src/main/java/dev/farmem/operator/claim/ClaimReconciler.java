@@ -1,6 +1,6 @@
 package dev.farmem.operator.claim;
 
-import dev.farmem.transport.ByteSize;
+import dev.farmem.common.ByteSize;
 import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.FarMemoryClaimStatus;
 import dev.farmem.crds.FarMemoryPool;
@@ -15,8 +15,8 @@ import dev.farmem.operator.pool.PoolReconciler;
 import dev.farmem.operator.status.Conditions;
 import dev.farmem.operator.status.EventRecorder;
 import dev.farmem.operator.status.StatusWriter;
-import dev.farmem.transport.binding.Binding;
-import dev.farmem.transport.token.TokenIssuer;
+import dev.farmem.common.binding.Binding;
+import dev.farmem.common.token.TokenIssuer;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;

@@ -25,7 +25,7 @@ import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder;
-import dev.farmem.transport.token.TokenKey;
+import dev.farmem.common.token.TokenKey;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;

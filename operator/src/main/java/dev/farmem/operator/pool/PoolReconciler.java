@@ -1,6 +1,6 @@
 package dev.farmem.operator.pool;
 
-import dev.farmem.transport.ByteSize;
+import dev.farmem.common.ByteSize;
 import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.FarMemoryPool;
 import dev.farmem.crds.FarMemoryPoolSpec;

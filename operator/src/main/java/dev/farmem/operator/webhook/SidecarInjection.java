@@ -2,7 +2,7 @@ package dev.farmem.operator.webhook;
 
 import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.FarMemoryClaimStatus;
-import dev.farmem.transport.ByteSize;
+import dev.farmem.common.ByteSize;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerBuilder;
 import io.fabric8.kubernetes.api.model.EnvVar;

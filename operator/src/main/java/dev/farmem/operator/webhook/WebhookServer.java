@@ -1,6 +1,6 @@
 package dev.farmem.operator.webhook;
 
-import dev.farmem.transport.http.HttpEndpoints;
+import dev.farmem.http.HttpEndpoints;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionReview;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.net.InetSocketAddress;

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.FarMemoryClaimSpec;
 import dev.farmem.crds.FarMemoryClaimStatus;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 

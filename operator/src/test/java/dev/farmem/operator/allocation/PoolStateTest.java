@@ -5,9 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.farmem.crds.FarMemoryPool;
 import dev.farmem.operator.pool.AgentObjects;
-import dev.farmem.transport.token.Rights;
-import dev.farmem.transport.token.TokenIssuer;
-import dev.farmem.transport.token.TokenVerifier;
+import dev.farmem.common.token.Rights;
+import dev.farmem.common.token.TokenIssuer;
+import dev.farmem.agent.server.TokenVerifier;
 import io.fabric8.kubernetes.api.model.Secret;
 import java.util.List;
 import org.junit.jupiter.api.Test;

@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.farmem.operator.allocation.SlabAllocator.Allocation;
 import dev.farmem.operator.allocation.SlabAllocator.Node;
-import dev.farmem.transport.binding.Binding.Extent;
-import dev.farmem.transport.binding.Binding.Replica;
+import dev.farmem.common.binding.Binding.Extent;
+import dev.farmem.common.binding.Binding.Replica;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;

@@ -15,7 +15,7 @@ import dev.farmem.e2e.harness.Kubectl;
 import dev.farmem.operator.OperatorMain;
 import dev.farmem.operator.claim.BindingSecret;
 import dev.farmem.operator.pool.AgentDefaults;
-import dev.farmem.transport.binding.Binding;
+import dev.farmem.common.binding.Binding;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;

@@ -155,10 +155,10 @@ class AgentObjectsTest {
 
     @Test
     void sizesReadAsKubectlUsersWriteThem() {
-        assertThat(dev.farmem.transport.ByteSize.quantity(768 * MIB)).isEqualTo("768Mi");
-        assertThat(dev.farmem.transport.ByteSize.quantity(3L << 30)).isEqualTo("3Gi");
-        assertThat(dev.farmem.transport.ByteSize.quantity(1000)).isEqualTo("1000");
-        assertThat(dev.farmem.transport.ByteSize.quantity(0)).isEqualTo("0");
+        assertThat(dev.farmem.common.ByteSize.quantity(768 * MIB)).isEqualTo("768Mi");
+        assertThat(dev.farmem.common.ByteSize.quantity(3L << 30)).isEqualTo("3Gi");
+        assertThat(dev.farmem.common.ByteSize.quantity(1000)).isEqualTo("1000");
+        assertThat(dev.farmem.common.ByteSize.quantity(0)).isEqualTo("0");
     }
 
     static Pod podFor(FarMemoryPool pool, Node node) {

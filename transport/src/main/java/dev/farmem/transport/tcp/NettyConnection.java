@@ -1,6 +1,6 @@
 package dev.farmem.transport.tcp;
 
-import dev.farmem.transport.Endpoint;
+import dev.farmem.common.Endpoint;
 import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.TransportException;

@@ -1,4 +1,4 @@
-package dev.farmem.transport.token;
+package dev.farmem.common.token;
 
 import java.util.List;
 import java.util.Objects;

@@ -1,4 +1,4 @@
-package dev.farmem.transport.token;
+package dev.farmem.common.token;
 
 /** What a token lets its holder do on the slabs it grants. */
 public enum Rights {

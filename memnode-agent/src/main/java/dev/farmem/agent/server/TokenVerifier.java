@@ -1,4 +1,8 @@
-package dev.farmem.transport.token;
+package dev.farmem.agent.server;
+
+import dev.farmem.common.token.CapabilityToken;
+import dev.farmem.common.token.TokenFormat;
+import dev.farmem.common.token.TokenKey;
 
 import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.TransportException;

@@ -1,4 +1,4 @@
-package dev.farmem.transport.token;
+package dev.farmem.common.token;
 
 import java.util.Base64;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.farmem.transport.http;
+package dev.farmem.http;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,4 +1,4 @@
-package dev.farmem.transport.http;
+package dev.farmem.http;
 
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;

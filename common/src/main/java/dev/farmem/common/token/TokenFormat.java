@@ -1,4 +1,4 @@
-package dev.farmem.transport.token;
+package dev.farmem.common.token;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -15,7 +15,7 @@ import javax.crypto.spec.SecretKeySpec;
  * little-endian: u8 format | u8 rights | i64 epoch | i64 expiresAtMillis | u16+UTF-8 node |
  * u16+UTF-8 claimUid | u16 rangeCount | rangeCount x (i32 first | i32 count).
  */
-final class TokenFormat {
+public final class TokenFormat {
 
     static final int FORMAT = 1;
     private static final String ALGORITHM = "HmacSHA256";
@@ -35,7 +35,7 @@ final class TokenFormat {
     }
 
     /** Parses a payload whose MAC already verified; throws IllegalArgumentException when malformed. */
-    static CapabilityToken decode(byte[] payload) {
+    public static CapabilityToken decode(byte[] payload) {
         ByteBuffer b = ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN);
         try {
             int format = b.get() & 0xFF;
@@ -63,7 +63,7 @@ final class TokenFormat {
     }
 
     /** A thread's own MAC for the key; Mac instances are not thread-safe. */
-    static ThreadLocal<Mac> macs(byte[] key) {
+    public static ThreadLocal<Mac> macs(byte[] key) {
         byte[] copy = key.clone();
         return ThreadLocal.withInitial(() -> {
             try {

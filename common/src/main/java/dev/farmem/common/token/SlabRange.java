@@ -1,4 +1,4 @@
-package dev.farmem.transport.token;
+package dev.farmem.common.token;
 
 /** Node slabs {@code [first, first + count)}. */
 public record SlabRange(int first, int count) {

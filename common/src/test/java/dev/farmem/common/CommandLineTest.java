@@ -1,4 +1,4 @@
-package dev.farmem.transport;
+package dev.farmem.common;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

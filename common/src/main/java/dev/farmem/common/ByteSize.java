@@ -1,4 +1,4 @@
-package dev.farmem.transport;
+package dev.farmem.common;
 
 import java.util.Locale;
 

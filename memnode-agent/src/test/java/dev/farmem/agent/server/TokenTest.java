@@ -1,4 +1,10 @@
-package dev.farmem.transport.token;
+package dev.farmem.agent.server;
+
+import dev.farmem.common.token.CapabilityToken;
+import dev.farmem.common.token.SlabRange;
+import dev.farmem.common.token.TokenKey;
+import dev.farmem.common.token.Rights;
+import dev.farmem.common.token.TokenIssuer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

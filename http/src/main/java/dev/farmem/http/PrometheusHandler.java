@@ -1,4 +1,4 @@
-package dev.farmem.transport.http;
+package dev.farmem.http;
 
 import io.prometheus.client.CollectorRegistry;
 import io.prometheus.client.exporter.common.TextFormat;
