@@ -1,17 +1,16 @@
 package dev.farmem.transport.rdma;
 
-import com.ibm.disni.verbs.RdmaEventChannel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 
 /**
  * Whether RDMA can be used on this machine: an RDMA device in {@code /sys/class/infiniband} and
- * DiSNI's native library ({@code libdisni}) loadable, proven by opening an rdma_cm event channel
- * through DiSNI. This release has no RDMA data path yet (see {@link dev.farmem.transport.Transport}
- * for how one maps onto verbs); the probe is what {@code transport=auto} and {@code transport=rdma} consult.
+ * farmem's {@code libdisni} loadable from the transport jar ({@link DisniRuntime}), proven by opening an rdma_cm
+ * event channel through DiSNI. The probe is what {@code transport=auto} and {@code transport=rdma} consult.
  */
 public final class RdmaSupport {
 
@@ -32,14 +31,15 @@ public final class RdmaSupport {
         if (devices.isEmpty()) {
             return new Status(false, "no RDMA device: " + DEVICES + " lists none (no RDMA NIC, or its driver is not loaded)");
         }
+        String runtime = DisniRuntime.problem();
+        if (runtime != null) return new Status(false, "RDMA device(s) " + devices + " found but " + runtime);
+        Object cm;
         try {
-            RdmaEventChannel channel = RdmaEventChannel.createEventChannel();
-            channel.close();
-        } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
-            return new Status(false, "libdisni is not loadable (" + e.getMessage() + "): install DiSNI's native library and put it on java.library.path");
-        } catch (IOException e) {
-            return new Status(false, "RDMA device(s) " + devices + " found but rdma_cm cannot be opened: " + e.getMessage());
+            cm = DisniRuntime.create(Callable.class, "dev.farmem.transport.rdma.disni.CmProbe", new Class<?>[0]).call();
+        } catch (Exception e) {
+            cm = e.toString();
         }
+        if (cm != null) return new Status(false, "RDMA device(s) " + devices + " found but " + cm);
         return new Status(true, "RDMA device(s) " + devices + " and libdisni available");
     }
 }
