@@ -11,14 +11,17 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The counters of one far memory, and their export as {@code farmem_client_*} (docs/metrics.md).
- * The hot paths only bump {@link LongAdder}s; the collector reads them at scrape time, so the
- * figures a program asks for ({@link #snapshot()}) and the exported ones are the same numbers.
+ * The hot paths only bump counters: hits a {@link ThreadLocalCounter} (no atomic instruction on
+ * a hit), the rest {@link LongAdder}s. The collector reads them at scrape time, so the figures a
+ * program asks for ({@link #snapshot()}) and the exported ones are the same numbers.
  */
 public final class ClientMetrics {
 
-    /** Hits added in bulk (a sidecar adds its applications' counts); the hit path uses {@link #countHit()}. */
-    public final LongAdder hits = new LongAdder();
-    private final ThreadLocalCounter localHits = new ThreadLocalCounter();
+    /**
+     * Hits: bumped by the hit path ({@link #countHit()}), and in bulk by a sidecar, which adds the
+     * counts its applications took with a {@link ThreadLocalCounter} of their own.
+     */
+    public final ThreadLocalCounter hits = new ThreadLocalCounter();
     public final LongAdder misses = new LongAdder();
     public final LongAdder evictions = new LongAdder();
     public final LongAdder prefetches = new LongAdder();
@@ -84,11 +87,11 @@ public final class ClientMetrics {
 
     /** Counts one hit; no atomic instruction (see {@link ThreadLocalCounter}). */
     public void countHit() {
-        localHits.increment();
+        hits.increment();
     }
 
     public long totalHits() {
-        return hits.sum() + localHits.sum();
+        return hits.sum();
     }
 
     public void observeFetch(long nanos) {

@@ -2,6 +2,7 @@ package dev.farmem.client.sidecar;
 
 import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.client.engine.BlockCache;
+import dev.farmem.client.engine.ThreadLocalCounter;
 import java.io.IOException;
 import java.lang.ref.Cleaner;
 import java.nio.MappedByteBuffer;
@@ -38,17 +39,14 @@ public final class SidecarClient implements BlockCache {
     private final long claimSize;
     private final long slabSize;
     private final ThreadLocal<AppThread> threads = ThreadLocal.withInitial(this::newThread);
-    private final LongAdder hits = new LongAdder();
+    private final ThreadLocalCounter hits = new ThreadLocalCounter(); // as in-process: no atomic instruction on a hit
     private final LongAdder dirtyLines = new LongAdder();
     private final LongAdder dirtyWords = new LongAdder();
     private final LongAdder requestBells = new LongAdder();
     private final java.util.Set<Doorbell> doorbells = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Thread heartbeat;
+    private final SidecarLiveness sidecar;
     private volatile String closedReason;
-    private volatile SidecarProcess sidecarProcess;
-
-    /** The sidecar process of one epoch, as seen from this PID namespace (null handle: already gone). */
-    private record SidecarProcess(long epoch, ProcessHandle handle) {}
 
     private SidecarClient(Path dir, SharedControl control, CacheRegion region, int client, long token) {
         this.dir = dir;
@@ -59,6 +57,7 @@ public final class SidecarClient implements BlockCache {
         this.claim = control.claim();
         this.claimSize = control.claimSize();
         this.slabSize = control.slabSize();
+        this.sidecar = new SidecarLiveness(control);
         this.heartbeat = new Thread(this::runHeartbeat, "farmem-sidecar-lease-" + claim);
         heartbeat.setDaemon(true);
         heartbeat.start();
@@ -77,7 +76,7 @@ public final class SidecarClient implements BlockCache {
                 SharedControl control = mapControl(controlFile);
                 if (control == null) {
                     why = "its control file " + controlFile + " is not initialised yet";
-                } else if (!running(control, System.currentTimeMillis())) {
+                } else if (!new SidecarLiveness(control).running(true)) {
                     why = "it is not running (no heartbeat for " + (System.currentTimeMillis() - control.heartbeat()) + " ms)";
                 } else {
                     return lease(dir, control);
@@ -101,42 +100,10 @@ public final class SidecarClient implements BlockCache {
         return SharedControl.existing(SharedControl.map(file, size));
     }
 
-    private static final long MY_PID_NAMESPACE = SharedControl.pidNamespace();
-
-    /** Running, as far as this process can tell: seen dead at once in a shared PID namespace, else by its heartbeat. */
-    private static boolean running(SharedControl control, long now) {
-        if (control.state() != SharedControl.STATE_RUNNING) return false;
-        if (control.sidecarPidNamespace() == MY_PID_NAMESPACE && MY_PID_NAMESPACE != 0) {
-            return !SharedControl.surelyDead(control.sidecarPid(), control.sidecarPidNamespace(), control.sidecarStart(), MY_PID_NAMESPACE);
-        }
-        return now - control.heartbeat() <= control.sidecarTimeoutMillis();
-    }
-
-    /**
-     * Whether the sidecar runs: a fresh heartbeat is enough on the fast path; when the heartbeat
-     * is late, or {@code thorough}, a sidecar in this PID namespace is checked by its process
-     * (so a kill is seen at once and a starved but live sidecar is waited for).
-     */
-    private boolean sidecarRunning(boolean thorough) {
-        if (control.state() != SharedControl.STATE_RUNNING) return false;
-        boolean fresh = System.currentTimeMillis() - control.heartbeat() <= control.sidecarTimeoutMillis();
-        if (MY_PID_NAMESPACE == 0 || control.sidecarPidNamespace() != MY_PID_NAMESPACE) return fresh;
-        if (fresh && !thorough) return true;
-        SidecarProcess p = sidecarProcess;
-        long epoch = control.epoch();
-        if (p == null || p.epoch != epoch) {
-            long start = control.sidecarStart();
-            ProcessHandle h = ProcessHandle.of(control.sidecarPid())
-                    .filter(x -> Math.abs(SharedControl.startMillis(x) - start) < 1_000).orElse(null);
-            sidecarProcess = p = new SidecarProcess(epoch, h);
-        }
-        return p.handle != null && p.handle.isAlive();
-    }
-
     private static SidecarClient lease(Path dir, SharedControl control) throws IOException {
         int blockSize = control.blockSize();
         int frames = control.frames();
-        MappedByteBuffer mapped = SharedControl.map(dir.resolve(Sidecar.REGION_FILE), CacheRegion.bytesNeeded(blockSize, frames));
+        MappedByteBuffer mapped = SharedControl.map(dir.resolve(SharedFiles.REGION_FILE), CacheRegion.bytesNeeded(blockSize, frames));
         if (!CacheRegion.holds(mapped, blockSize, frames)) {
             throw new IllegalStateException("the cache region in " + dir + " does not match the sidecar's control file: restart the sidecar");
         }
@@ -341,7 +308,7 @@ public final class SidecarClient implements BlockCache {
         int call(int op, long block, int h) {
             long s = ++seq;
             if ((s & 0xFFFF_FFFFL) == 0) s = ++seq; // a reservation of 0 would look like a free hazard
-            if (!sidecarRunning(false)) throw unavailable();
+            if (!sidecar.running(false)) throw unavailable();
             if (h >= 0) control.hazard(slot, h, SharedControl.reservation(s));
             control.postRequest(slot, op, h, block, s);
             boolean rung = !control.polling() && bell.ring(); // a polling sidecar sees the request without a bell
@@ -378,7 +345,7 @@ public final class SidecarClient implements BlockCache {
                     boolean connected = rung && bell.await(SLEEP_MILLIS);
                     if (control.responseSeq(slot) == s) return;
                     if (closedReason != null) throw giveUp(h, new IllegalStateException(closedReason));
-                    if (!sidecarRunning(!connected)) throw giveUp(h, unavailable());
+                    if (!sidecar.running(!connected)) throw giveUp(h, unavailable());
                     if (System.nanoTime() - deadline > 0) {
                         throw giveUp(h, new SidecarUnavailableException("the farmem sidecar of claim " + claim + " (" + dir + ") runs but did not answer request "
                                 + s + " within " + MAX_WAIT_MILLIS + " ms (slot " + slot + ": posted " + control.requestSeq(slot) + ", answered "
@@ -399,7 +366,7 @@ public final class SidecarClient implements BlockCache {
         }
 
         private IllegalStateException unavailable() {
-            long silent = System.currentTimeMillis() - control.heartbeat();
+            long silent = sidecar.silentMillis();
             String state = control.state() == SharedControl.STATE_STOPPED ? "stopped (" + control.stopReason() + ")"
                     : "has not signalled for " + silent + " ms";
             return new SidecarUnavailableException("the farmem sidecar of claim " + claim + " (" + dir + ") " + state

@@ -23,4 +23,15 @@ class ThreadLocalCounterTest {
         c.increment();
         assertThat(c.sum()).isEqualTo(400_001);
     }
+
+    @Test
+    void addsCountsTakenInBulkToTheSameSum() throws Exception {
+        ThreadLocalCounter c = new ThreadLocalCounter();
+        c.increment();
+        Thread taker = new Thread(() -> c.add(1_000)); // a sidecar taking an application's published hits
+        taker.start();
+        taker.join();
+        c.add(41);
+        assertThat(c.sum()).isEqualTo(1_042);
+    }
 }

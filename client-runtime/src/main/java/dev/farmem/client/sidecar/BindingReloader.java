@@ -1,0 +1,125 @@
+package dev.farmem.client.sidecar;
+
+import dev.farmem.client.cache.CacheRegion;
+import dev.farmem.client.engine.CacheEngine;
+import dev.farmem.client.engine.ClientMetrics;
+import dev.farmem.common.binding.Binding;
+import io.prometheus.client.CollectorRegistry;
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.BiFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Watches the binding (the mounted Secret) and, when the tokens or endpoints of the same claim
+ * change, rebuilds the engine over the same region with new connections. Lines the old tokens
+ * could not write back stay dirty and go out with the new ones. A binding of another claim or
+ * geometry is refused (logged once): the pod must restart to use it.
+ *
+ * <p>Thread: its own, {@code farmem-sidecar-binding}, which both reads the file and reloads; a
+ * reload holds the engine's write lock, so requests wait for the new engine meanwhile. The
+ * heartbeat is the housekeeper's, so a slow reload does not make the sidecar look dead.
+ */
+final class BindingReloader implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(BindingReloader.class);
+
+    private final Path path;
+    private final CurrentEngine current;
+    private final CacheRegion region;
+    private final CollectorRegistry registry;
+    private final BiFunction<Binding, ClientMetrics, CacheEngine> newEngine;
+    private final ScheduledExecutorService thread = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "farmem-sidecar-binding");
+        t.setDaemon(true);
+        return t;
+    });
+    private Binding rejected; // logged once
+
+    BindingReloader(Path path, long pollMillis, CurrentEngine current, CacheRegion region, CollectorRegistry registry,
+                    BiFunction<Binding, ClientMetrics, CacheEngine> newEngine) {
+        this.path = path;
+        this.current = current;
+        this.region = region;
+        this.registry = registry;
+        this.newEngine = newEngine;
+        thread.scheduleWithFixedDelay(this::check, pollMillis, pollMillis, TimeUnit.MILLISECONDS);
+    }
+
+    private void check() {
+        try {
+            Binding fresh;
+            try {
+                fresh = Binding.read(path);
+            } catch (IllegalArgumentException e) {
+                LOG.warn("binding {} cannot be used, keeping the current one: {}", path, e.getMessage());
+                return;
+            }
+            Binding now = current.binding();
+            if (fresh.equals(now) || fresh.equals(rejected)) return;
+            if (!Objects.equals(fresh.claimUid(), now.claimUid()) || fresh.sizeBytes() != now.sizeBytes()
+                    || fresh.blockSize() != now.blockSize() || fresh.slabSize() != now.slabSize()) {
+                LOG.error("binding {} now describes another claim ({} uid {}, {} bytes): this sidecar keeps serving claim {}; restart the pod "
+                        + "to use the new claim", path, fresh.claim(), fresh.claimUid(), fresh.sizeBytes(), now.claim());
+                rejected = fresh;
+                return;
+            }
+            reload(fresh);
+        } catch (RuntimeException e) { // a scheduled task that throws is never run again
+            LOG.warn("checking the binding {} failed: {}", path, e.toString());
+        }
+    }
+
+    private void reload(Binding fresh) {
+        current.reloading(true);
+        ReentrantReadWriteLock.WriteLock l = current.writeLock();
+        l.lock();
+        try {
+            CacheEngine old = current.engine();
+            ClientMetrics oldMetrics = current.metrics();
+            try {
+                old.close();
+            } catch (RuntimeException e) {
+                LOG.info("write-back with the old tokens failed, the new ones will retry: {}", e.getMessage());
+            }
+            ClientMetrics m = new ClientMetrics(fresh.claim(), (long) region.frameCount() * region.blockSize(), registry);
+            carryOver(oldMetrics, m);
+            current.replace(fresh, m, newEngine.apply(fresh, m));
+            CrashRecovery.countDirty(region, m);
+            LOG.info("binding of claim {} reloaded: epoch {}, {} memory nodes", fresh.claim(), fresh.epoch(), fresh.nodes().size());
+        } catch (RuntimeException e) {
+            LOG.error("reloading the binding of claim {} failed, requests will fail until it is fixed: {}", fresh.claim(), e.toString());
+        } finally {
+            l.unlock();
+            current.reloading(false);
+        }
+    }
+
+    private static void carryOver(ClientMetrics from, ClientMetrics to) {
+        to.hits.add(from.hits.sum());
+        LongAdder[][] pairs = {
+            {from.misses, to.misses}, {from.evictions, to.evictions}, {from.prefetches, to.prefetches},
+            {from.fetchedBytes, to.fetchedBytes}, {from.writtenBackBytes, to.writtenBackBytes},
+            {from.writtenBackLines, to.writtenBackLines}, {from.lineIdealBytes, to.lineIdealBytes},
+            {from.pageEquivalentBytes, to.pageEquivalentBytes}, {from.writebackErrors, to.writebackErrors},
+            {from.replicaFailures, to.replicaFailures}};
+        for (LongAdder[] p : pairs) p[1].add(p[0].sum());
+    }
+
+    /** Stops watching; a reload under way finishes first. */
+    @Override
+    public void close() {
+        thread.shutdown();
+        try {
+            thread.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
