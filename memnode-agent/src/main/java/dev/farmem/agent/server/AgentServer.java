@@ -4,10 +4,8 @@ import dev.farmem.agent.metrics.AgentMetrics;
 import dev.farmem.agent.region.SlabStore;
 import dev.farmem.common.Endpoint;
 import dev.farmem.transport.tcp.EventLoops;
-import dev.farmem.agent.server.TokenVerifier;
 import dev.farmem.transport.wire.FrameDecoder;
 import io.netty.bootstrap.ServerBootstrap;
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -28,7 +26,13 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
-/** The memory node's TCP server: accepts clients and serves their requests from a {@link SlabStore}. */
+/**
+ * The memory node's TCP server: accepts clients and serves their requests from a {@link SlabStore}.
+ * Each connection's pipeline has one job per handler: {@link FrameGuard} (the limits on raw bytes:
+ * the first frame's size, the partial-frame timeout), the codec's {@link FrameDecoder} (frames and
+ * their bodies), {@link HelloHandler} (admission, HELLO timeout, token, attach; it replaces itself by
+ * the next) and {@link RequestHandler} (READ, WRITEV, PING under the grant, back-pressure).
+ */
 public final class AgentServer implements AutoCloseable {
 
     private final EventLoopGroup boss;
@@ -46,7 +50,7 @@ public final class AgentServer implements AutoCloseable {
         metrics.queuedBytes(this::queuedBytes);
         boss = EventLoops.group(1, "farmem-agent-accept");
         workers = EventLoops.group(ioThreads, "farmem-agent-io");
-        ByteBuf[] regionSlabs = RequestHandler.wrap(store);
+        NodeService service = new NodeService(store, verifier, metrics, maxFrameSize, maxSegments);
         try {
             listener = new ServerBootstrap()
                     .group(boss, workers)
@@ -59,8 +63,10 @@ public final class AgentServer implements AutoCloseable {
                         @Override
                         protected void initChannel(Channel ch) {
                             clients.add(ch);
-                            ch.pipeline().addLast(new FrameGuard(metrics, limits), new FrameDecoder(maxFrameSize, true),
-                                    new RequestHandler(store, regionSlabs, verifier, metrics, maxFrameSize, maxSegments, attacher, admission));
+                            metrics.connectionOpened();
+                            ch.closeFuture().addListener(closed -> metrics.connectionClosed());
+                            ch.pipeline().addLast(new FrameGuard(metrics, limits), FrameDecoder.forNode(maxFrameSize, maxSegments),
+                                    new HelloHandler(service, admission, attacher));
                         }
                     })
                     .bind(listen).syncUninterruptibly().channel();

@@ -3,7 +3,7 @@ package dev.farmem.agent.server;
 import dev.farmem.agent.metrics.AgentMetrics;
 import dev.farmem.agent.metrics.AgentMetrics.Closed;
 import dev.farmem.transport.ErrorCode;
-import dev.farmem.transport.wire.FrameWriter;
+import dev.farmem.transport.wire.WireCodec;
 import dev.farmem.transport.wire.Protocol;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFutureListener;
@@ -123,7 +123,7 @@ final class FrameGuard extends ChannelInboundHandlerAdapter {
         metrics.error(code);
         metrics.closed(reason);
         ctx.channel().config().setAutoRead(false);
-        ctx.writeAndFlush(FrameWriter.error(ctx.alloc(), 0, code, message)).addListener(ChannelFutureListener.CLOSE);
+        ctx.writeAndFlush(WireCodec.error(ctx.alloc(), 0, code, message)).addListener(ChannelFutureListener.CLOSE);
     }
 
     @Override

@@ -300,7 +300,7 @@ class AgentServerLoopbackTest {
             byte[] head = in.readNBytes(8 + 16);
             int bodyLength = (head[8] & 0xFF | (head[9] & 0xFF) << 8) - 12;
             in.readNBytes(bodyLength);
-            io.netty.buffer.ByteBuf ok = dev.farmem.transport.wire.FrameWriter.helloOk(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT,
+            io.netty.buffer.ByteBuf ok = dev.farmem.transport.wire.WireCodec.helloOk(io.netty.buffer.UnpooledByteBufAllocator.DEFAULT,
                     1, 1 << 20, SLAB, 32, 1024);
             byte[] bytes = new byte[ok.readableBytes()];
             ok.readBytes(bytes);

@@ -11,7 +11,7 @@ import dev.farmem.transport.WriteBatch;
 import dev.farmem.transport.tcp.NettyTransport;
 import dev.farmem.common.token.Rights;
 import dev.farmem.common.token.TokenIssuer;
-import dev.farmem.transport.wire.FrameWriter;
+import dev.farmem.transport.wire.WireCodec;
 import dev.farmem.transport.wire.Protocol;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
@@ -139,7 +139,7 @@ class BadFrameFuzzTest {
     }
 
     private static byte[] helloThen(String token, byte[] requests) {
-        return concat(concat(bytes(FrameWriter.preamble(A)), bytes(FrameWriter.hello(A, 1, token))), requests);
+        return concat(concat(bytes(WireCodec.preamble(A)), bytes(WireCodec.hello(A, 1, token))), requests);
     }
 
     /** A few requests, valid or not, each possibly mutated. */
@@ -157,8 +157,8 @@ class BadFrameFuzzTest {
     private static byte[] validRequest(Random rnd, long id) {
         int slab = rnd.nextInt(10) == 0 ? rnd.nextInt(8) : rnd.nextInt(2);
         return switch (rnd.nextInt(4)) {
-            case 0 -> bytes(FrameWriter.read(A, id, slab, rnd.nextInt((int) SLAB / 64) * 64L, 64 * (1 + rnd.nextInt(64))));
-            case 1 -> bytes(FrameWriter.empty(A, Protocol.PING, id));
+            case 0 -> bytes(WireCodec.read(A, id, slab, rnd.nextInt((int) SLAB / 64) * 64L, 64 * (1 + rnd.nextInt(64))));
+            case 1 -> bytes(WireCodec.ping(A, id));
             default -> {
                 int segments = 1 + rnd.nextInt(6);
                 ByteBuf body = Unpooled.buffer();
@@ -170,7 +170,7 @@ class BadFrameFuzzTest {
                     rnd.nextBytes(data);
                     body.writeBytes(data);
                 }
-                ByteBuf frame = FrameWriter.header(Unpooled.buffer(), Protocol.WRITEV, id, body.readableBytes()).writeBytes(body);
+                ByteBuf frame = WireCodec.header(Unpooled.buffer(), Protocol.WRITEV, id, body.readableBytes()).writeBytes(body);
                 body.release();
                 yield bytes(frame);
             }
@@ -199,9 +199,9 @@ class BadFrameFuzzTest {
     private static byte[] randomConnectionStart(Random rnd, String token) {
         return switch (rnd.nextInt(4)) {
             case 0 -> { byte[] r = new byte[rnd.nextInt(200)]; rnd.nextBytes(r); yield r; }
-            case 1 -> { byte[] p = bytes(FrameWriter.preamble(A)); p[4] = (byte) (2 + rnd.nextInt(200)); yield concat(p, bytes(FrameWriter.hello(A, 1, token))); }
-            case 2 -> concat(bytes(FrameWriter.preamble(A)), mutate(rnd, bytes(FrameWriter.hello(A, 1, token))));
-            default -> concat(bytes(FrameWriter.preamble(A)), bytes(FrameWriter.read(A, 1, 0, 0, 64)));
+            case 1 -> { byte[] p = bytes(WireCodec.preamble(A)); p[4] = (byte) (2 + rnd.nextInt(200)); yield concat(p, bytes(WireCodec.hello(A, 1, token))); }
+            case 2 -> concat(bytes(WireCodec.preamble(A)), mutate(rnd, bytes(WireCodec.hello(A, 1, token))));
+            default -> concat(bytes(WireCodec.preamble(A)), bytes(WireCodec.read(A, 1, 0, 0, 64)));
         };
     }
 

@@ -14,7 +14,8 @@ import dev.farmem.transport.tcp.NettyTransport;
 import dev.farmem.common.token.Rights;
 import dev.farmem.common.token.TokenIssuer;
 import dev.farmem.common.token.TokenKey;
-import dev.farmem.transport.wire.FrameWriter;
+import dev.farmem.transport.wire.WireCodec;
+import dev.farmem.transport.wire.WireFrame;
 import dev.farmem.transport.wire.Protocol;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
@@ -63,8 +64,8 @@ class HostilePeersTest {
         int readLength = 512 << 10; // 100 MiB of replies asked for
         try (MemoryNodeAgent node = agent(limits); NettyTransport tcp = new NettyTransport(); RawPeer hostile = new RawPeer(node.endpoint(), 64 << 10)) {
             AgentMetrics m = node.metrics();
-            ByteBuf requests = concat(FrameWriter.preamble(A), FrameWriter.hello(A, 1, token("hostile", 0)));
-            for (int i = 0; i < reads; i++) requests = concat(requests, FrameWriter.read(A, 2 + i, 0, (i % 2) * (long) readLength, readLength));
+            ByteBuf requests = concat(WireCodec.preamble(A), WireCodec.hello(A, 1, token("hostile", 0)));
+            for (int i = 0; i < reads; i++) requests = concat(requests, WireCodec.read(A, 2 + i, 0, (i % 2) * (long) readLength, readLength));
             hostile.send(requests);
 
             // Whatever it takes the agent to notice, the queue never passes the limit plus one response.
@@ -99,8 +100,8 @@ class HostilePeersTest {
     void aFirstFrameLargerThanAHelloIsRefusedBeforeItIsBuffered() throws Exception {
         try (MemoryNodeAgent node = agent(ConnectionLimits.DEFAULT); NettyTransport tcp = new NettyTransport();
              RawPeer hostile = new RawPeer(node.endpoint(), 0)) {
-            ByteBuf start = FrameWriter.preamble(A);
-            FrameWriter.header(start, Protocol.HELLO, 7, Protocol.DEFAULT_MAX_FRAME_SIZE - Protocol.HEADER_SIZE);
+            ByteBuf start = WireCodec.preamble(A);
+            WireCodec.header(start, Protocol.HELLO, 7, Protocol.DEFAULT_MAX_FRAME_SIZE - Protocol.HEADER_SIZE);
             start.writeZero(1000); // the agent answers without waiting for the rest
             hostile.send(start);
             RawFrame f = hostile.readFrame();
@@ -111,7 +112,7 @@ class HostilePeersTest {
             assertThat(node.metrics().closedFor(Closed.HELLO_TOO_LARGE)).isEqualTo(1);
 
             // A HELLO of the largest size that may be valid is still read and judged by its token.
-            ByteBuf big = concat(FrameWriter.preamble(A), FrameWriter.hello(A, 1, "x".repeat(Protocol.MAX_TOKEN_LENGTH)));
+            ByteBuf big = concat(WireCodec.preamble(A), WireCodec.hello(A, 1, "x".repeat(Protocol.MAX_TOKEN_LENGTH)));
             try (RawPeer almost = new RawPeer(node.endpoint(), 0)) {
                 almost.send(big);
                 RawFrame answer = almost.readFrame();
@@ -165,10 +166,10 @@ class HostilePeersTest {
         ConnectionLimits limits = new ConnectionLimits(4 << 20, 16, Duration.ofSeconds(30), Duration.ofMillis(300));
         try (MemoryNodeAgent node = agent(limits); NettyTransport tcp = new NettyTransport();
              RawPeer stuck = new RawPeer(node.endpoint(), 0); RawPeer idle = new RawPeer(node.endpoint(), 0)) {
-            ByteBuf hello = concat(FrameWriter.preamble(A), FrameWriter.hello(A, 1, token("stuck", 0)));
-            ByteBuf read = FrameWriter.read(A, 2, 0, 0, 64);
+            ByteBuf hello = concat(WireCodec.preamble(A), WireCodec.hello(A, 1, token("stuck", 0)));
+            ByteBuf read = WireCodec.read(A, 2, 0, 0, 64);
             stuck.send(concat(hello.copy(), read.retainedSlice(0, 10)));
-            idle.send(concat(hello, FrameWriter.empty(A, Protocol.PING, 2)));
+            idle.send(concat(hello, WireCodec.ping(A, 2)));
             assertThat(idle.readFrame().op).isEqualTo(Protocol.HELLO_OK);
             assertThat(idle.readFrame().op).isEqualTo(Protocol.PONG);
 
@@ -180,7 +181,7 @@ class HostilePeersTest {
             assertThat(node.metrics().closedFor(Closed.PARTIAL_FRAME_TIMEOUT)).isEqualTo(1);
 
             // The idle connection held no partial frame: it outlived the stuck one and is still served.
-            idle.send(FrameWriter.empty(A, Protocol.PING, 3));
+            idle.send(WireCodec.ping(A, 3));
             RawFrame pong = idle.readFrame();
             assertThat(pong.op).isEqualTo(Protocol.PONG);
             assertThat(pong.id).isEqualTo(3);
@@ -233,7 +234,7 @@ class HostilePeersTest {
         }
 
         String errorMessage() {
-            return FrameWriter.parseError(Unpooled.wrappedBuffer(body)).message();
+            return ((WireFrame.ErrorReply) WireCodec.decodeReply(Protocol.ERROR, id, Unpooled.wrappedBuffer(body), 0, body.length)).message();
         }
     }
 

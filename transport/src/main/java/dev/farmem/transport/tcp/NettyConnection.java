@@ -6,9 +6,12 @@ import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.TransportException;
 import dev.farmem.transport.WriteBatch;
 import dev.farmem.transport.wire.BadFrame;
-import dev.farmem.transport.wire.Frame;
-import dev.farmem.transport.wire.FrameWriter;
 import dev.farmem.transport.wire.Protocol;
+import dev.farmem.transport.wire.WireCodec;
+import dev.farmem.transport.wire.WireFrame;
+import dev.farmem.transport.wire.WireFrame.ErrorReply;
+import dev.farmem.transport.wire.WireFrame.HelloOk;
+import dev.farmem.transport.wire.WireFrame.ReadOk;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.Channel;
@@ -27,8 +30,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The client side of one TCP connection to a memory node. Callers on any thread encode their
- * request into a pooled buffer and queue it; one task on the connection's event loop writes
+ * The client side of one TCP connection to a memory node. Callers on any thread have
+ * {@link WireCodec} encode their request into a pooled buffer and queue it; one task on the connection's event loop writes
  * everything queued and flushes once, so concurrent callers share syscalls. Responses are matched
  * to requests by id and complete their futures on the event loop: callbacks must not block (use
  * the {@code *Async} stages of {@link CompletableFuture} to move work elsewhere).
@@ -75,13 +78,13 @@ final class NettyConnection implements MemoryNodeConnection {
         Pending p = new Pending(HELLO_ID, Kind.HELLO, null, 0, 0, System.nanoTime() + options.connectTimeout().toNanos());
         ByteBuf frame;
         try {
-            frame = FrameWriter.hello(alloc, HELLO_ID, token);
+            frame = WireCodec.hello(alloc, HELLO_ID, token);
         } catch (IllegalArgumentException e) {
             close();
             return CompletableFuture.failedFuture(new TransportException(ErrorCode.UNAUTHENTICATED, e.getMessage()));
         }
         register(p);
-        enqueue(FrameWriter.preamble(alloc));
+        enqueue(WireCodec.preamble(alloc));
         enqueue(frame);
         return p.future.thenApply(ignored -> this);
     }
@@ -105,7 +108,7 @@ final class NettyConnection implements MemoryNodeConnection {
         long id = ids.getAndIncrement();
         Pending p = new Pending(id, Kind.READ, dst, length, held, System.nanoTime() + timeoutNanos);
         if (!register(p)) return p.future;
-        enqueue(FrameWriter.read(alloc, id, slab, offset, length));
+        enqueue(WireCodec.read(alloc, id, slab, offset, length));
         return p.future;
     }
 
@@ -117,12 +120,12 @@ final class NettyConnection implements MemoryNodeConnection {
             return CompletableFuture.failedFuture(new IllegalArgumentException("WRITEV of " + segments + " segments is above the node's limit of "
                     + maxSegments + ": split the batch"));
         }
-        long body = Protocol.WRITEV_BODY_HEADER + (long) segments * Protocol.SEGMENT_HEADER + batch.totalBytes();
-        if (body + Protocol.HEADER_SIZE > maxFrameSize) {
-            return CompletableFuture.failedFuture(new IllegalArgumentException("WRITEV frame of " + (body + Protocol.HEADER_SIZE)
+        long frameSize = WireCodec.writevFrameSize(batch);
+        if (frameSize > maxFrameSize) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("WRITEV frame of " + frameSize
                     + " bytes is above the frame limit of " + maxFrameSize + ": split the batch"));
         }
-        int cost = (int) body + Protocol.HEADER_SIZE;
+        int cost = (int) frameSize;
         int held;
         try {
             held = acquire(cost);
@@ -130,20 +133,8 @@ final class NettyConnection implements MemoryNodeConnection {
             return CompletableFuture.failedFuture(noRoom);
         }
         long id = ids.getAndIncrement();
-        // Copy the segments now: the caller may reuse its buffers as soon as this returns.
-        ByteBuf frame = alloc.directBuffer(cost);
-        FrameWriter.header(frame, Protocol.WRITEV, id, (int) body);
-        frame.writeIntLE(slab);
-        frame.writeIntLE(segments);
-        for (int i = 0; i < segments; i++) {
-            int length = batch.length(i);
-            frame.writeLongLE(batch.remoteOffset(i));
-            frame.writeIntLE(length);
-            ByteBuffer src = batch.source(i).duplicate();
-            int from = batch.sourceIndex(i);
-            src.limit(from + length).position(from);
-            frame.writeBytes(src);
-        }
+        // The codec copies the segments now: the caller may reuse its buffers as soon as this returns.
+        ByteBuf frame = WireCodec.writev(alloc, id, slab, batch);
         Pending p = new Pending(id, Kind.WRITEV, null, 0, held, System.nanoTime() + timeoutNanos);
         if (!register(p)) {
             frame.release();
@@ -158,7 +149,7 @@ final class NettyConnection implements MemoryNodeConnection {
         long id = ids.getAndIncrement();
         Pending p = new Pending(id, Kind.PING, null, 0, 0, System.nanoTime() + timeoutNanos);
         if (!register(p)) return p.future.thenApply(x -> 0L); // already failed
-        enqueue(FrameWriter.empty(alloc, Protocol.PING, id));
+        enqueue(WireCodec.ping(alloc, id));
         return p.future.thenApply(x -> System.nanoTime() - p.sentNanos);
     }
 
@@ -269,7 +260,7 @@ final class NettyConnection implements MemoryNodeConnection {
             this.deadline = deadline;
         }
 
-        void complete(Frame f) {
+        void complete(WireFrame f) {
             room.release(cost);
             byte expected = switch (kind) {
                 case HELLO -> Protocol.HELLO_OK;
@@ -277,31 +268,22 @@ final class NettyConnection implements MemoryNodeConnection {
                 case WRITEV -> Protocol.WRITEV_OK;
                 case PING -> Protocol.PONG;
             };
-            ByteBuf body = f.body();
             if (f.op() != expected) {
                 failConnection(kind + " got a " + Protocol.opName(f.op()) + " response");
                 return;
             }
-            switch (kind) {
-                case READ -> {
-                    if (body.readableBytes() != length) {
-                        failConnection("READ of " + length + " bytes got " + body.readableBytes());
-                        return;
-                    }
-                    ByteBuffer target = dst.duplicate();
-                    target.limit(target.position() + length);
-                    body.getBytes(body.readerIndex(), target);
+            if (f instanceof ReadOk ok) {
+                ByteBuf data = ok.data();
+                if (data.readableBytes() != length) {
+                    failConnection("READ of " + length + " bytes got " + data.readableBytes());
+                    return;
                 }
-                case HELLO -> {
-                    if (body.readableBytes() != Protocol.HELLO_OK_BODY) {
-                        failConnection("HELLO_OK body of " + body.readableBytes() + " bytes");
-                        return;
-                    }
-                    int at = body.readerIndex();
-                    maxFrameSize = Math.min(options.maxFrameSize(), body.getIntLE(at + 4));
-                    maxSegments = body.getIntLE(at + 20);
-                }
-                default -> { }
+                ByteBuffer target = dst.duplicate();
+                target.limit(target.position() + length);
+                data.getBytes(data.readerIndex(), target);
+            } else if (f instanceof HelloOk hello) {
+                maxFrameSize = Math.min(options.maxFrameSize(), hello.maxFrameSize());
+                maxSegments = hello.maxSegments();
             }
             future.complete(null);
         }
@@ -325,10 +307,9 @@ final class NettyConnection implements MemoryNodeConnection {
                 fail(new TransportException(bad.code(), "node " + endpoint + " sent a bad frame: " + bad.message()));
                 return;
             }
-            Frame frame = (Frame) msg;
+            WireFrame frame = (WireFrame) msg;
             try {
-                if (frame.op() == Protocol.ERROR) {
-                    FrameWriter.ErrorFrame error = FrameWriter.parseError(frame.body());
+                if (frame instanceof ErrorReply error) {
                     TransportException e = new TransportException(error.code(), "node " + endpoint + ": " + error.message());
                     Pending p = pending.remove(frame.requestId());
                     if (p == null || p.kind == Kind.HELLO) {

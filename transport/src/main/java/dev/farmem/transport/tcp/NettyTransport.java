@@ -16,6 +16,7 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.util.AttributeKey;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
@@ -88,7 +89,7 @@ public final class NettyTransport implements Transport {
             protected void initChannel(Channel ch) {
                 NettyConnection c = new NettyConnection(ch, endpoint, options);
                 ch.attr(CONNECTION).set(c);
-                ch.pipeline().addLast(new FrameDecoder(options.maxFrameSize(), false), c.handler());
+                ch.pipeline().addLast(FrameDecoder.forClient(options.maxFrameSize()), c.handler());
             }
         });
         b.connect(endpoint.host(), endpoint.port()).addListener((ChannelFuture f) -> {
@@ -102,7 +103,7 @@ public final class NettyTransport implements Transport {
             f.channel().closeFuture().addListener(x -> connections.remove(c));
             c.hello(token).whenComplete((conn, error) -> {
                 if (error == null) result.complete(conn);
-                else result.completeExceptionally(error instanceof java.util.concurrent.CompletionException ? error.getCause() : error);
+                else result.completeExceptionally(error instanceof CompletionException ? error.getCause() : error);
             });
         });
         return result;

@@ -7,27 +7,40 @@ import io.netty.handler.codec.ByteToMessageDecoder;
 import java.util.List;
 
 /**
- * Splits a connection's bytes into {@link Frame}s, checking the length field before anything is
- * buffered beyond it: a frame above the limit, or shorter than a header, becomes a
- * {@link BadFrame} and the rest of the input is dropped unread. On the node side it first checks
- * the connection preamble (magic and version).
+ * Splits a connection's bytes into frames and has {@link WireCodec} decode each into a
+ * {@link WireFrame}, checking the length field before anything is buffered beyond it: a frame
+ * above the limit, or shorter than a header, becomes a {@link BadFrame} and the rest of the input
+ * is dropped unread; so does a frame whose body the codec finds malformed. On the node side it
+ * first checks the connection preamble (magic and version).
  */
 public final class FrameDecoder extends ByteToMessageDecoder {
 
     private final int maxFrameSize;
+    /** 0 on the client side, which decodes replies. */
+    private final int maxSegments;
+    private final boolean node;
     private boolean expectPreamble;
     private boolean failed;
 
-    /**
-     * @param maxFrameSize  the largest frame accepted, length field included
-     * @param expectPreamble true on the node side, where a connection starts with magic and version
-     */
-    public FrameDecoder(int maxFrameSize, boolean expectPreamble) {
+    private FrameDecoder(int maxFrameSize, int maxSegments, boolean node) {
         if (maxFrameSize < Protocol.MIN_MAX_FRAME_SIZE) {
             throw new IllegalArgumentException("max frame size " + maxFrameSize + " is below the minimum " + Protocol.MIN_MAX_FRAME_SIZE);
         }
+        if (node && maxSegments < 1) throw new IllegalArgumentException("max segments per WRITEV must be at least 1, got " + maxSegments);
         this.maxFrameSize = maxFrameSize;
-        this.expectPreamble = expectPreamble;
+        this.maxSegments = maxSegments;
+        this.node = node;
+        this.expectPreamble = node;
+    }
+
+    /** The node side: a connection starts with the preamble, then carries requests. */
+    public static FrameDecoder forNode(int maxFrameSize, int maxSegments) {
+        return new FrameDecoder(maxFrameSize, maxSegments, true);
+    }
+
+    /** The client side: replies, no preamble. */
+    public static FrameDecoder forClient(int maxFrameSize) {
+        return new FrameDecoder(maxFrameSize, 0, false);
     }
 
     @Override
@@ -40,14 +53,15 @@ public final class FrameDecoder extends ByteToMessageDecoder {
             if (in.readableBytes() < Protocol.PREAMBLE_SIZE) return;
             for (int i = 0; i < Protocol.MAGIC.length; i++) {
                 if (in.getByte(in.readerIndex() + i) != Protocol.MAGIC[i]) {
-                    fail(in, out, ErrorCode.BAD_FRAME, 0, "the connection does not start with the farmem magic 'FMEM': is this a farmem client?");
+                    fail(in, out, new BadFrame(0, BadFrame.NO_OP, ErrorCode.BAD_FRAME,
+                            "the connection does not start with the farmem magic 'FMEM': is this a farmem client?"));
                     return;
                 }
             }
             int version = in.getUnsignedShortLE(in.readerIndex() + 4);
             if (version != Protocol.VERSION) {
-                fail(in, out, ErrorCode.UNSUPPORTED_VERSION, 0, "the client speaks protocol version " + version
-                        + ", this node speaks version " + Protocol.VERSION + ": use a client and agent of the same release");
+                fail(in, out, new BadFrame(0, BadFrame.NO_OP, ErrorCode.UNSUPPORTED_VERSION, "the client speaks protocol version " + version
+                        + ", this node speaks version " + Protocol.VERSION + ": use a client and agent of the same release"));
                 return;
             }
             in.skipBytes(Protocol.PREAMBLE_SIZE);
@@ -57,26 +71,34 @@ public final class FrameDecoder extends ByteToMessageDecoder {
             int start = in.readerIndex();
             long length = in.getUnsignedIntLE(start);
             if (length < Protocol.HEADER_AFTER_LENGTH) {
-                fail(in, out, ErrorCode.BAD_FRAME, 0, "frame length " + length + " is shorter than a frame header");
+                fail(in, out, new BadFrame(0, BadFrame.NO_OP, ErrorCode.BAD_FRAME, "frame length " + length + " is shorter than a frame header"));
                 return;
             }
             if (length + 4 > maxFrameSize) {
-                long id = in.readableBytes() >= Protocol.HEADER_SIZE ? in.getLongLE(start + 8) : 0;
-                fail(in, out, ErrorCode.FRAME_TOO_LARGE, id, "frame of " + (length + 4) + " bytes is above the limit of "
-                        + maxFrameSize + " bytes");
+                boolean header = in.readableBytes() >= Protocol.HEADER_SIZE;
+                fail(in, out, new BadFrame(header ? in.getLongLE(start + 8) : 0, header ? in.getByte(start + 4) : BadFrame.NO_OP,
+                        ErrorCode.FRAME_TOO_LARGE, "frame of " + (length + 4) + " bytes is above the limit of " + maxFrameSize + " bytes"));
                 return;
             }
             if (in.readableBytes() < length + 4) return;
             byte op = in.getByte(start + 4);
             long requestId = in.getLongLE(start + 8);
-            in.skipBytes(Protocol.HEADER_SIZE);
-            out.add(new Frame(op, requestId, in.readRetainedSlice((int) length - Protocol.HEADER_AFTER_LENGTH)));
+            int body = (int) length - Protocol.HEADER_AFTER_LENGTH;
+            WireFrame frame = node
+                    ? WireCodec.decodeRequest(op, requestId, in, start + Protocol.HEADER_SIZE, body, maxFrameSize, maxSegments)
+                    : WireCodec.decodeReply(op, requestId, in, start + Protocol.HEADER_SIZE, body);
+            if (frame instanceof BadFrame bad) {
+                fail(in, out, bad);
+                return;
+            }
+            in.skipBytes((int) length + 4);
+            out.add(frame);
         }
     }
 
-    private void fail(ByteBuf in, List<Object> out, ErrorCode code, long requestId, String message) {
+    private void fail(ByteBuf in, List<Object> out, BadFrame bad) {
         failed = true;
         in.skipBytes(in.readableBytes());
-        out.add(new BadFrame(code, requestId, message));
+        out.add(bad);
     }
 }

@@ -3,6 +3,9 @@ package dev.farmem.transport.wire;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.farmem.transport.ErrorCode;
+import dev.farmem.transport.wire.WireFrame.ErrorReply;
+import dev.farmem.transport.wire.WireFrame.Ping;
+import dev.farmem.transport.wire.WireFrame.Read;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
@@ -15,20 +18,18 @@ class FrameDecoderTest {
 
     @Test
     void framesSplitAtEveryByteBoundaryDecodeWhole() {
-        ByteBuf stream = Unpooled.wrappedBuffer(FrameWriter.preamble(A), FrameWriter.read(A, 5, 3, 4096, 64), FrameWriter.empty(A, Protocol.PING, 6));
-        EmbeddedChannel ch = new EmbeddedChannel(new FrameDecoder(Protocol.DEFAULT_MAX_FRAME_SIZE, true));
+        ByteBuf stream = Unpooled.wrappedBuffer(WireCodec.preamble(A), WireCodec.read(A, 5, 3, 4096, 64), WireCodec.ping(A, 6));
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.forNode(Protocol.DEFAULT_MAX_FRAME_SIZE, Protocol.DEFAULT_MAX_SEGMENTS));
         while (stream.isReadable()) ch.writeInbound(stream.readRetainedSlice(1));
-        Frame read = ch.readInbound();
+        Read read = ch.readInbound();
         assertThat(read.op()).isEqualTo(Protocol.READ);
         assertThat(read.requestId()).isEqualTo(5);
-        assertThat(read.body().readableBytes()).isEqualTo(Protocol.READ_BODY);
-        assertThat(read.body().getIntLE(read.body().readerIndex())).isEqualTo(3);
-        assertThat(read.body().getLongLE(read.body().readerIndex() + 8)).isEqualTo(4096);
-        read.release();
-        Frame ping = ch.readInbound();
+        assertThat(read.slab()).isEqualTo(3);
+        assertThat(read.length()).isEqualTo(64);
+        assertThat(read.offset()).isEqualTo(4096);
+        Ping ping = ch.readInbound();
         assertThat(ping.op()).isEqualTo(Protocol.PING);
         assertThat(ping.requestId()).isEqualTo(6);
-        ping.release();
         assertThat((Object) ch.readInbound()).isNull();
         stream.release();
         ch.finishAndReleaseAll();
@@ -36,21 +37,21 @@ class FrameDecoderTest {
 
     @Test
     void oversizedLengthIsRefusedFromTheHeaderAloneAndLaterInputIgnored() {
-        EmbeddedChannel ch = new EmbeddedChannel(new FrameDecoder(Protocol.MIN_MAX_FRAME_SIZE, false));
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.forClient(Protocol.MIN_MAX_FRAME_SIZE));
         ByteBuf header = Unpooled.buffer();
-        FrameWriter.header(header, Protocol.WRITEV, 9, 1 << 30);
+        WireCodec.header(header, Protocol.WRITEV, 9, 1 << 30);
         ch.writeInbound(header);
         BadFrame bad = ch.readInbound();
         assertThat(bad.code()).isEqualTo(ErrorCode.FRAME_TOO_LARGE);
         assertThat(bad.requestId()).isEqualTo(9);
-        ch.writeInbound(FrameWriter.empty(A, Protocol.PING, 10));
+        ch.writeInbound(WireCodec.pong(A, 10));
         assertThat((Object) ch.readInbound()).isNull();
         ch.finishAndReleaseAll();
     }
 
     @Test
     void lengthShorterThanAHeaderIsABadFrame() {
-        EmbeddedChannel ch = new EmbeddedChannel(new FrameDecoder(Protocol.DEFAULT_MAX_FRAME_SIZE, false));
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.forClient(Protocol.DEFAULT_MAX_FRAME_SIZE));
         ch.writeInbound(Unpooled.buffer().writeIntLE(3).writeZero(12));
         BadFrame bad = ch.readInbound();
         assertThat(bad.code()).isEqualTo(ErrorCode.BAD_FRAME);
@@ -59,11 +60,11 @@ class FrameDecoderTest {
 
     @Test
     void wrongMagicAndWrongVersionAreTold() {
-        EmbeddedChannel http = new EmbeddedChannel(new FrameDecoder(Protocol.DEFAULT_MAX_FRAME_SIZE, true));
+        EmbeddedChannel http = new EmbeddedChannel(FrameDecoder.forNode(Protocol.DEFAULT_MAX_FRAME_SIZE, Protocol.DEFAULT_MAX_SEGMENTS));
         http.writeInbound(Unpooled.copiedBuffer("GET / HTTP/1.1\r\n".getBytes()));
         assertThat(((BadFrame) http.readInbound()).message()).contains("magic");
         ByteBuf v2 = Unpooled.buffer().writeBytes(Protocol.MAGIC).writeShortLE(2).writeShortLE(0);
-        EmbeddedChannel future = new EmbeddedChannel(new FrameDecoder(Protocol.DEFAULT_MAX_FRAME_SIZE, true));
+        EmbeddedChannel future = new EmbeddedChannel(FrameDecoder.forNode(Protocol.DEFAULT_MAX_FRAME_SIZE, Protocol.DEFAULT_MAX_SEGMENTS));
         future.writeInbound(v2);
         BadFrame bad = future.readInbound();
         assertThat(bad.code()).isEqualTo(ErrorCode.UNSUPPORTED_VERSION);
@@ -74,13 +75,27 @@ class FrameDecoderTest {
 
     @Test
     void errorFramesRoundTripTheirCodeAndMessage() {
-        ByteBuf f = FrameWriter.error(A, 77, ErrorCode.FENCED, "slab 3 moved on");
-        EmbeddedChannel ch = new EmbeddedChannel(new FrameDecoder(Protocol.DEFAULT_MAX_FRAME_SIZE, false));
+        ByteBuf f = WireCodec.error(A, 77, ErrorCode.FENCED, "slab 3 moved on");
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.forClient(Protocol.DEFAULT_MAX_FRAME_SIZE));
         ch.writeInbound(f);
-        Frame frame = ch.readInbound();
-        assertThat(frame.op()).isEqualTo(Protocol.ERROR);
-        assertThat(FrameWriter.parseError(frame.body())).isEqualTo(new FrameWriter.ErrorFrame(ErrorCode.FENCED, "slab 3 moved on"));
-        frame.release();
+        ErrorReply error = ch.readInbound();
+        assertThat(error.op()).isEqualTo(Protocol.ERROR);
+        assertThat(error).isEqualTo(new ErrorReply(77, ErrorCode.FENCED, "slab 3 moved on"));
+        ch.finishAndReleaseAll();
+    }
+
+    @Test
+    void aMalformedBodyIsABadFrameAndLaterInputIgnored() {
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.forNode(Protocol.DEFAULT_MAX_FRAME_SIZE, Protocol.DEFAULT_MAX_SEGMENTS));
+        ByteBuf shortRead = WireCodec.header(Unpooled.buffer(), Protocol.READ, 4, 3).writeZero(3);
+        ch.writeInbound(Unpooled.wrappedBuffer(WireCodec.preamble(A), shortRead, WireCodec.ping(A, 5)));
+        BadFrame bad = ch.readInbound();
+        assertThat(bad.code()).isEqualTo(ErrorCode.BAD_FRAME);
+        assertThat(bad.requestId()).isEqualTo(4);
+        assertThat(bad.op()).isEqualTo(Protocol.READ);
+        assertThat(bad.message()).contains("READ body of 3 bytes");
+        ch.writeInbound(WireCodec.ping(A, 6));
+        assertThat((Object) ch.readInbound()).isNull();
         ch.finishAndReleaseAll();
     }
 }
