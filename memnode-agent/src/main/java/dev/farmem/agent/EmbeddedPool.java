@@ -46,14 +46,28 @@ public final class EmbeddedPool implements AutoCloseable {
     private final AtomicLong epochs = new AtomicLong();
     private int nextAgent;
 
+    /** "tcp", or "rdma" when the agents also serve RDMA (bindings then say so). */
+    private final String transport;
+
     private EmbeddedPool(int count, long capacityPerAgent, long slabSize) {
+        this(count, capacityPerAgent, slabSize, null);
+    }
+
+    private EmbeddedPool(int count, long capacityPerAgent, long slabSize, String rdmaHost) {
         if (count < 1) throw new IllegalArgumentException("an embedded pool needs at least one agent, got " + count);
         this.slabSize = slabSize;
         this.nextFreeSlab = new int[count];
+        this.transport = rdmaHost == null ? "tcp" : "rdma";
         try {
             for (int i = 0; i < count; i++) {
-                MemoryNodeAgent a = MemoryNodeAgent.start(AgentSettings.loopback("agent-" + i, capacityPerAgent, slabSize, key), new CollectorRegistry());
+                AgentSettings s = AgentSettings.loopback("agent-" + i, capacityPerAgent, slabSize, key);
+                if (rdmaHost != null) {
+                    s = new AgentSettings(s.node(), s.pool(), new java.net.InetSocketAddress(rdmaHost, 0), s.capacity(), s.slabSize(), s.key(),
+                            s.backingFile(), s.maxFrameSize(), s.maxSegments(), s.ioThreads(), s.limits());
+                }
+                MemoryNodeAgent a = MemoryNodeAgent.start(s, new CollectorRegistry());
                 agents.add(a);
+                if (rdmaHost != null) a.serveRdma();
                 endpoints.add(a.endpoint());
             }
         } catch (RuntimeException e) {
@@ -65,6 +79,14 @@ public final class EmbeddedPool implements AutoCloseable {
     /** Starts {@code agents} agents of {@code capacityPerAgent} bytes each, split into slabs of {@code slabSize}. */
     public static EmbeddedPool start(int agents, long capacityPerAgent, long slabSize) {
         return new EmbeddedPool(agents, capacityPerAgent, slabSize);
+    }
+
+    /**
+     * Like {@link #start}, but the agents listen on {@code host} (an address of an RDMA device) and serve RDMA beside
+     * TCP on the same endpoints; bindings name transport {@code rdma}.
+     */
+    public static EmbeddedPool startRdma(int agents, long capacityPerAgent, long slabSize, String host) {
+        return new EmbeddedPool(agents, capacityPerAgent, slabSize, host);
     }
 
     /**
@@ -102,7 +124,7 @@ public final class EmbeddedPool implements AutoCloseable {
         String uid = UUID.randomUUID().toString();
         Map<Integer, List<SlabRange>> granted = new LinkedHashMap<>();
         slabsOnAgent.forEach((a, list) -> granted.put(a, ranges(list)));
-        Binding b = new Binding(Binding.CURRENT_VERSION, "embedded", claimName, uid, 0, "tcp", slabs * slabSize, slabSize, blockSize,
+        Binding b = new Binding(Binding.CURRENT_VERSION, "embedded", claimName, uid, 0, transport, slabs * slabSize, slabSize, blockSize,
                 Map.of(), extents);
         return withTokens(b, granted);
     }

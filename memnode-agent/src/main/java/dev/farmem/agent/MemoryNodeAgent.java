@@ -1,15 +1,17 @@
 package dev.farmem.agent;
 
 import dev.farmem.agent.metrics.AgentMetrics;
+import dev.farmem.agent.rdma.RdmaService;
 import dev.farmem.agent.region.SlabStore;
 import dev.farmem.agent.server.AgentServer;
 import dev.farmem.common.Endpoint;
 import dev.farmem.transport.tcp.EventLoops;
 import dev.farmem.agent.server.TokenVerifier;
 import io.prometheus.client.CollectorRegistry;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 
-/** One memory node: its region of slabs, its TCP server, its metrics. Started by AgentMain or an EmbeddedPool. */
+/** One memory node: its region of slabs, its TCP server (and RDMA service when asked), its metrics. Started by AgentMain or an EmbeddedPool. */
 public final class MemoryNodeAgent implements AutoCloseable {
 
     public static final String VERSION = versionOf();
@@ -18,10 +20,12 @@ public final class MemoryNodeAgent implements AutoCloseable {
     private final SlabStore store;
     private final AgentMetrics metrics;
     private final AgentServer server;
+    private final TokenVerifier verifier;
+    private volatile RdmaService rdma;
 
     private MemoryNodeAgent(AgentSettings settings, CollectorRegistry registry) {
         this.settings = settings;
-        TokenVerifier verifier = new TokenVerifier(settings.key(), settings.node());
+        this.verifier = new TokenVerifier(settings.key(), settings.node());
         this.store = SlabStore.allocate(settings.capacity(), settings.slabSize(), settings.backingFile());
         this.metrics = new AgentMetrics(registry, VERSION, "tcp-" + EventLoops.kind());
         metrics.region(store.capacity(), store.slabCount());
@@ -43,6 +47,20 @@ public final class MemoryNodeAgent implements AutoCloseable {
         return server.endpoint();
     }
 
+    /**
+     * Serves RDMA beside TCP, on the TCP endpoint's address and port number (rdma_cm's port space is its own), so one
+     * endpoint in a binding serves both. The address must belong to an RDMA device. Returns the RDMA endpoint.
+     */
+    public synchronized Endpoint serveRdma() {
+        if (rdma == null) rdma = RdmaService.start(new InetSocketAddress(endpoint().host(), endpoint().port()), store, verifier);
+        return rdma.endpoint();
+    }
+
+    /** The RDMA service, or null when this agent serves TCP only. */
+    public RdmaService rdma() {
+        return rdma;
+    }
+
     public AgentMetrics metrics() {
         return metrics;
     }
@@ -54,11 +72,13 @@ public final class MemoryNodeAgent implements AutoCloseable {
     /** Stops accepting, finishes requests already received, closes connections. */
     public void drain(Duration timeout) {
         server.drain(timeout);
+        if (rdma != null) rdma.close();
     }
 
     /** Stops at once, dropping connections (a failed node). */
     @Override
     public void close() {
+        if (rdma != null) rdma.close();
         server.close();
     }
 

@@ -34,8 +34,11 @@ import java.util.concurrent.CompletableFuture;
  * <tr><td>bytes in flight bound</td><td>client semaphore</td><td>send queue depth ({@code maxWR}) and CQ size</td></tr>
  * </table>
  *
- * <p>{@code dev.farmem.transport.rdma.RdmaSupport} probes for an RDMA device and {@code libdisni};
- * this release ships the TCP data path only.
+ * <p>{@code dev.farmem.transport.rdma.RdmaTransport} is that mapping, on farmem's own {@code libdisni}
+ * ({@code dev.farmem.transport.rdma.DisniRuntime}); {@code RdmaSupport} probes for a device and the library. Two
+ * differences from TCP: a memory node serves RDMA on its TCP endpoint's address and port number (rdma_cm has its own
+ * port space), and a fenced RDMA connection closes (its QP is in the error state), every later request failing
+ * {@code FENCED}.
  */
 public interface Transport extends AutoCloseable {
 

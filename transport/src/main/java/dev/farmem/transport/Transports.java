@@ -1,6 +1,8 @@
 package dev.farmem.transport;
 
+import dev.farmem.transport.rdma.RdmaOptions;
 import dev.farmem.transport.rdma.RdmaSupport;
+import dev.farmem.transport.rdma.RdmaTransport;
 import dev.farmem.transport.tcp.NettyTransport;
 import dev.farmem.transport.tcp.TcpOptions;
 import org.slf4j.Logger;
@@ -8,8 +10,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Opens the transport a binding or a flag names: {@code tcp}, {@code rdma} or {@code auto}.
- * {@code auto} would take RDMA where it loads; this release has only the TCP data path, so it
- * logs what the RDMA probe found and opens TCP. {@code rdma} fails with the probe's reason.
+ * {@code auto} takes RDMA where the probe finds a device and libdisni, else logs why not and opens TCP.
+ * {@code rdma} fails with the probe's reason where it cannot be used.
  */
 public final class Transports {
 
@@ -22,12 +24,16 @@ public final class Transports {
             case "tcp" -> new NettyTransport(tcp);
             case "rdma" -> {
                 RdmaSupport.Status rdma = RdmaSupport.probe();
-                throw new IllegalStateException(rdma.available()
-                        ? "transport rdma: " + rdma.reason() + ", but this release has no RDMA data path yet: use transport tcp"
-                        : "transport rdma is not usable here: " + rdma.reason() + "; use transport tcp (or auto)");
+                if (!rdma.available()) throw new IllegalStateException("transport rdma is not usable here: " + rdma.reason() + "; use transport tcp (or auto)");
+                yield RdmaTransport.open(RdmaOptions.defaults());
             }
             case "auto" -> {
-                log.info("transport auto: using tcp ({})", RdmaSupport.probe().reason());
+                RdmaSupport.Status rdma = RdmaSupport.probe();
+                if (rdma.available()) {
+                    log.info("transport auto: using rdma ({})", rdma.reason());
+                    yield RdmaTransport.open(RdmaOptions.defaults());
+                }
+                log.info("transport auto: using tcp ({})", rdma.reason());
                 yield new NettyTransport(tcp);
             }
             default -> throw new IllegalArgumentException("unknown transport '" + name + "': use tcp, rdma or auto");

@@ -12,6 +12,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntConsumer;
 import java.util.concurrent.locks.StampedLock;
 
 /**
@@ -42,6 +43,7 @@ public final class SlabStore {
     private final ByteBuffer[] slabs;
     private final Slab[] state;
     private final AtomicInteger owned = new AtomicInteger();
+    private volatile IntConsumer onTakeover = slab -> {};
 
     private record Owner(String claimUid, long epoch) {}
 
@@ -115,6 +117,15 @@ public final class SlabStore {
         return slabSize * slabs.length;
     }
 
+    /**
+     * Runs {@code listener} with a slab's number whenever its owner changes (another claim, or a newer epoch of the
+     * same one), under the slab's exclusive lock and before it is zeroed: the RDMA server revokes the slab's
+     * registration there, so an older runtime's rkey fails before the new owner's data goes in.
+     */
+    public void onTakeover(IntConsumer listener) {
+        this.onTakeover = listener;
+    }
+
     /** Slabs a claim has attached to. */
     public int ownedSlabs() {
         return owned.get();
@@ -157,6 +168,7 @@ public final class SlabStore {
         try {
             Owner o = slab.owner;
             if (o != null && refuses(o, token)) throw fenced(s, o, token.epoch());
+            if (o == null || !o.claimUid().equals(token.claimUid()) || token.epoch() > o.epoch()) onTakeover.accept(s);
             if (o == null || !o.claimUid().equals(token.claimUid())) {
                 zero(slabs[s]);
                 if (o == null) owned.incrementAndGet();
