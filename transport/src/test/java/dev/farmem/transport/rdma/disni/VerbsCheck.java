@@ -55,7 +55,7 @@ public final class VerbsCheck implements Callable<String> {
                 }
             });
             QpEndpoint client = clientGroup.createEndpoint();
-            client.connect(address, TIMEOUT_MS);
+            client.connect(address, (long) TIMEOUT_MS);
             QpEndpoint server = accepted.get(TIMEOUT_MS, TimeUnit.MILLISECONDS);
             step("connected: client qp " + client.getQp().getQp_num() + ", server qp " + server.getQp().getQp_num());
 
