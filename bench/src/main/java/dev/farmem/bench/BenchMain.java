@@ -18,6 +18,8 @@ public final class BenchMain {
         BENCHES.put("sidecar", "dev.farmem.bench.sidecar.SidecarBench");
     }
 
+    private static final String USAGE = "usage: ./farmem bench <" + String.join("|", BENCHES.keySet()) + "> [--help]";
+
     private BenchMain() {}
 
     public static void main(String[] args) throws Throwable {
@@ -30,9 +32,13 @@ public final class BenchMain {
             return;
         }
         String[] rest = args.length > 0 && args[0].equals("bench") ? Arrays.copyOfRange(args, 1, args.length) : args;
-        if (rest.length == 0 || rest[0].equals("--help") || !BENCHES.containsKey(rest[0])) {
-            System.err.println("usage: ./farmem bench <" + String.join("|", BENCHES.keySet()) + "> [--help]");
-            System.exit(rest.length == 0 || rest[0].equals("--help") ? 0 : 2);
+        if (rest.length == 0 || rest[0].equals("--help") || rest[0].equals("-h")) {
+            System.out.println(USAGE);
+            return;
+        }
+        if (!BENCHES.containsKey(rest[0])) {
+            System.err.println("farmem bench: unknown benchmark '" + rest[0] + "': " + USAGE);
+            System.exit(2);
         }
         run(BENCHES.get(rest[0]), Arrays.copyOfRange(rest, 1, rest.length));
     }

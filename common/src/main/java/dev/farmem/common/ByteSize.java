@@ -13,11 +13,23 @@ public final class ByteSize {
 
     /** Parses a size; {@code what} names the setting in the error message. */
     public static long parse(String text, String what) {
-        if (text == null || text.isBlank()) throw new IllegalArgumentException(what + " is empty: give a size such as 64MiB or 4GiB");
+        try {
+            return parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(what + " " + e.getMessage());
+        }
+    }
+
+    /**
+     * Parses a size; the error message starts with the text, without naming the setting
+     * ({@code 'lots' is not a size: ...}), for a caller that names it: picocli's converter.
+     */
+    public static long parse(String text) {
+        if (text == null || text.isBlank()) throw new IllegalArgumentException("is empty: give a size such as 64MiB or 4GiB");
         String t = text.trim();
         int i = 0;
         while (i < t.length() && Character.isDigit(t.charAt(i))) i++;
-        if (i == 0) throw bad(text, what);
+        if (i == 0) throw bad(text);
         String unit = t.substring(i).trim();
         long multiplier = switch (unit.toLowerCase(Locale.ROOT)) {
             case "", "b" -> 1L;
@@ -29,18 +41,18 @@ public final class ByteSize {
             case "m", "mb" -> 1_000_000L;
             case "g", "gb" -> 1_000_000_000L;
             case "t", "tb" -> 1_000_000_000_000L;
-            default -> throw bad(text, what);
+            default -> throw bad(text);
         };
         long number;
         try {
             number = Long.parseLong(t.substring(0, i));
         } catch (NumberFormatException e) {
-            throw bad(text, what);
+            throw bad(text);
         }
         try {
             return Math.multiplyExact(number, multiplier);
         } catch (ArithmeticException e) {
-            throw new IllegalArgumentException(what + " '" + text + "' is too large");
+            throw new IllegalArgumentException("'" + text + "' is too large");
         }
     }
 
@@ -64,7 +76,7 @@ public final class ByteSize {
         return v + units[u];
     }
 
-    private static IllegalArgumentException bad(String text, String what) {
-        return new IllegalArgumentException(what + " '" + text + "' is not a size: write a whole number with an optional unit, e.g. 64MiB, 4GiB, 512Ki, 1G");
+    private static IllegalArgumentException bad(String text) {
+        return new IllegalArgumentException("'" + text + "' is not a size: write a whole number with an optional unit, e.g. 64MiB, 4GiB, 512Ki, 1G");
     }
 }

@@ -7,7 +7,6 @@ import dev.farmem.transport.tcp.EventLoops;
 import io.prometheus.client.CollectorRegistry;
 import io.prometheus.client.hotspot.DefaultExports;
 import java.lang.reflect.InvocationTargetException;
-import java.util.Arrays;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -23,18 +22,7 @@ public final class AgentMain {
     private AgentMain() {}
 
     public static void main(String[] args) {
-        if (Arrays.asList(args).contains("--help") || Arrays.asList(args).contains("-h")) {
-            System.out.print(AgentOptions.help());
-            return;
-        }
-        AgentOptions options;
-        try {
-            options = AgentOptions.parse(args, System.getenv());
-        } catch (IllegalArgumentException e) {
-            System.err.println("farmem agent: " + e.getMessage());
-            System.exit(2);
-            return;
-        }
+        AgentOptions options = AgentOptions.parseOrExit(args, System.getenv());
         try {
             run(options);
         } catch (IllegalArgumentException | IllegalStateException e) {

@@ -5,7 +5,8 @@ import dev.farmem.operator.claim.ClaimReconciler;
 import dev.farmem.operator.metrics.OperatorMetrics;
 import dev.farmem.operator.pool.AgentDefaults;
 import dev.farmem.operator.pool.PoolReconciler;
-import dev.farmem.common.CommandLine;
+import dev.farmem.common.cli.Cli;
+import dev.farmem.common.cli.EnvironmentDefaults;
 import dev.farmem.http.HttpEndpoints;
 import dev.farmem.http.PrometheusHandler;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
@@ -20,9 +21,10 @@ import io.prometheus.client.hotspot.DefaultExports;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.Map;
-import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * Runs the farmem operator against the current kubeconfig (or the in-cluster service account).
@@ -31,7 +33,7 @@ import org.slf4j.LoggerFactory;
  * ./farmem operator [--namespace farmem-system] [--metrics 0.0.0.0:8080] [--agent-service-account farmem-agent]
  *                   [--leader-election true|false]
  * </pre>
- * Every flag also reads an environment variable: FARMEM_NAMESPACE, FARMEM_METRICS,
+ * Every flag also reads an environment variable ({@link Flags}): FARMEM_NAMESPACE, FARMEM_METRICS,
  * FARMEM_AGENT_SERVICE_ACCOUNT, FARMEM_LEADER_ELECTION. What agent pods get when their pool does not
  * say comes from FARMEM_AGENT_IMAGE, FARMEM_IMAGE_PULL_POLICY, FARMEM_IMAGE_PULL_SECRETS and
  * FARMEM_RDMA_RESOURCE ({@link AgentDefaults}).
@@ -107,30 +109,36 @@ public final class OperatorMain implements AutoCloseable {
         }
     }
 
-    public static void main(String[] args) throws Exception {
-        CommandLine flags;
-        AgentDefaults agentDefaults;
-        try {
-            flags = new CommandLine(args, Set.of("namespace", "metrics", "agent-service-account", "leader-election"), Set.of("help"), System::getenv);
-            if (flags.flag("help")) {
-                System.out.println("usage: ./farmem operator [--namespace NS] [--metrics HOST:PORT] [--agent-service-account NAME]"
-                        + " [--leader-election true|false]   (each also FARMEM_NAMESPACE, FARMEM_METRICS, ...)");
-                return;
-            }
-            address(flags.string("metrics", "0.0.0.0:8080"));
-            agentDefaults = AgentDefaults.from(System::getenv);
-        } catch (IllegalArgumentException e) {
-            System.err.println("farmem operator: " + e.getMessage());
-            System.exit(2);
-            return;
+    /** The operator's flags, each also read from its FARMEM_* variable (the Helm chart sets those). */
+    @Command(name = "./farmem operator", sortOptions = false,
+            description = {"Runs the farmem operator against the current kubeconfig (or the in-cluster service account).", ""},
+            footer = {"", "What agent pods get when their pool does not say comes from FARMEM_AGENT_IMAGE, FARMEM_IMAGE_PULL_POLICY,",
+                "FARMEM_IMAGE_PULL_SECRETS and FARMEM_RDMA_RESOURCE."})
+    static final class Flags {
+        @Option(names = "--namespace", paramLabel = "NS", defaultValue = "farmem-system",
+                description = "where the agent pods, their Leases, the pool key Secrets and the leader Lease live")
+        String namespace;
+        @Option(names = "--metrics", paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:8080", description = "serves /metrics and /healthz")
+        String metrics;
+        @Option(names = "--agent-service-account", paramLabel = "NAME", defaultValue = "farmem-agent",
+                description = "the service account agent pods run as")
+        String agentServiceAccount;
+        @Option(names = "--leader-election", paramLabel = "true|false", arity = "1", defaultValue = "true",
+                description = "only the leader of several operator replicas allocates slabs")
+        boolean leaderElection;
+
+        /** The settings of this process; throws IllegalArgumentException saying which value is wrong. */
+        Settings settings(Map<String, String> env) {
+            String identity = env.getOrDefault("HOSTNAME", "").isEmpty() ? "farmem-operator" : env.get("HOSTNAME");
+            // A deposed leader exits: its in-memory allocation must never act again.
+            return new Settings(namespace, address(metrics), agentServiceAccount, AgentDefaults.from(env::get), leaderElection,
+                    identity + "-" + ProcessHandle.current().pid(), true);
         }
-        String namespace = flags.string("namespace", "farmem-system");
-        String metrics = flags.string("metrics", "0.0.0.0:8080");
-        String sa = flags.string("agent-service-account", "farmem-agent");
-        boolean leader = Boolean.parseBoolean(flags.string("leader-election", "true"));
-        String identity = env("HOSTNAME", "farmem-operator") + "-" + ProcessHandle.current().pid();
-        // A deposed leader exits: its in-memory allocation must never act again.
-        Settings settings = new Settings(namespace, address(metrics), sa, agentDefaults, leader, identity, true);
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> env = System.getenv();
+        Settings settings = Cli.of(new Flags(), EnvironmentDefaults.everyOption(env)).parseOrExit(args, f -> f.settings(env));
         KubernetesClient client = new KubernetesClientBuilder().build();
         OperatorMain main = new OperatorMain(settings, client);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -148,10 +156,5 @@ public final class OperatorMain implements AutoCloseable {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("metrics address '" + hostPort + "' has a port that is not a number");
         }
-    }
-
-    private static String env(String name, String fallback) {
-        String v = System.getenv(name);
-        return v == null || v.isEmpty() ? fallback : v;
     }
 }

@@ -1,11 +1,15 @@
 package dev.farmem.bench.app;
 
-import dev.farmem.common.CommandLine;
 import dev.farmem.client.FarLongArray;
 import dev.farmem.client.FarMemory;
 import dev.farmem.client.sidecar.SidecarUnavailableException;
+import dev.farmem.common.cli.Cli;
+import dev.farmem.common.cli.Converters;
+import dev.farmem.common.cli.EnvironmentDefaults;
 import java.nio.file.Path;
-import java.util.Set;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * {@code java -jar farmem-bench.jar app}: the demo workload of a pod with the farmem sidecar
@@ -16,38 +20,38 @@ import java.util.Set;
  */
 public final class DemoApp {
 
-    static final String USAGE = """
-            usage: java -jar farmem-bench.jar app [options]
-              --shm DIR            the sidecar's shared-memory directory (FARMEM_SHM_DIR, default /var/run/farmem/shm)
-              --bytes SIZE         far bytes written each round (default 2MiB; more than the cache, so rounds travel)
-              --interval-ms N      pause between rounds (default 500)
-              --rounds N           stop after N rounds (default: run until stopped)
-            """;
+    @Command(name = "java -jar farmem-bench.jar app", sortOptions = false,
+            description = {"The demo workload of a pod with the farmem sidecar: round after round, verify, write and flush.", ""})
+    static final class Flags {
+        @Option(names = "--shm", paramLabel = "DIR", defaultValue = "/var/run/farmem/shm", description = "the sidecar's shared-memory directory")
+        String shm;
+        @Option(names = "--bytes", paramLabel = "SIZE", converter = Converters.Bytes.class, defaultValue = "2MiB",
+                description = "far bytes written each round (more than the cache, so rounds travel)")
+        long bytes;
+        @Option(names = "--interval-ms", paramLabel = "N", defaultValue = "500", description = "pause between rounds, 0..60000")
+        long intervalMs;
+        @Option(names = "--rounds", paramLabel = "N", description = "stop after N rounds (default: run until stopped)")
+        Long rounds;
+
+        /** The flags checked; throws IllegalArgumentException saying which value is wrong. */
+        Flags checked() {
+            Cli.inRange("--interval-ms", intervalMs, 0, 60_000);
+            if (rounds == null) rounds = Long.MAX_VALUE;
+            Cli.inRange("--rounds", rounds, 1, Long.MAX_VALUE);
+            return this;
+        }
+    }
 
     private DemoApp() {}
 
     public static void main(String[] args) throws InterruptedException {
-        if (args.length == 1 && args[0].equals("--help")) {
-            System.out.print(USAGE);
-            return;
-        }
-        CommandLine cl;
-        long bytes;
-        long interval;
-        long rounds;
-        String shm;
-        try {
-            cl = new CommandLine(args, Set.of("shm", "bytes", "interval-ms", "rounds"), Set.of());
-            shm = cl.string("shm", System.getenv().getOrDefault("FARMEM_SHM_DIR", "/var/run/farmem/shm"));
-            bytes = cl.bytes("bytes", 2L << 20);
-            interval = cl.integer("interval-ms", 500, 0, 60_000);
-            rounds = cl.integer("rounds", Long.MAX_VALUE, 1, Long.MAX_VALUE);
-        } catch (IllegalArgumentException e) {
-            System.err.println("farmem-demo: " + e.getMessage());
-            System.err.print(USAGE);
-            System.exit(2);
-            return;
-        }
+        // Only --shm reads the environment: the variable the injected sidecar's applications get.
+        Flags flags = Cli.of(new Flags(), EnvironmentDefaults.only(System.getenv(), Map.of("--shm", "FARMEM_SHM_DIR")))
+                .parseOrExit(args, Flags::checked);
+        String shm = flags.shm;
+        long bytes = flags.bytes;
+        long interval = flags.intervalMs;
+        long rounds = flags.rounds;
         try (FarMemory mem = FarMemory.attach(Path.of(shm), 120_000)) {
             long longs = Math.min(bytes, mem.size()) / 8 - 1;
             FarLongArray head = mem.longArray(0, 1); // the last acknowledged round: a restarted app resumes from it

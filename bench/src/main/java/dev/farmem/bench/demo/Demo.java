@@ -1,16 +1,19 @@
 package dev.farmem.bench.demo;
 
 import dev.farmem.agent.EmbeddedPool;
-import dev.farmem.common.CommandLine;
 import dev.farmem.bench.workload.RunResult;
 import dev.farmem.bench.workload.Workload;
 import dev.farmem.bench.workload.WorkloadRunner;
 import dev.farmem.common.ByteSize;
 import dev.farmem.common.binding.Binding;
+import dev.farmem.common.cli.Cli;
+import dev.farmem.common.cli.Converters;
+import dev.farmem.common.cli.EnvironmentDefaults;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * {@code ./farmem demo}: a few agents on loopback, a far memory several times larger than the
@@ -18,22 +21,6 @@ import java.util.Set;
  * and a table that puts them side by side.
  */
 public final class Demo {
-
-    static final String USAGE = """
-            usage: ./farmem demo [options]
-              --agents N         memory-node agents on loopback (default 3; replication 2 when N >= 2)
-              --size SIZE        far memory (default 256MiB)
-              --cache SIZE       local cache (default 64MiB)
-              --workload NAME    uniform | zipf | sparse-write | scan (default sparse-write)
-              --tracking MODE    line | page | both (default both)
-              --seconds N        measured seconds per run (default 5), after 1 s of warm-up
-              --threads N        application threads (default 2)
-              --seed N           random seed (default 42)
-              --link-mbps N      pass every request through an emulated network link of N Mb/s shared by
-                                 fetches and write-backs (default 1000; 0: plain loopback, whose spare
-                                 bandwidth hides what the bytes written back cost)
-              --json             one JSON object per run instead of the table
-            """;
 
     private static final int BLOCK = 4096;
     /**
@@ -45,45 +32,61 @@ public final class Demo {
     private Demo() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length == 1 && (args[0].equals("--help") || args[0].equals("-h"))) {
-            System.out.print(USAGE);
-            return;
+        Cli<Flags> cli = Cli.of(new Flags(), EnvironmentDefaults.NONE);
+        run(cli.parseOrExit(args, Flags::settings));
+    }
+
+    @Command(name = "./farmem demo", sortOptions = false, description = {"A few agents on loopback, a far memory several times larger than the "
+            + "local cache, one workload run with cache-line tracking and again with 4 KiB page tracking, side by side.", ""})
+    static final class Flags {
+        @Option(names = "--agents", paramLabel = "N", defaultValue = "3",
+                description = "memory-node agents on loopback, 1..16 (replication 2 when N >= 2)")
+        int agents;
+        @Option(names = "--size", paramLabel = "SIZE", converter = Converters.Bytes.class, defaultValue = "256MiB", description = "far memory")
+        long size;
+        @Option(names = "--cache", paramLabel = "SIZE", converter = Converters.Bytes.class, defaultValue = "64MiB", description = "local cache")
+        long cache;
+        @Option(names = "--workload", paramLabel = "NAME", defaultValue = "sparse-write", description = "uniform | zipf | sparse-write | scan")
+        String workload;
+        @Option(names = "--tracking", paramLabel = "MODE", defaultValue = "both", description = "line | page | both")
+        String tracking;
+        @Option(names = "--seconds", paramLabel = "N", defaultValue = "5", description = "measured seconds per run, after 1 s of warm-up")
+        int seconds;
+        @Option(names = "--threads", paramLabel = "N", defaultValue = "2", description = "application threads")
+        int threads;
+        @Option(names = "--seed", paramLabel = "N", defaultValue = "42", description = "random seed")
+        long seed;
+        @Option(names = "--link-mbps", paramLabel = "N", defaultValue = "" + DEFAULT_LINK_MBPS,
+                description = "pass every request through an emulated network link of N Mb/s shared by fetches and write-backs "
+                        + "(0: plain loopback, whose spare bandwidth hides what the bytes written back cost)")
+        long linkMbps;
+        @Option(names = "--json", description = "one JSON object per run instead of the table")
+        boolean json;
+
+        /** The flags checked together; throws IllegalArgumentException saying which value is wrong. */
+        Settings settings() {
+            Cli.inRange("--agents", agents, 1, 16);
+            if (size < (1L << 20)) throw new IllegalArgumentException("--size " + ByteSize.format(size) + " is too small: give at least 1MiB");
+            if (size > (16L << 30)) throw new IllegalArgumentException("--size " + ByteSize.format(size) + " is more than the demo's 16GiB");
+            if (cache < 16L * BLOCK) throw new IllegalArgumentException("--cache " + ByteSize.format(cache) + " is too small: give at least 64KiB (16 blocks)");
+            if (cache > (1L << 30)) throw new IllegalArgumentException("--cache " + ByteSize.format(cache) + " is more than one cache region holds here: give at most 1GiB");
+            List<Integer> trackings = switch (tracking) {
+                case "line" -> List.of(64);
+                case "page" -> List.of(BLOCK);
+                case "both" -> List.of(64, BLOCK);
+                default -> throw new IllegalArgumentException("--tracking '" + tracking + "' is not one of line, page, both");
+            };
+            return new Settings(agents, size, cache, Workload.parse(workload), trackings, Cli.inRange("--seconds", seconds, 1, 600),
+                    Cli.inRange("--threads", threads, 1, 64), seed, json, Cli.inRange("--link-mbps", linkMbps, 0, 1_000_000));
         }
-        Settings s;
-        try {
-            s = Settings.parse(args);
-        } catch (IllegalArgumentException e) {
-            System.err.println("farmem demo: " + e.getMessage());
-            System.err.print(USAGE);
-            System.exit(2);
-            return;
-        }
-        run(s);
     }
 
     record Settings(int agents, long size, long cache, Workload workload, List<Integer> trackings, int seconds, int threads,
                     long seed, boolean json, long linkMbps) {
 
+        /** Reads the demo's flags; throws IllegalArgumentException saying which value is wrong. */
         static Settings parse(String[] args) {
-            CommandLine cl = new CommandLine(args, Set.of("agents", "size", "cache", "workload", "tracking", "seconds", "threads", "seed", "link-mbps"),
-                    Set.of("json"));
-            int agents = (int) cl.integer("agents", 3, 1, 16);
-            long size = cl.bytes("size", 256L << 20);
-            long cache = cl.bytes("cache", 64L << 20);
-            if (size < (1L << 20)) throw new IllegalArgumentException("--size " + ByteSize.format(size) + " is too small: give at least 1MiB");
-            if (size > (16L << 30)) throw new IllegalArgumentException("--size " + ByteSize.format(size) + " is more than the demo's 16GiB");
-            if (cache < 16L * BLOCK) throw new IllegalArgumentException("--cache " + ByteSize.format(cache) + " is too small: give at least 64KiB (16 blocks)");
-            if (cache > (1L << 30)) throw new IllegalArgumentException("--cache " + ByteSize.format(cache) + " is more than one cache region holds here: give at most 1GiB");
-            Workload workload = Workload.parse(cl.string("workload", "sparse-write"));
-            List<Integer> trackings = switch (cl.string("tracking", "both")) {
-                case "line" -> List.of(64);
-                case "page" -> List.of(BLOCK);
-                case "both" -> List.of(64, BLOCK);
-                default -> throw new IllegalArgumentException("--tracking '" + cl.string("tracking", "") + "' is not one of line, page, both");
-            };
-            return new Settings(agents, size, cache, workload, trackings, (int) cl.integer("seconds", 5, 1, 600),
-                    (int) cl.integer("threads", 2, 1, 64), cl.integer("seed", 42, Long.MIN_VALUE, Long.MAX_VALUE), cl.flag("json"),
-                    cl.integer("link-mbps", DEFAULT_LINK_MBPS, 0, 1_000_000));
+            return Cli.of(new Flags(), EnvironmentDefaults.NONE).read(args).settings();
         }
     }
 

@@ -1,58 +1,57 @@
 package dev.farmem.bench.jmh;
 
-import dev.farmem.common.CommandLine;
 import dev.farmem.common.ByteSize;
+import dev.farmem.common.cli.Cli;
+import dev.farmem.common.cli.Converters;
+import dev.farmem.common.cli.EnvironmentDefaults;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.options.Options;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /** {@code ./farmem bench jmh}: the hit-path micro-benchmarks with short defaults, and their ratio to a plain buffer. */
 public final class JmhMain {
 
-    static final String USAGE = """
-            usage: ./farmem bench jmh [options]
-              --size SIZE        far memory, all of it cached (default 1GiB, as docs/benchmarks.md)
-              --forks N          JMH forks (default 1)
-              --iterations N     measured iterations (default 3), after 2 warm-up iterations
-              --seconds N        seconds per iteration (default 1)
-            """;
+    @Command(name = "./farmem bench jmh", sortOptions = false,
+            description = {"The hit-path micro-benchmarks with short defaults, and their ratio to a plain buffer.", ""})
+    static final class Flags {
+        @Option(names = "--size", paramLabel = "SIZE", converter = Converters.Bytes.class, defaultValue = "1GiB",
+                description = "far memory, all of it cached, 1MiB..1GiB (1GiB as in docs/benchmarks.md)")
+        long size;
+        @Option(names = "--forks", paramLabel = "N", defaultValue = "1", description = "JMH forks, 0..10")
+        int forks;
+        @Option(names = "--iterations", paramLabel = "N", defaultValue = "3", description = "measured iterations, after 2 warm-up iterations")
+        int iterations;
+        @Option(names = "--seconds", paramLabel = "N", defaultValue = "1", description = "seconds per iteration, 1..60")
+        int seconds;
+
+        Options options() {
+            if (size < (1L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 1MiB..1GiB, got " + ByteSize.format(size));
+            Cli.inRange("--seconds", seconds, 1, 60);
+            return new OptionsBuilder()
+                    .include(HitPathBenchmark.class.getName())
+                    .param("size", ByteSize.format(size))
+                    .forks(Cli.inRange("--forks", forks, 0, 10))
+                    .warmupIterations(2)
+                    .warmupTime(TimeValue.seconds(seconds))
+                    .measurementIterations(Cli.inRange("--iterations", iterations, 1, 100))
+                    .measurementTime(TimeValue.seconds(seconds))
+                    .threads(1)
+                    .build();
+        }
+    }
 
     private JmhMain() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length == 1 && args[0].equals("--help")) {
-            System.out.print(USAGE);
-            return;
-        }
-        Options options;
-        try {
-            CommandLine cl = new CommandLine(args, Set.of("size", "forks", "iterations", "seconds"), Set.of());
-            long size = cl.bytes("size", 1L << 30);
-            if (size < (1L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 1MiB..1GiB, got " + ByteSize.format(size));
-            int seconds = (int) cl.integer("seconds", 1, 1, 60);
-            options = new OptionsBuilder()
-                    .include(HitPathBenchmark.class.getName())
-                    .param("size", ByteSize.format(size))
-                    .forks((int) cl.integer("forks", 1, 0, 10))
-                    .warmupIterations(2)
-                    .warmupTime(TimeValue.seconds(seconds))
-                    .measurementIterations((int) cl.integer("iterations", 3, 1, 100))
-                    .measurementTime(TimeValue.seconds(seconds))
-                    .threads(1)
-                    .build();
-        } catch (IllegalArgumentException e) {
-            System.err.println("farmem bench jmh: " + e.getMessage());
-            System.err.print(USAGE);
-            System.exit(2);
-            return;
-        }
+        Options options = Cli.of(new Flags(), EnvironmentDefaults.NONE).parseOrExit(args, Flags::options);
         Collection<RunResult> results = new Runner(options).run();
         Map<String, double[]> scores = new HashMap<>();
         for (RunResult r : results) {

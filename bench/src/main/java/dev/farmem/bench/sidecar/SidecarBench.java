@@ -8,8 +8,10 @@ import dev.farmem.client.sidecar.Sidecar;
 import dev.farmem.client.sidecar.SidecarMain;
 import dev.farmem.client.sidecar.SidecarOptions;
 import dev.farmem.common.ByteSize;
-import dev.farmem.common.CommandLine;
 import dev.farmem.common.binding.Binding;
+import dev.farmem.common.cli.Cli;
+import dev.farmem.common.cli.Converters;
+import dev.farmem.common.cli.EnvironmentDefaults;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -42,6 +44,8 @@ import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * {@code ./farmem bench sidecar}: what sidecar mode costs the application, side by side with
@@ -52,57 +56,53 @@ import org.openjdk.jmh.runner.options.TimeValue;
  */
 public final class SidecarBench {
 
-    static final String USAGE = """
-            usage: ./farmem bench sidecar [options]
-              --size SIZE        far memory for the hit path, all of it cached (default 256MiB)
-              --iterations N     JMH measured iterations (default 3), after 2 warm-up iterations
-              --seconds N        seconds per JMH iteration (default 1)
-              --misses N         misses per mode per round (default 2000)
-              --rounds N         alternating miss rounds (default 5)
-              --warmup N         misses per mode before the rounds, so both JVMs have compiled the path (default 20000)
-              --part P           hit, miss or all (default all)
-              --poll-micros N    the polling sidecar's --poll-micros (default: the sidecar's default)
-            """;
+    @Command(name = "./farmem bench sidecar", sortOptions = false,
+            description = {"What sidecar mode costs the application, side by side with in-process mode in one run.", ""})
+    static final class Flags {
+        @Option(names = "--size", paramLabel = "SIZE", converter = Converters.Bytes.class, defaultValue = "256MiB",
+                description = "far memory for the hit path, all of it cached, 4MiB..1GiB")
+        long size;
+        @Option(names = "--iterations", paramLabel = "N", defaultValue = "3", description = "JMH measured iterations, after 2 warm-up iterations")
+        int iterations;
+        @Option(names = "--seconds", paramLabel = "N", defaultValue = "1", description = "seconds per JMH iteration")
+        int seconds;
+        @Option(names = "--misses", paramLabel = "N", defaultValue = "2000", description = "misses per mode per round")
+        int misses;
+        @Option(names = "--rounds", paramLabel = "N", defaultValue = "5", description = "alternating miss rounds")
+        int rounds;
+        @Option(names = "--warmup", paramLabel = "N", defaultValue = "20000",
+                description = "misses per mode before the rounds, so both JVMs have compiled the path")
+        int warmup;
+        @Option(names = "--part", paramLabel = "P", defaultValue = "all", description = "hit, miss or all")
+        String part;
+        @Option(names = "--poll-micros", paramLabel = "N", description = "the polling sidecar's --poll-micros (default: the sidecar's default)")
+        Long pollMicros;
+
+        /** The flags checked; throws IllegalArgumentException saying which value is wrong. */
+        Flags checked() {
+            if (!Set.of("hit", "miss", "all").contains(part)) throw new IllegalArgumentException("--part must be hit, miss or all, got " + part);
+            if (size < (4L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 4MiB..1GiB, got " + ByteSize.format(size));
+            Cli.inRange("--seconds", seconds, 1, 60);
+            Cli.inRange("--iterations", iterations, 1, 100);
+            Cli.inRange("--misses", misses, 10, 1_000_000);
+            Cli.inRange("--rounds", rounds, 1, 100);
+            Cli.inRange("--warmup", warmup, 0, 1_000_000);
+            if (pollMicros == null) pollMicros = SidecarOptions.defaults().pollMicros();
+            Cli.inRange("--poll-micros", pollMicros, 0, 10_000);
+            return this;
+        }
+    }
 
     private SidecarBench() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length == 1 && args[0].equals("--help")) {
-            System.out.print(USAGE);
-            return;
-        }
-        long size;
-        int seconds;
-        int iterations;
-        int misses;
-        int rounds;
-        int warmup;
-        String part;
-        long pollMicros;
-        try {
-            CommandLine cl = new CommandLine(args, Set.of("size", "seconds", "iterations", "misses", "rounds", "warmup", "part", "poll-micros"), Set.of());
-            part = cl.string("part", "all");
-            if (!Set.of("hit", "miss", "all").contains(part)) throw new IllegalArgumentException("--part must be hit, miss or all, got " + part);
-            size = cl.bytes("size", 256L << 20);
-            if (size < (4L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 4MiB..1GiB, got " + ByteSize.format(size));
-            seconds = (int) cl.integer("seconds", 1, 1, 60);
-            iterations = (int) cl.integer("iterations", 3, 1, 100);
-            misses = (int) cl.integer("misses", 2000, 10, 1_000_000);
-            rounds = (int) cl.integer("rounds", 5, 1, 100);
-            warmup = (int) cl.integer("warmup", 20_000, 0, 1_000_000);
-            pollMicros = cl.integer("poll-micros", SidecarOptions.defaults().pollMicros(), 0, 10_000);
-        } catch (IllegalArgumentException e) {
-            System.err.println("farmem bench sidecar: " + e.getMessage());
-            System.err.print(USAGE);
-            System.exit(2);
-            return;
-        }
+        Flags f = Cli.of(new Flags(), EnvironmentDefaults.NONE).parseOrExit(args, Flags::checked);
         System.out.println(dev.farmem.bench.workload.WorkloadBench.machine());
-        if (!part.equals("miss")) {
-            hitPath(size, seconds, iterations);
-            hitPathCpuTime(size, rounds);
+        if (!f.part.equals("miss")) {
+            hitPath(f.size, f.seconds, f.iterations);
+            hitPathCpuTime(f.size, f.rounds);
         }
-        if (!part.equals("hit")) missPath(misses, rounds, warmup, pollMicros);
+        if (!f.part.equals("hit")) missPath(f.misses, f.rounds, f.warmup, f.pollMicros);
     }
 
     // ---- (1) the hit path --------------------------------------------------------------

@@ -4,6 +4,8 @@ import dev.farmem.agent.EmbeddedPool;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.WriteBatch;
 import dev.farmem.common.binding.Binding;
+import dev.farmem.common.cli.Cli;
+import dev.farmem.common.cli.EnvironmentDefaults;
 import dev.farmem.transport.tcp.EventLoops;
 import dev.farmem.transport.tcp.NettyTransport;
 import dev.farmem.transport.tcp.TcpOptions;
@@ -20,6 +22,8 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.HdrHistogram.Histogram;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * {@code ./farmem bench transport}: the data path of one client and one in-process agent over
@@ -34,38 +38,43 @@ public final class TransportBench {
     static final int LINE = 64;
     static final long SLAB = 16L << 20;
 
+    @Command(name = "./farmem bench transport", sortOptions = false,
+            description = {"The data path of one client and one in-process agent over loopback TCP, next to a plain socket with the same byte "
+                + "counts. Each round measures every figure for --seconds on farmem and on a plain socket, alternating; first farmem alone "
+                + "runs for --warmup-seconds (the JIT needs that long on a busy 2-core machine), then --warmup rounds run like the others "
+                + "and are not counted; about warmup-seconds + 6 x (warmup + rounds) x seconds.", ""})
+    static final class Flags {
+        @Option(names = "--rounds", paramLabel = "N", defaultValue = "3", description = "measured rounds, at least 1")
+        int rounds;
+        @Option(names = "--warmup-seconds", paramLabel = "S", defaultValue = "10", description = "farmem alone before the rounds, 0..120")
+        double warmupSeconds;
+        @Option(names = "--warmup", paramLabel = "N", defaultValue = "1", description = "rounds measured and not counted, at least 0")
+        int warmup;
+        @Option(names = "--seconds", paramLabel = "S", defaultValue = "1.0", description = "per figure and side, more than 0, at most 30")
+        double seconds;
+        @Option(names = "--depth", paramLabel = "N", defaultValue = "32", description = "requests in flight when pipelined, 1..4096")
+        int depth;
+
+        /** The flags checked; throws IllegalArgumentException saying which value is wrong. */
+        Flags checked() {
+            Cli.inRange("--rounds", rounds, 1, Integer.MAX_VALUE);
+            Cli.inRange("--warmup", warmup, 0, Integer.MAX_VALUE);
+            Cli.inRange("--depth", depth, 1, 4096);
+            if (warmupSeconds < 0 || warmupSeconds > 120) throw new IllegalArgumentException("--warmup-seconds " + warmupSeconds + " is not in 0..120");
+            if (seconds <= 0 || seconds > 30) throw new IllegalArgumentException("--seconds " + seconds + " must be more than 0 and at most 30");
+            return this;
+        }
+    }
+
     private TransportBench() {}
 
     public static void main(String[] args) throws Exception {
-        int rounds = 3;
-        int warmup = 1;
-        double warmupSeconds = 10;
-        double seconds = 1.0;
-        int depth = 32;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
-                case "--warmup" -> warmup = Integer.parseInt(args[++i]);
-                case "--warmup-seconds" -> warmupSeconds = Double.parseDouble(args[++i]);
-                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
-                case "--depth" -> depth = Integer.parseInt(args[++i]);
-                case "--help" -> {
-                    System.out.println("usage: ./farmem bench transport [--rounds 3] [--warmup-seconds 10] [--warmup 1] [--seconds 1.0] [--depth 32]\n"
-                            + "  each round measures every figure for --seconds on farmem and on a plain socket, alternating;\n"
-                            + "  first farmem alone runs for --warmup-seconds (the JIT needs that long on a busy 2-core machine), then\n"
-                            + "  --warmup rounds run like the others and are not counted; about warmup-seconds + 6 x (warmup + rounds) x seconds.");
-                    return;
-                }
-                default -> {
-                    System.err.println("unknown option " + args[i] + " (see --help)");
-                    System.exit(2);
-                }
-            }
-        }
-        if (rounds < 1 || warmup < 0 || warmupSeconds < 0 || warmupSeconds > 120 || seconds <= 0 || seconds > 30 || depth < 1 || depth > 4096) {
-            System.err.println("--rounds >= 1, --warmup >= 0, 0 <= --warmup-seconds <= 120, 0 < --seconds <= 30, 1 <= --depth <= 4096");
-            System.exit(2);
-        }
+        Flags f = Cli.of(new Flags(), EnvironmentDefaults.NONE).parseOrExit(args, Flags::checked);
+        int rounds = f.rounds;
+        int warmup = f.warmup;
+        double warmupSeconds = f.warmupSeconds;
+        double seconds = f.seconds;
+        int depth = f.depth;
         long nanos = (long) (seconds * 1e9);
         System.out.printf(Locale.ROOT, "machine: %d cpus, %s %s, netty %s, jvm flags %s%n", Runtime.getRuntime().availableProcessors(),
                 System.getProperty("java.vm.name"), System.getProperty("java.version"), EventLoops.kind(),

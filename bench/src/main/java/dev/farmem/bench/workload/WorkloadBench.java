@@ -1,15 +1,18 @@
 package dev.farmem.bench.workload;
 
 import dev.farmem.agent.EmbeddedPool;
-import dev.farmem.common.CommandLine;
 import dev.farmem.common.ByteSize;
 import dev.farmem.common.binding.Binding;
+import dev.farmem.common.cli.Cli;
+import dev.farmem.common.cli.Converters;
+import dev.farmem.common.cli.EnvironmentDefaults;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 import java.util.function.ToDoubleFunction;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * {@code ./farmem bench workloads}: the workload runner of docs/benchmarks.md. Every comparison
@@ -19,57 +22,57 @@ import java.util.function.ToDoubleFunction;
  */
 public final class WorkloadBench {
 
-    static final String USAGE = """
-            usage: ./farmem bench workloads [options]
-              --size SIZE         far memory per workload (default 128MiB)
-              --agents N          agents on loopback (default 3; every slab on 2 of them)
-              --workloads LIST    comma-separated, of uniform, zipf, sparse-write, scan (default all)
-              --ratios LIST       cache sizes in % of the far memory swept for zipf (default 10,25,50,100)
-              --runs N            runs per configuration and side; the median is reported (default 3)
-              --seconds N         measured seconds per run (default 2), after --warmup seconds (default 1)
-              --threads N         application threads (default 2)
-              --seed N            random seed (default 42)
-              --link-mbps N       also pass every request through an emulated N Mb/s link (default 0: plain loopback)
-              --batch N           instead: zipf 8-byte reads, single gets vs batches of N (FarLongArray.get(long[], long[])),
-                                  side by side at the --ratios cache sizes (default 25), printed as a ratio
-              --json              one JSON object per run as well
-            """;
-
     private static final int BLOCK = 4096;
 
-    private WorkloadBench() {}
-
-    private record Row(Workload workload, int percent, List<RunResult> line, List<RunResult> page) {}
-
-    public static void main(String[] args) throws Exception {
-        if (args.length == 1 && args[0].equals("--help")) {
-            System.out.print(USAGE);
-            return;
-        }
-        CommandLine cl;
+    @Command(name = "./farmem bench workloads", sortOptions = false, description = {"The workload runner of docs/benchmarks.md: line vs page "
+            + "tracking, side by side in this process, and a cache sweep for zipf.", ""})
+    static final class Flags {
+        @Option(names = "--size", paramLabel = "SIZE", converter = Converters.Bytes.class, defaultValue = "128MiB",
+                description = "far memory per workload, 4MiB..1GiB")
         long size;
-        int agents, runs, threads, seconds, warmup;
+        @Option(names = "--agents", paramLabel = "N", defaultValue = "3", description = "agents on loopback (every slab on 2 of them)")
+        int agents;
+        @Option(names = "--workloads", paramLabel = "LIST", defaultValue = "zipf,sparse-write,uniform,scan",
+                description = "comma-separated, of uniform, zipf, sparse-write, scan")
+        String workloads;
+        @Option(names = "--ratios", paramLabel = "LIST",
+                description = "cache sizes in %% of the far memory swept for zipf (default 10,25,50,100; with --batch 25)")
+        String ratios;
+        @Option(names = "--runs", paramLabel = "N", defaultValue = "3", description = "runs per configuration and side; the median is reported")
+        int runs;
+        @Option(names = "--seconds", paramLabel = "N", defaultValue = "2", description = "measured seconds per run, after --warmup seconds")
+        int seconds;
+        @Option(names = "--warmup", paramLabel = "N", defaultValue = "1", description = "warm-up seconds before each run")
+        int warmup;
+        @Option(names = "--threads", paramLabel = "N", defaultValue = "2", description = "application threads")
+        int threads;
+        @Option(names = "--seed", paramLabel = "N", defaultValue = "42", description = "random seed")
         long seed;
+        @Option(names = "--link-mbps", paramLabel = "N", defaultValue = "0",
+                description = "also pass every request through an emulated N Mb/s link (0: plain loopback)")
         long linkMbps;
+        @Option(names = "--batch", paramLabel = "N", defaultValue = "0", description = "instead: zipf 8-byte reads, single gets vs batches of N "
+                + "(FarLongArray.get(long[], long[])), side by side at the --ratios cache sizes, printed as a ratio")
         int batch;
-        List<Workload> workloads = new ArrayList<>();
-        List<Integer> ratios = new ArrayList<>();
-        try {
-            cl = new CommandLine(args, Set.of("size", "agents", "workloads", "ratios", "runs", "seconds", "warmup", "threads", "seed", "link-mbps", "batch"),
-                    Set.of("json"));
-            size = cl.bytes("size", 128L << 20);
+        @Option(names = "--json", description = "one JSON object per run as well")
+        boolean json;
+
+        final List<Workload> workloadList = new ArrayList<>();
+        final List<Integer> ratioList = new ArrayList<>();
+
+        /** The flags checked; throws IllegalArgumentException saying which value is wrong. */
+        Flags checked() {
             if (size < (4L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 4MiB..1GiB, got " + ByteSize.format(size));
-            agents = (int) cl.integer("agents", 3, 1, 16);
-            runs = (int) cl.integer("runs", 3, 1, 50);
-            seconds = (int) cl.integer("seconds", 2, 1, 600);
-            warmup = (int) cl.integer("warmup", 1, 0, 600);
-            threads = (int) cl.integer("threads", 2, 1, 64);
-            seed = cl.integer("seed", 42, Long.MIN_VALUE, Long.MAX_VALUE);
-            linkMbps = cl.integer("link-mbps", 0, 0, 1_000_000);
-            batch = (int) cl.integer("batch", 0, 0, 4096);
+            Cli.inRange("--agents", agents, 1, 16);
+            Cli.inRange("--runs", runs, 1, 50);
+            Cli.inRange("--seconds", seconds, 1, 600);
+            Cli.inRange("--warmup", warmup, 0, 600);
+            Cli.inRange("--threads", threads, 1, 64);
+            Cli.inRange("--link-mbps", linkMbps, 0, 1_000_000);
+            Cli.inRange("--batch", batch, 0, 4096);
             if (batch == 1) throw new IllegalArgumentException("--batch 1 is the single-get side itself: give 2 or more");
-            for (String w : cl.string("workloads", "zipf,sparse-write,uniform,scan").split(",")) workloads.add(Workload.parse(w.trim()));
-            for (String r : cl.string("ratios", batch > 0 ? "25" : "10,25,50,100").split(",")) {
+            for (String w : workloads.split(",")) workloadList.add(Workload.parse(w.trim()));
+            for (String r : (ratios != null ? ratios : batch > 0 ? "25" : "10,25,50,100").split(",")) {
                 int p;
                 try {
                     p = Integer.parseInt(r.trim());
@@ -77,15 +80,30 @@ public final class WorkloadBench {
                     throw new IllegalArgumentException("--ratios entry '" + r + "' is not a whole percentage");
                 }
                 if (p < 1 || p > 100) throw new IllegalArgumentException("--ratios entry " + p + " is not in 1..100");
-                ratios.add(p);
+                ratioList.add(p);
             }
-        } catch (IllegalArgumentException e) {
-            System.err.println("farmem bench workloads: " + e.getMessage());
-            System.err.print(USAGE);
-            System.exit(2);
-            return;
+            return this;
         }
-        boolean json = cl.flag("json");
+    }
+
+    private WorkloadBench() {}
+
+    private record Row(Workload workload, int percent, List<RunResult> line, List<RunResult> page) {}
+
+    public static void main(String[] args) throws Exception {
+        Flags f = Cli.of(new Flags(), EnvironmentDefaults.NONE).parseOrExit(args, Flags::checked);
+        long size = f.size;
+        int agents = f.agents;
+        int runs = f.runs;
+        int threads = f.threads;
+        int seconds = f.seconds;
+        int warmup = f.warmup;
+        long seed = f.seed;
+        long linkMbps = f.linkMbps;
+        int batch = f.batch;
+        List<Workload> workloads = f.workloadList;
+        List<Integer> ratios = f.ratioList;
+        boolean json = f.json;
         if (batch > 0) {
             runBatches(size, agents, runs, seconds, warmup, threads, seed, linkMbps, batch, ratios, json);
             return;

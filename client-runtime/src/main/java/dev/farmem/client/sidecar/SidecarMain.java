@@ -1,16 +1,20 @@
 package dev.farmem.client.sidecar;
 
 import dev.farmem.client.FarMemoryOptions;
-import dev.farmem.common.CommandLine;
 import dev.farmem.common.binding.Binding;
+import dev.farmem.common.cli.Cli;
+import dev.farmem.common.cli.Converters;
+import dev.farmem.common.cli.EnvironmentDefaults;
 import io.prometheus.client.CollectorRegistry;
 import io.prometheus.client.exporter.HTTPServer;
 import io.prometheus.client.hotspot.DefaultExports;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
-import java.util.Set;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * {@code ./farmem sidecar}: serves one claim to the application processes of a pod over shared
@@ -18,61 +22,71 @@ import java.util.concurrent.CountDownLatch;
  */
 public final class SidecarMain {
 
-    private static final String USAGE = """
-            usage: ./farmem sidecar [options]
-              --binding PATH           binding file or mounted binding Secret dir   (FARMEM_BINDING, default /var/run/farmem/binding)
-              --shm DIR                shared-memory directory (tmpfs / emptyDir)    (FARMEM_SHM_DIR, default /var/run/farmem/shm)
-              --cache-bytes SIZE       local cache, e.g. 256Mi                       (FARMEM_CACHE_BYTES, default 64Mi)
-              --tracking-bytes N       bytes per dirty bit, 64..block size           (FARMEM_TRACKING_BYTES, default 64)
-              --prefetch-depth N       blocks fetched ahead of a sequential stream   (FARMEM_PREFETCH_DEPTH, default 8, 0 = off)
-              --metrics-address H:P    /metrics address; --metrics-address= for none (FARMEM_METRICS_ADDRESS, default 0.0.0.0:9091)
-              --poll-micros N          poll while fetching and N us after, no bells  (FARMEM_POLL_MICROS, default 100, 0 = doorbells only)
-              --max-clients N          application processes served at once          (FARMEM_MAX_CLIENTS, default 16)
-              --threads-per-client N   threads of one application using far memory   (FARMEM_THREADS_PER_CLIENT, default 64)
-              --lease-timeout-ms N     reclaim a silent application after N ms       (FARMEM_LEASE_TIMEOUT_MS, default 10000)
-              --sidecar-timeout-ms N   applications give up on a silent sidecar      (FARMEM_SIDECAR_TIMEOUT_MS, default 5000)
-            """;
+    /** The sidecar's flags, each also read from its FARMEM_* variable (the injected container sets those). */
+    @Command(name = "./farmem sidecar", sortOptions = false,
+            description = {"Serves one claim to the application processes of a pod over shared memory.", ""})
+    static final class Flags {
+        @Option(names = "--binding", paramLabel = "PATH", defaultValue = "/var/run/farmem/binding",
+                description = "binding file or mounted binding Secret dir")
+        Path binding;
+        @Option(names = "--shm", paramLabel = "DIR", defaultValue = "/var/run/farmem/shm",
+                description = "shared-memory directory (tmpfs / emptyDir); applications read the same variable")
+        Path shm;
+        @Option(names = "--cache-bytes", paramLabel = "SIZE", converter = Converters.Bytes.class, defaultValue = "64Mi",
+                description = "local cache, e.g. 256Mi")
+        long cacheBytes;
+        @Option(names = "--tracking-bytes", paramLabel = "N", defaultValue = "64", description = "bytes per dirty bit, 64..block size")
+        int trackingBytes;
+        @Option(names = "--prefetch-depth", paramLabel = "N", defaultValue = "8",
+                description = "blocks fetched ahead of a sequential stream, 0 = off")
+        int prefetchDepth;
+        @Option(names = "--metrics-address", paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:9091",
+                description = "/metrics address; --metrics-address= for none")
+        String metricsAddress;
+        @Option(names = "--poll-micros", paramLabel = "N", defaultValue = "" + SidecarOptions.DEFAULT_POLL_MICROS,
+                description = "poll while fetching and N us after, no doorbells meanwhile; 0 = doorbells only")
+        long pollMicros;
+        @Option(names = "--max-clients", paramLabel = "N", defaultValue = "16", description = "application processes served at once")
+        int maxClients;
+        @Option(names = "--threads-per-client", paramLabel = "N", defaultValue = "64",
+                description = "threads of one application using far memory")
+        int threadsPerClient;
+        @Option(names = "--lease-timeout-ms", paramLabel = "N", defaultValue = "10000", description = "reclaim a silent application after N ms")
+        int leaseTimeoutMs;
+        @Option(names = "--sidecar-timeout-ms", paramLabel = "N", defaultValue = "5000",
+                description = "applications give up on a silent sidecar after N ms")
+        int sidecarTimeoutMs;
+    }
 
-    private static final Set<String> OPTIONS = Set.of("binding", "shm", "cache-bytes", "tracking-bytes", "prefetch-depth", "metrics-address",
-            "poll-micros", "max-clients", "threads-per-client", "lease-timeout-ms", "sidecar-timeout-ms");
+    /** The sidecar's command line over {@code env}. */
+    static Cli<Flags> cli(Map<String, String> env) {
+        return Cli.of(new Flags(), EnvironmentDefaults.everyOption(env).renamed("--shm", "FARMEM_SHM_DIR"));
+    }
 
     private SidecarMain() {}
 
     public static void main(String[] args) throws Exception {
-        CommandLine flags;
-        try {
-            flags = new CommandLine(args, OPTIONS, Set.of("help"), System::getenv);
-        } catch (IllegalArgumentException e) {
-            System.err.println("farmem sidecar: " + e.getMessage());
-            System.err.print(USAGE);
-            System.exit(2);
-            return;
-        }
-        if (flags.flag("help")) {
-            System.out.print(USAGE);
-            return;
-        }
+        Flags flags = cli(System.getenv()).parseOrExit(args, f -> f);
         Sidecar sidecar;
         HTTPServer metricsServer = null;
         try {
-            Path bindingPath = Path.of(flags.string("binding", "/var/run/farmem/binding"));
-            Binding binding = Binding.read(bindingPath);
+            Binding binding = Binding.read(flags.binding);
             CollectorRegistry registry = CollectorRegistry.defaultRegistry;
             FarMemoryOptions engine = FarMemoryOptions.defaults()
-                    .cacheBytes(flags.bytes("cache-bytes", 64L << 20))
-                    .trackingGranularity((int) flags.integer("tracking-bytes", 64, 0, Integer.MAX_VALUE))
-                    .prefetchDepth((int) flags.integer("prefetch-depth", 8, 0, Integer.MAX_VALUE))
+                    .cacheBytes(flags.cacheBytes)
+                    .trackingGranularity(flags.trackingBytes)
+                    .prefetchDepth(flags.prefetchDepth)
                     .registry(registry);
             SidecarOptions options = SidecarOptions.defaults()
-                    .directory(Path.of(flags.string("shm", "FARMEM_SHM_DIR", "/var/run/farmem/shm"))) // the variable applications read too
-                    .bindingPath(bindingPath)
-                    .pollMicros(flags.integer("poll-micros", SidecarOptions.DEFAULT_POLL_MICROS, 0, Long.MAX_VALUE))
-                    .maxClients((int) flags.integer("max-clients", 16, 0, Integer.MAX_VALUE))
-                    .threadsPerClient((int) flags.integer("threads-per-client", 64, 0, Integer.MAX_VALUE))
-                    .leaseTimeoutMillis((int) flags.integer("lease-timeout-ms", 10_000, 0, Integer.MAX_VALUE))
-                    .sidecarTimeoutMillis((int) flags.integer("sidecar-timeout-ms", 5_000, 0, Integer.MAX_VALUE))
+                    .directory(flags.shm)
+                    .bindingPath(flags.binding)
+                    .pollMicros(flags.pollMicros)
+                    .maxClients(flags.maxClients)
+                    .threadsPerClient(flags.threadsPerClient)
+                    .leaseTimeoutMillis(flags.leaseTimeoutMs)
+                    .sidecarTimeoutMillis(flags.sidecarTimeoutMs)
                     .engine(engine);
-            String metrics = flags.string("metrics-address", "0.0.0.0:9091");
+            String metrics = flags.metricsAddress;
             sidecar = Sidecar.start(binding, options);
             if (!metrics.isEmpty()) {
                 DefaultExports.register(registry);

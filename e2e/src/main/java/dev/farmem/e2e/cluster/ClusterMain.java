@@ -1,5 +1,7 @@
 package dev.farmem.e2e.cluster;
 
+import dev.farmem.common.cli.Cli;
+import dev.farmem.common.cli.EnvironmentDefaults;
 import dev.farmem.e2e.harness.Binaries;
 import dev.farmem.e2e.harness.ControlPlane;
 import dev.farmem.e2e.harness.LocalCluster;
@@ -12,6 +14,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * {@code java -jar farmem-e2e.jar up [--nodes N] --dir DIR}: the local control plane and kubelet for a person, kept
@@ -34,19 +38,26 @@ public final class ClusterMain {
         }
     }
 
+    @Command(name = "java -jar farmem-e2e.jar up", sortOptions = false,
+            description = {"The local control plane and kubelet for a person, kept until SIGTERM (use e2e/cluster up|down).", ""})
+    static final class Up {
+        @Option(names = "--nodes", paramLabel = "N", defaultValue = "3", description = "Ready nodes, 1..50, in zones a, b, c")
+        int nodes;
+        @Option(names = "--dir", paramLabel = "DIR", description = "the directory the control plane keeps its state and kubeconfig in (required)")
+        Path dir;
+
+        /** The flags checked; throws IllegalArgumentException saying which value is wrong. */
+        Up checked() {
+            Cli.inRange("--nodes", nodes, 1, 50);
+            if (dir == null) throw new IllegalArgumentException("--dir DIR is required: the directory the control plane keeps its state and kubeconfig in");
+            return this;
+        }
+    }
+
     private static void up(String[] args) throws Exception {
-        int nodes = 3;
-        Path dir = null;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--nodes" -> nodes = parseNodes(value(args, ++i, "--nodes"));
-                case "--dir" -> dir = Path.of(value(args, ++i, "--dir"));
-                default -> fail("unknown option " + args[i] + " (expected --nodes N, --dir DIR)");
-            }
-        }
-        if (dir == null) {
-            fail("--dir DIR is required: the directory the control plane keeps its state and kubeconfig in");
-        }
+        Up flags = Cli.of(new Up(), EnvironmentDefaults.NONE).parseOrExit(args, Up::checked);
+        int nodes = flags.nodes;
+        Path dir = flags.dir;
         if (Files.exists(dir) && Files.list(dir).findAny().isPresent()) {
             fail(dir + " is not empty: is a cluster already up? run e2e/cluster down first");
         }
@@ -68,26 +79,6 @@ public final class ClusterMain {
                 controlPlaneSeconds, nodes, (System.nanoTime() - t0) / 1e9);
         Files.writeString(dir.resolve("ready"), cluster.kubeconfig().toString() + "\n");
         stopped.await();
-    }
-
-    private static int parseNodes(String v) {
-        try {
-            int n = Integer.parseInt(v);
-            if (n >= 1 && n <= 50) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
-        }
-        fail("--nodes must be a number from 1 to 50, not '" + v + "'");
-        return 0;
-    }
-
-    private static String value(String[] args, int i, String option) {
-        if (i >= args.length) {
-            fail(option + " needs a value");
-        }
-        return args[i];
     }
 
     private static void fail(String message) {

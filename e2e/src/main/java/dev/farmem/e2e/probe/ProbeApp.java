@@ -4,6 +4,8 @@ import com.sun.net.httpserver.HttpExchange;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.farmem.common.cli.Cli;
+import dev.farmem.common.cli.EnvironmentDefaults;
 import com.sun.net.httpserver.HttpServer;
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsServer;
@@ -24,6 +26,8 @@ import java.security.KeyStore;
 import java.util.Map;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * The server the e2e pods run (image farmem-e2e): it binds $POD_IP so a test can see what the local kubelet gave
@@ -37,24 +41,25 @@ public final class ProbeApp {
 
     private ProbeApp() {}
 
+    @Command(name = "java -jar farmem-e2e.jar probe-app", sortOptions = false,
+            description = {"The small server the e2e test pods run, on $POD_IP.", ""})
+    static final class Flags {
+        @Option(names = "--port", paramLabel = "P", defaultValue = "8080", description = "the port to serve on")
+        int port;
+        @Option(names = "--tls-keystore", paramLabel = "FILE.p12", description = "serve HTTPS with the key and certificate in this PKCS#12 file")
+        Path keystore;
+        @Option(names = "--tls-password", paramLabel = "PW", defaultValue = "", description = "the keystore's password")
+        String password;
+    }
+
     public static void main(String[] args) throws IOException {
-        int port = 8080;
-        String keystore = null;
-        String password = "";
-        for (int i = 0; i < args.length; i += 2) {
-            if (i + 1 == args.length) {
-                fail(args[i]);
-            }
-            switch (args[i]) {
-                case "--port" -> port = Integer.parseInt(args[i + 1]);
-                case "--tls-keystore" -> keystore = args[i + 1];
-                case "--tls-password" -> password = args[i + 1];
-                default -> fail(args[i]);
-            }
-        }
+        Flags flags = Cli.of(new Flags(), EnvironmentDefaults.NONE).parseOrExit(args, f -> f);
+        int port = flags.port;
+        Path keystore = flags.keystore;
+        String password = flags.password;
         String host = System.getenv().getOrDefault("POD_IP", "127.0.0.1");
         HttpServer server = keystore == null ? HttpServer.create(new InetSocketAddress(host, port), 16)
-                : https(new InetSocketAddress(host, port), Path.of(keystore), password.toCharArray());
+                : https(new InetSocketAddress(host, port), keystore, password.toCharArray());
         server.createContext("/validate", ProbeApp::validate);
         server.createContext("/healthz", ex -> reply(ex, 200, "ok"));
         server.createContext("/env", ex -> {
@@ -85,11 +90,6 @@ public final class ProbeApp {
         });
         server.start();
         System.out.println("probe-app listening on " + host + ":" + port);
-    }
-
-    private static void fail(String arg) {
-        System.err.println("probe-app: bad argument " + arg + " (expected --port P, --tls-keystore FILE.p12, --tls-password PW)");
-        System.exit(2);
     }
 
     private static HttpsServer https(InetSocketAddress address, Path keystore, char[] password) throws IOException {
