@@ -26,7 +26,7 @@ public final class AgentMain {
         try {
             run(options);
         } catch (IllegalArgumentException | IllegalStateException e) {
-            System.err.println("farmem agent: " + e.getMessage());
+            log.error("farmem agent: {}", e.getMessage()); // one line that says what to do, no stack trace
             System.exit(1);
         }
     }

@@ -13,6 +13,8 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -21,6 +23,8 @@ import picocli.CommandLine.Option;
  * memory. Every flag has an environment variable (the injected container sets those).
  */
 public final class SidecarMain {
+
+    private static final Logger log = LoggerFactory.getLogger(SidecarMain.class);
 
     /** The sidecar's flags, each also read from its FARMEM_* variable (the injected container sets those). */
     @Command(name = "./farmem sidecar", sortOptions = false,
@@ -96,7 +100,7 @@ public final class SidecarMain {
                         Integer.parseInt(metrics.substring(colon + 1))), registry, true);
             }
         } catch (IllegalArgumentException | IllegalStateException | IOException e) {
-            System.err.println("farmem sidecar: " + e.getMessage());
+            log.error("farmem sidecar: {}", e.getMessage()); // one line that says what to do, no stack trace
             System.exit(2);
             return;
         }
