@@ -48,10 +48,11 @@ public final class Cli<T> {
         this.environment = environment;
         this.commandLine = new CommandLine(command)
                 .setDefaultValueProvider(environment)
-                .setExpandAtFiles(false)
-                .setOverwrittenOptionsAllowed(true)
-                .setColorScheme(Help.defaultColorScheme(Help.Ansi.OFF))
+                .setExpandAtFiles(false) // a value may start with @
+                .setOverwrittenOptionsAllowed(true) // the last wins: a wrapper may append a flag to a command line
+                .setColorScheme(Help.defaultColorScheme(Help.Ansi.OFF)) // the same help in a pod's log as in a terminal
                 .setUsageHelpWidth(120)
+                // picocli's own say "'x' is not an int"; these say what to write
                 .registerConverter(Integer.class, Converters::wholeInt)
                 .registerConverter(Integer.TYPE, Converters::wholeInt)
                 .registerConverter(Long.class, Converters::whole)
@@ -63,6 +64,7 @@ public final class Cli<T> {
             commandLine.getCommandSpec().addOption(OptionSpec.builder("-h", "--help").usageHelp(true)
                     .description("show this help and exit").build());
         }
+        // Options in the order declared, each ending with its variable and default.
         commandLine.getHelpSectionMap().put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_OPTION_LIST, help -> help.optionList(
                 new Help.Layout(help.colorScheme(), help.createDefaultLayout().textTable(), new WithSources(help.createDefaultOptionRenderer()),
                         help.createDefaultParameterRenderer()), null, help.parameterLabelRenderer()));

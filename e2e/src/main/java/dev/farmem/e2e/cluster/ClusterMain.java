@@ -22,6 +22,9 @@ import picocli.CommandLine.Option;
  * until SIGTERM (what e2e/cluster down sends). {@code probe-app}: the small server the e2e pods run.
  */
 public final class ClusterMain {
+    private static final String USAGE = "usage: farmem-e2e.jar up [--nodes N] --dir DIR   (use e2e/cluster up|down; up --help)\n"
+            + "       farmem-e2e.jar probe-app [--port P]       (the e2e test pods' server; probe-app --help)";
+
     private ClusterMain() {}
 
     public static void main(String[] args) throws Exception {
@@ -30,10 +33,10 @@ public final class ClusterMain {
         switch (cmd) {
             case "up" -> up(rest);
             case "probe-app" -> ProbeApp.main(rest);
+            case "help", "--help", "-h" -> System.out.println(USAGE);
             default -> {
-                System.err.println("usage: farmem-e2e.jar up [--nodes N] --dir DIR   (use e2e/cluster up|down)\n"
-                        + "       farmem-e2e.jar probe-app [--port P]       (the e2e test pods' server)");
-                System.exit("help".equals(cmd) ? 0 : 2);
+                System.err.println("farmem-e2e: unknown command '" + cmd + "'\n" + USAGE);
+                System.exit(2);
             }
         }
     }
