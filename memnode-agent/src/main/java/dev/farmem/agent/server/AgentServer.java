@@ -28,10 +28,10 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The memory node's TCP server: accepts clients and serves their requests from a {@link SlabStore}.
- * Each connection's pipeline has one job per handler: {@link FrameGuard} (the limits on raw bytes:
- * the first frame's size, the partial-frame timeout), the codec's {@link FrameDecoder} (frames and
- * their bodies), {@link HelloHandler} (admission, HELLO timeout, token, attach; it replaces itself by
- * the next) and {@link RequestHandler} (READ, WRITEV, PING under the grant, back-pressure).
+ * Each connection's pipeline has one job per handler: the codec's {@link FrameDecoder} (frames and
+ * their bodies, the frame limits, a first frame no larger than a HELLO), {@link PartialFrameTimeout},
+ * {@link HelloHandler} (admission, HELLO timeout, token, attach; it replaces itself by the next) and
+ * {@link RequestHandler} (READ, WRITEV, PING under the grant, back-pressure).
  */
 public final class AgentServer implements AutoCloseable {
 
@@ -65,8 +65,8 @@ public final class AgentServer implements AutoCloseable {
                             clients.add(ch);
                             metrics.connectionOpened();
                             ch.closeFuture().addListener(closed -> metrics.connectionClosed());
-                            ch.pipeline().addLast(new FrameGuard(metrics, limits), FrameDecoder.forNode(maxFrameSize, maxSegments),
-                                    new HelloHandler(service, admission, attacher));
+                            FrameDecoder decoder = FrameDecoder.forNode(maxFrameSize, maxSegments, ConnectionLimits.MAX_HELLO_FRAME);
+                            ch.pipeline().addLast(decoder, new PartialFrameTimeout(decoder, metrics, limits), new HelloHandler(service, admission, attacher));
                         }
                     })
                     .bind(listen).syncUninterruptibly().channel();

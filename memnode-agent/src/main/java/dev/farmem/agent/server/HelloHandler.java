@@ -90,6 +90,8 @@ final class HelloHandler extends ChannelInboundHandlerAdapter {
         } else if (frame instanceof Hello hello) {
             hello(ctx, hello);
         } else if (frame instanceof BadFrame bad && (bad.op() == BadFrame.NO_OP || bad.op() == Protocol.HELLO)) {
+            // With no op, the input broke before a frame was decoded: the preamble, or a first frame above its limit.
+            if (bad.code() == ErrorCode.FRAME_TOO_LARGE) metrics.closed(Closed.HELLO_TOO_LARGE);
             refuseAndClose(ctx, bad.requestId(), bad.code(), bad.message());
         } else {
             // Whatever else a frame before HELLO is, well-formed or not, it is not allowed.

@@ -11,36 +11,58 @@ import java.util.List;
  * {@link WireFrame}, checking the length field before anything is buffered beyond it: a frame
  * above the limit, or shorter than a header, becomes a {@link BadFrame} and the rest of the input
  * is dropped unread; so does a frame whose body the codec finds malformed. On the node side it
- * first checks the connection preamble (magic and version).
+ * first checks the connection preamble (magic and version), and may hold the first frame (the
+ * HELLO) to a smaller limit, so that a peer that has not authenticated cannot make the node buffer
+ * a frame of the full size. A frame refused by its length alone carries {@link BadFrame#NO_OP}:
+ * its op was never decoded.
  */
 public final class FrameDecoder extends ByteToMessageDecoder {
 
     private final int maxFrameSize;
     /** 0 on the client side, which decodes replies. */
     private final int maxSegments;
+    private final int maxFirstFrame;
     private final boolean node;
     private boolean expectPreamble;
+    private boolean firstFrame = true;
     private boolean failed;
 
-    private FrameDecoder(int maxFrameSize, int maxSegments, boolean node) {
+    private FrameDecoder(int maxFrameSize, int maxSegments, int maxFirstFrame, boolean node) {
         if (maxFrameSize < Protocol.MIN_MAX_FRAME_SIZE) {
             throw new IllegalArgumentException("max frame size " + maxFrameSize + " is below the minimum " + Protocol.MIN_MAX_FRAME_SIZE);
         }
         if (node && maxSegments < 1) throw new IllegalArgumentException("max segments per WRITEV must be at least 1, got " + maxSegments);
         this.maxFrameSize = maxFrameSize;
         this.maxSegments = maxSegments;
+        this.maxFirstFrame = maxFirstFrame;
         this.node = node;
         this.expectPreamble = node;
     }
 
     /** The node side: a connection starts with the preamble, then carries requests. */
     public static FrameDecoder forNode(int maxFrameSize, int maxSegments) {
-        return new FrameDecoder(maxFrameSize, maxSegments, true);
+        return forNode(maxFrameSize, maxSegments, maxFrameSize);
+    }
+
+    /**
+     * The node side, its first frame held to {@code maxFirstFrame} bytes (length field included):
+     * a larger one is a FRAME_TOO_LARGE {@link BadFrame} as soon as its length field arrived.
+     */
+    public static FrameDecoder forNode(int maxFrameSize, int maxSegments, int maxFirstFrame) {
+        return new FrameDecoder(maxFrameSize, maxSegments, maxFirstFrame, true);
     }
 
     /** The client side: replies, no preamble. */
     public static FrameDecoder forClient(int maxFrameSize) {
-        return new FrameDecoder(maxFrameSize, 0, false);
+        return new FrameDecoder(maxFrameSize, 0, maxFrameSize, false);
+    }
+
+    /**
+     * True while part of a frame (its length field included) has arrived and the rest has not. The
+     * node closes a connection that stays so too long. On the event loop only.
+     */
+    public boolean holdsPartialFrame() {
+        return !failed && !expectPreamble && internalBuffer().isReadable();
     }
 
     @Override
@@ -74,12 +96,18 @@ public final class FrameDecoder extends ByteToMessageDecoder {
                 fail(in, out, new BadFrame(0, BadFrame.NO_OP, ErrorCode.BAD_FRAME, "frame length " + length + " is shorter than a frame header"));
                 return;
             }
-            if (length + 4 > maxFrameSize) {
-                boolean header = in.readableBytes() >= Protocol.HEADER_SIZE;
-                fail(in, out, new BadFrame(header ? in.getLongLE(start + 8) : 0, header ? in.getByte(start + 4) : BadFrame.NO_OP,
-                        ErrorCode.FRAME_TOO_LARGE, "frame of " + (length + 4) + " bytes is above the limit of " + maxFrameSize + " bytes"));
+            long id = in.readableBytes() >= Protocol.HEADER_SIZE ? in.getLongLE(start + 8) : 0;
+            if (firstFrame && maxFirstFrame < maxFrameSize && length + 4 > maxFirstFrame) {
+                fail(in, out, new BadFrame(id, BadFrame.NO_OP, ErrorCode.FRAME_TOO_LARGE, "first frame of " + (length + 4)
+                        + " bytes: before HELLO a frame may be at most " + maxFirstFrame + " bytes (a HELLO with the longest token)"));
                 return;
             }
+            if (length + 4 > maxFrameSize) {
+                fail(in, out, new BadFrame(id, BadFrame.NO_OP, ErrorCode.FRAME_TOO_LARGE, "frame of " + (length + 4)
+                        + " bytes is above the limit of " + maxFrameSize + " bytes"));
+                return;
+            }
+            firstFrame = false;
             if (in.readableBytes() < length + 4) return;
             byte op = in.getByte(start + 4);
             long requestId = in.getLongLE(start + 8);

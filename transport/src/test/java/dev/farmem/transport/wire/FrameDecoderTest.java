@@ -3,6 +3,7 @@ package dev.farmem.transport.wire;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.farmem.transport.ErrorCode;
+import dev.farmem.transport.WriteBatch;
 import dev.farmem.transport.wire.WireFrame.ErrorReply;
 import dev.farmem.transport.wire.WireFrame.Ping;
 import dev.farmem.transport.wire.WireFrame.Read;
@@ -10,6 +11,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
+import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;
 
 class FrameDecoderTest {
@@ -96,6 +98,46 @@ class FrameDecoderTest {
         assertThat(bad.message()).contains("READ body of 3 bytes");
         ch.writeInbound(WireCodec.ping(A, 6));
         assertThat((Object) ch.readInbound()).isNull();
+        ch.finishAndReleaseAll();
+    }
+
+    @Test
+    void onlyTheFirstFrameIsHeldToTheFirstFrameLimitRefusedFromItsLengthAlone() {
+        EmbeddedChannel big = new EmbeddedChannel(FrameDecoder.forNode(Protocol.DEFAULT_MAX_FRAME_SIZE, Protocol.DEFAULT_MAX_SEGMENTS, 5000));
+        ByteBuf start = WireCodec.header(WireCodec.preamble(A), Protocol.HELLO, 7, 10_000);
+        big.writeInbound(start);
+        BadFrame bad = big.readInbound();
+        assertThat(bad.code()).isEqualTo(ErrorCode.FRAME_TOO_LARGE);
+        assertThat(bad.requestId()).isEqualTo(7);
+        assertThat(bad.op()).isEqualTo(BadFrame.NO_OP);
+        assertThat(bad.message()).contains("before HELLO").contains("at most 5000 bytes");
+        big.finishAndReleaseAll();
+
+        EmbeddedChannel ok = new EmbeddedChannel(FrameDecoder.forNode(Protocol.DEFAULT_MAX_FRAME_SIZE, Protocol.DEFAULT_MAX_SEGMENTS, 5000));
+        ByteBuffer bytes = ByteBuffer.allocate(8000);
+        ok.writeInbound(Unpooled.wrappedBuffer(WireCodec.preamble(A), WireCodec.hello(A, 1, "t.s"),
+                WireCodec.writev(A, 2, 0, new WriteBatch().add(0, bytes, 0, 8000))));
+        assertThat(((WireFrame) ok.readInbound()).op()).isEqualTo(Protocol.HELLO);
+        WireFrame writev = ok.readInbound();
+        assertThat(writev.op()).isEqualTo(Protocol.WRITEV);
+        writev.release();
+        ok.finishAndReleaseAll();
+    }
+
+    @Test
+    void theDecoderSaysWhenItHoldsPartOfAFrame() {
+        FrameDecoder decoder = FrameDecoder.forNode(Protocol.DEFAULT_MAX_FRAME_SIZE, Protocol.DEFAULT_MAX_SEGMENTS);
+        EmbeddedChannel ch = new EmbeddedChannel(decoder);
+        ch.writeInbound(WireCodec.preamble(A).readRetainedSlice(5));
+        assertThat(decoder.holdsPartialFrame()).as("a started preamble is not a frame").isFalse();
+        ByteBuf rest = Unpooled.wrappedBuffer(Unpooled.wrappedBuffer(new byte[] {0, 0, 0}), WireCodec.ping(A, 1));
+        ch.writeInbound(rest.readRetainedSlice(3 + 2));
+        assertThat(decoder.holdsPartialFrame()).as("two bytes of a length field").isTrue();
+        ch.writeInbound(rest.readRetainedSlice(rest.readableBytes() - 1));
+        assertThat(decoder.holdsPartialFrame()).isTrue();
+        ch.writeInbound(rest);
+        assertThat(decoder.holdsPartialFrame()).isFalse();
+        assertThat(((WireFrame) ch.readInbound()).op()).isEqualTo(Protocol.PING);
         ch.finishAndReleaseAll();
     }
 }
