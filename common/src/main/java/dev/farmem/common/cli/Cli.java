@@ -125,7 +125,8 @@ public final class Cli<T> {
 
     /** The help text: synopsis, description, every option with its variable and default, footer. */
     public String usage() {
-        return commandLine.getUsageMessage();
+        String usage = commandLine.getUsageMessage();
+        return usage.endsWith("\n") ? usage : usage + "\n";
     }
 
     /** The command's name as a person types it, e.g. {@code ./farmem agent}. */
@@ -143,8 +144,9 @@ public final class Cli<T> {
 
     /** {@code value} when it is in {@code min..max}, else an error saying so. */
     public static long inRange(String name, long value, long min, long max) {
-        if (value < min || value > max) throw new IllegalArgumentException(name + " " + value + " is not in " + min + ".." + max);
-        return value;
+        if (value >= min && value <= max) return value;
+        if (max == Long.MAX_VALUE || max == Integer.MAX_VALUE) throw new IllegalArgumentException(name + " " + value + " must be at least " + min);
+        throw new IllegalArgumentException(name + " " + value + " is not in " + min + ".." + max);
     }
 
     /** The same for an int option. */

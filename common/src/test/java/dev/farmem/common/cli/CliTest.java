@@ -86,6 +86,7 @@ class CliTest {
         assertThatThrownBy(() -> cli(Map.of("FARMEM_CACHE_BYTES", "lots")).parse()).as("a bad variable is named")
                 .hasMessageStartingWith("--cache-bytes 'lots' is not a size").hasMessageEndingWith("(the value of FARMEM_CACHE_BYTES)");
         assertThatThrownBy(() -> Cli.inRange("--rounds", 11, 1, 10)).hasMessage("--rounds 11 is not in 1..10");
+        assertThatThrownBy(() -> Cli.inRange("--rounds", 0L, 1, Long.MAX_VALUE)).hasMessage("--rounds 0 must be at least 1");
         Cli<Example> c = cli(Map.of());
         c.parse();
         assertThatThrownBy(() -> c.required("--capacity", c.command().capacity))
@@ -97,6 +98,7 @@ class CliTest {
         Cli<Example> c = cli(Map.of());
         assertThat(c.parse("--help")).as("--help: print the usage, check nothing else").isFalse();
         assertThat(cli(Map.of()).parse("-h", "--rounds", "many")).isFalse();
+        assertThat(c.usage()).endsWith("show this help and exit\n");
         String usage = c.usage().replaceAll("\\s+", " "); // as read, not as wrapped
         assertThat(usage).contains("./farmem example", "An example command.", "--help", "show this help and exit")
                 .contains("--cache-bytes", "(env FARMEM_CACHE_BYTES, default 64MiB)")
