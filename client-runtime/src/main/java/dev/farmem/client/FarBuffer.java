@@ -64,12 +64,12 @@ public final class FarBuffer {
     public long getLong(long index) {
         long addr = address(index, 8);
         int off = (int) addr & blockMask;
-        if (off > blockSize - 8) return getLongAcrossBlocks(addr);
+        if (off > blockSize - 8) return getAcrossBlocks(addr, 8);
         long block = addr >>> blockShift;
         long stamp = region.tryOptimisticRead(block);
         if (stamp >= 0) {
             long x = region.getLong(region.stampFrame(stamp), off);
-            if (region.validate(stamp)) {
+            if (region.validate(block, stamp)) {
                 hit(stamp);
                 return x;
             }
@@ -85,16 +85,12 @@ public final class FarBuffer {
     public int getInt(long index) {
         long addr = address(index, 4);
         int off = (int) addr & blockMask;
-        if (off > blockSize - 4) {
-            byte[] b = new byte[4];
-            read(addr, b, 0, 4);
-            return ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt();
-        }
+        if (off > blockSize - 4) return (int) getAcrossBlocks(addr, 4);
         long block = addr >>> blockShift;
         long stamp = region.tryOptimisticRead(block);
         if (stamp >= 0) {
             int x = region.getInt(region.stampFrame(stamp), off);
-            if (region.validate(stamp)) {
+            if (region.validate(block, stamp)) {
                 hit(stamp);
                 return x;
             }
@@ -108,9 +104,7 @@ public final class FarBuffer {
     }
 
     public byte getByte(long index) {
-        byte[] b = new byte[1];
-        read(address(index, 1), b, 0, 1);
-        return b[0];
+        return (byte) getInBlock(address(index, 1), 1);
     }
 
     /** Copies {@code len} bytes from {@code index} into {@code dst[off..]}. */
@@ -183,14 +177,14 @@ public final class FarBuffer {
                 long addr = base + (indices[i] << scale);
                 int off = (int) addr & blockMask;
                 if (off > blockSize - 8) { // only in a buffer that is not 8-byte aligned
-                    out[i] = getLongAcrossBlocks(addr);
+                    out[i] = getAcrossBlocks(addr, 8);
                     continue;
                 }
                 long block = addr >>> blockShift;
                 long stamp = region.tryOptimisticRead(block);
                 if (stamp >= 0) {
                     long x = region.getLong(region.stampFrame(stamp), off);
-                    if (region.validate(stamp)) {
+                    if (region.validate(block, stamp)) {
                         hit(stamp);
                         out[i] = x;
                         continue;
@@ -270,10 +264,33 @@ public final class FarBuffer {
         }
     }
 
-    private long getLongAcrossBlocks(long addr) {
-        byte[] b = new byte[8];
-        read(addr, b, 0, 8);
-        return ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+    /**
+     * A little-endian value of {@code width} bytes that straddles two blocks (only in a buffer not
+     * aligned to the width), assembled with shifts from the bytes in each block: no array.
+     */
+    private long getAcrossBlocks(long addr, int width) {
+        int first = blockSize - ((int) addr & blockMask);
+        return getInBlock(addr, first) | getInBlock(addr + first, width - first) << (8 * first);
+    }
+
+    /** The {@code n} (1..8) bytes at {@code addr}, all in one block, little-endian in the low bits. */
+    private long getInBlock(long addr, int n) {
+        int off = (int) addr & blockMask;
+        long block = addr >>> blockShift;
+        long stamp = region.tryOptimisticRead(block);
+        if (stamp >= 0) {
+            long x = region.getLittleEndian(region.stampFrame(stamp), off, n);
+            if (region.validate(block, stamp)) {
+                hit(stamp);
+                return x;
+            }
+        }
+        int p = engine.pin(block);
+        try {
+            return region.getLittleEndian(p, off, n);
+        } finally {
+            engine.unpin(p);
+        }
     }
 
     private void read(long addr, byte[] dst, int off, int len) {
@@ -299,7 +316,7 @@ public final class FarBuffer {
         long stamp = region.tryOptimisticRead(block);
         if (stamp < 0) return false;
         region.getBytes(region.stampFrame(stamp), at, dst, off, n);
-        if (!region.validate(stamp)) return false;
+        if (!region.validate(block, stamp)) return false;
         hit(stamp);
         return true;
     }
@@ -316,9 +333,7 @@ public final class FarBuffer {
         long addr = address(index, 8);
         int off = (int) addr & blockMask;
         if (off > blockSize - 8) {
-            byte[] b = new byte[8];
-            ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(value);
-            write(addr, b, 0, 8);
+            putAcrossBlocks(addr, 8, value);
             return;
         }
         int p = engine.pin(addr >>> blockShift);
@@ -334,9 +349,7 @@ public final class FarBuffer {
         long addr = address(index, 4);
         int off = (int) addr & blockMask;
         if (off > blockSize - 4) {
-            byte[] b = new byte[4];
-            ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(value);
-            write(addr, b, 0, 4);
+            putAcrossBlocks(addr, 4, value);
             return;
         }
         int p = engine.pin(addr >>> blockShift);
@@ -349,7 +362,26 @@ public final class FarBuffer {
     }
 
     public void putByte(long index, byte value) {
-        write(address(index, 1), new byte[] {value}, 0, 1);
+        putInBlock(address(index, 1), 1, value);
+    }
+
+    /** Writes the low {@code width} bytes of {@code value} little-endian across a block boundary, split with shifts. */
+    private void putAcrossBlocks(long addr, int width, long value) {
+        int first = blockSize - ((int) addr & blockMask);
+        putInBlock(addr, first, value);
+        putInBlock(addr + first, width - first, value >>> (8 * first));
+    }
+
+    /** Writes the low {@code n} (1..8) bytes of {@code value} little-endian at {@code addr}, all in one block. */
+    private void putInBlock(long addr, int n, long value) {
+        int off = (int) addr & blockMask;
+        int p = engine.pin(addr >>> blockShift);
+        try {
+            region.putLittleEndian(p, off, n, value);
+            engine.markDirty(p, off, n);
+        } finally {
+            engine.unpin(p);
+        }
     }
 
     /** Copies {@code src[off..off+len)} to {@code index}. */

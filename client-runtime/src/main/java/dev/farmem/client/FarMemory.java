@@ -70,7 +70,7 @@ public final class FarMemory implements AutoCloseable {
         this.sidecar = null;
         this.trackingGranularity = options.trackingGranularity();
         CollectorRegistry registry = options.registry() != null ? options.registry() : new CollectorRegistry(true);
-        CacheRegion region = CacheRegion.allocate(blockSize, Math.toIntExact(frames));
+        CacheRegion region = CacheRegion.allocate(blockSize, Math.toIntExact(frames), claimBlocks);
         this.metrics = new ClientMetrics(binding.claim(), frames * blockSize, registry);
         this.ownedTransport = options.transport() == null ? new NettyTransport() : null;
         Transport transport = ownedTransport != null ? ownedTransport : options.transport().get();

@@ -93,6 +93,30 @@ class FarMemoryTest {
     }
 
     @Test
+    void byteAndCrossBlockAccessesAllocateNothing() {
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        try (FarMemory mem = FarMemory.open(pool.bind("no-garbage", MIB, 1, 4096), smallCache(64 * 1024))) {
+            FarBuffer buf = mem.buffer();
+            Runnable accesses = () -> {
+                for (int i = 0; i < 10_000; i++) {
+                    long at = 4096L * (1 + i % 8) - 1 - i % 7; // 1 to 7 bytes before a block boundary
+                    buf.putLong(at, i);
+                    buf.putInt(at, i);
+                    buf.putByte(at, (byte) i);
+                    if (buf.getByte(at) != (byte) i || buf.getInt(at) != i || buf.getLong(at) != i) {
+                        throw new AssertionError("access " + i + " at " + at + " read back wrong");
+                    }
+                }
+            };
+            accesses.run(); // the blocks are cached and the code is loaded
+            long before = threads.getCurrentThreadAllocatedBytes();
+            accesses.run();
+            long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+            assertThat(allocated).as("bytes allocated by 60,000 byte and cross-block accesses").isLessThan(10_000);
+        }
+    }
+
+    @Test
     void onlyTheDirtyLinesTravelBackAndPageTrackingSendsWholeBlocks() {
         Binding b = pool.bind("lines", MIB, 1, 4096);
         long lineBytes;
@@ -145,6 +169,54 @@ class FarMemoryTest {
         try (FarMemory fresh = FarMemory.open(b, smallCache(MIB))) {
             FarLongArray arr = fresh.longArray(0, longs);
             for (int i = 0; i < longs; i++) {
+                if (arr.get(i) != shadow[i]) throw new AssertionError("index " + i + ": far " + arr.get(i) + ", shadow " + shadow[i]);
+            }
+        }
+    }
+
+    /**
+     * The translation of the hit path (the direct table's entry for a block: frame and version)
+     * under eviction. The threads work on a hot set of 24 blocks with 16 frames, so most reads
+     * are optimistic hits on frames that other threads' misses are evicting and refilling at the
+     * same moment; a read that used a stale translation would return another block's long (or
+     * the long of an earlier tenancy of the same block), and the shadow copy would catch it.
+     */
+    @Test
+    void optimisticHitsOnFramesBeingEvictedNeverReturnAnotherBlocksBytes() throws Exception {
+        Binding b = pool.bind("translation", 2 * MIB, 2, 4096);
+        int threads = 4;
+        int hotBlocks = 24;
+        long longsPerBlock = 4096 / 8;
+        long[] shadow = new long[(int) (2 * MIB / 8)];
+        try (FarMemory mem = FarMemory.open(b, smallCache(16 * 4096).flusherLowWatermark(0.05))) {
+            FarLongArray arr = mem.longArray(0, shadow.length);
+            for (int i = 0; i < shadow.length; i++) {
+                shadow[i] = ~(long) i; // every long names its own index until its owner writes it
+                arr.set(i, shadow[i]);
+            }
+            long missesBefore = mem.stats().misses();
+            long hitsBefore = mem.stats().hits();
+            StressThreads.run(threads, 400_000, 2_000_000_000L, me -> rnd -> {
+                long block = 1 + rnd.nextInt(hotBlocks) * 21L; // spread over the claim
+                for (int k = 0; k < 4; k++) {
+                    long i = block * longsPerBlock + (long) rnd.nextInt((int) (longsPerBlock / threads)) * threads + me;
+                    if (rnd.nextInt(8) == 0) {
+                        long v = rnd.nextLong();
+                        arr.set(i, v);
+                        shadow[(int) i] = v;
+                    } else {
+                        long x = arr.get(i);
+                        if (x != shadow[(int) i]) throw new AssertionError("index " + i + ": read " + x + ", shadow " + shadow[(int) i]);
+                    }
+                }
+            });
+            assertThat(mem.stats().misses() - missesBefore).as("misses, each one an eviction").isGreaterThan(1000);
+            assertThat(mem.stats().hits() - hitsBefore).as("hits").isGreaterThan(mem.stats().misses() - missesBefore);
+            mem.flush();
+        }
+        try (FarMemory fresh = FarMemory.open(b, smallCache(MIB))) {
+            FarLongArray arr = fresh.longArray(0, shadow.length);
+            for (int i = 0; i < shadow.length; i++) {
                 if (arr.get(i) != shadow[i]) throw new AssertionError("index " + i + ": far " + arr.get(i) + ", shadow " + shadow[i]);
             }
         }

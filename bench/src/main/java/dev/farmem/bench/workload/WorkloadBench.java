@@ -54,6 +54,9 @@ public final class WorkloadBench {
         @Option(names = "--batch", paramLabel = "N", defaultValue = "0", description = "instead: zipf 8-byte reads, single gets vs batches of N "
                 + "(FarLongArray.get(long[], long[])), side by side at the --ratios cache sizes, printed as a ratio")
         int batch;
+        @Option(names = "--virtual", paramLabel = "N", defaultValue = "0", description = "instead: zipf 8-byte single gets on --threads platform threads "
+                + "vs N virtual threads (with --batch M: batches of M on both sides), side by side as --batch; needs Java 21+")
+        int virtual;
         @Option(names = "--json", description = "one JSON object per run as well")
         boolean json;
 
@@ -71,8 +74,9 @@ public final class WorkloadBench {
             Cli.inRange("--link-mbps", linkMbps, 0, 1_000_000);
             Cli.inRange("--batch", batch, 0, 4096);
             if (batch == 1) throw new IllegalArgumentException("--batch 1 is the single-get side itself: give 2 or more");
+            Cli.inRange("--virtual", virtual, 0, 100_000);
             for (String w : workloads.split(",")) workloadList.add(Workload.parse(w.trim()));
-            for (String r : (ratios != null ? ratios : batch > 0 ? "25" : "10,25,50,100").split(",")) {
+            for (String r : (ratios != null ? ratios : batch > 0 || virtual > 0 ? "25" : "10,25,50,100").split(",")) {
                 int p;
                 try {
                     p = Integer.parseInt(r.trim());
@@ -104,8 +108,20 @@ public final class WorkloadBench {
         List<Workload> workloads = f.workloadList;
         List<Integer> ratios = f.ratioList;
         boolean json = f.json;
+        int virtual = f.virtual;
+        if (virtual > 0) {
+            int perCall = Math.max(1, batch);
+            runSides(new Side("platform", threads, false, perCall), new Side("virtual", virtual, true, perCall),
+                    size, agents, runs, seconds, warmup, seed, linkMbps, ratios, json,
+                    "%d platform threads vs %d virtual threads, %s".formatted(threads, virtual, perCall == 1 ? "single gets" : "batches of " + perCall),
+                    "ops/s with %d virtual threads / %d platform threads, zipf at the cache above (issue 14: many misses in flight on few carriers)".formatted(virtual, threads));
+            return;
+        }
         if (batch > 0) {
-            runBatches(size, agents, runs, seconds, warmup, threads, seed, linkMbps, batch, ratios, json);
+            runSides(new Side("single", threads, false, 1), new Side("batch", threads, false, batch),
+                    size, agents, runs, seconds, warmup, seed, linkMbps, ratios, json,
+                    "single gets vs batches of %d, %d threads".formatted(batch, threads),
+                    "ops/s with batches of %d / single gets, zipf at the cache above; target >= 5x over loopback TCP".formatted(batch));
             return;
         }
         long slab = 8L << 20;
@@ -144,49 +160,54 @@ public final class WorkloadBench {
         printFigures(rows);
     }
 
+    /** One side of a read comparison: its threads (platform or virtual) and the reads per call (1: single gets). */
+    private record Side(String name, int threads, boolean virtual, int batch) {
+        WorkloadRunner.Config on(WorkloadRunner.Config c) {
+            return c.withThreads(threads, virtual);
+        }
+    }
+
     /**
-     * {@code --batch N}: zipf reads at each cache ratio, single gets and batches of N alternating
-     * (single, batch, then batch, single...) over the same claim with the same seeds.
+     * {@code --batch N} and {@code --virtual N}: zipf 8-byte reads at each cache ratio, side
+     * {@code a} and side {@code b} alternating (a, b, then b, a...) over the same claim with the same seeds.
      */
-    private static void runBatches(long size, int agents, int runs, int seconds, int warmup, int threads, long seed, long linkMbps,
-                                   int batch, List<Integer> ratios, boolean json) throws Exception {
+    private static void runSides(Side a, Side b, long size, int agents, int runs, int seconds, int warmup, long seed, long linkMbps,
+                                 List<Integer> ratios, boolean json, String title, String figure) throws Exception {
         long slab = 8L << 20;
         size = (size + slab - 1) / slab * slab;
         int replication = Math.min(2, agents);
         long perAgent = ((size / slab) * replication + agents - 1) / agents * slab;
-        System.out.printf(Locale.ROOT, "farmem batch benchmark: zipf 0.99 8-byte reads, single gets vs batches of %d; far memory %s on %d loopback agents (x%d), %d threads, %d runs x %d s (+%d s warm-up), seed %d%n",
-                batch, ByteSize.format(size), agents, replication, threads, runs, seconds, warmup, seed);
+        System.out.printf(Locale.ROOT, "farmem read benchmark: zipf 0.99 8-byte reads, %s; far memory %s on %d loopback agents (x%d), %d runs x %d s (+%d s warm-up), seed %d%n",
+                title, ByteSize.format(size), agents, replication, runs, seconds, warmup, seed);
         System.out.println(machine());
         if (linkMbps > 0) System.out.printf("network: loopback TCP through an emulated %d Mb/s link shared by fetches and write-backs%n", linkMbps);
-        System.out.printf(Locale.ROOT, "%n%6s %26s %26s %12s %8s %8s %14s %14s%n", "cache", "ops/s single [min-max]",
-                "ops/s batch [min-max]", "batch/single", "hits", "hits", "p50 us/call", "p50 us/call");
-        System.out.printf(Locale.ROOT, "%6s %26s %26s %12s %8s %8s %14s %14s%n", "", "", "", "", "single", "batch", "single", "batch");
+        System.out.printf(Locale.ROOT, "%n%6s %26s %26s %14s %8s %8s %14s %14s%n", "cache", "ops/s " + a.name() + " [min-max]",
+                "ops/s " + b.name() + " [min-max]", b.name() + "/" + a.name(), "hits", "hits", "p50 us/call", "p50 us/call");
+        System.out.printf(Locale.ROOT, "%6s %26s %26s %14s %8s %8s %14s %14s%n", "", "", "", "", a.name(), b.name(), a.name(), b.name());
         try (EmbeddedPool pool = EmbeddedPool.start(agents, perAgent, slab)) {
-            Binding binding = pool.bind("bench-batch", size, replication, BLOCK);
+            Binding binding = pool.bind("bench-reads", size, replication, BLOCK);
             WorkloadRunner.load(binding, seed);
-            WorkloadRunner.Config warm = new WorkloadRunner.Config(Workload.ZIPF, size / 4 / BLOCK * BLOCK, 64, threads, 0, 2, seed - 1, linkMbps);
-            WorkloadRunner.runReads(binding, warm, 1); // unshown, for the JIT
-            WorkloadRunner.runReads(binding, warm, batch);
+            WorkloadRunner.Config warm = new WorkloadRunner.Config(Workload.ZIPF, size / 4 / BLOCK * BLOCK, 64, 1, 0, 2, seed - 1, linkMbps);
+            for (Side side : new Side[] {a, b}) WorkloadRunner.runReads(binding, side.on(warm), side.batch()); // unshown, for the JIT
             for (int pct : ratios) {
                 long cache = Math.max(16L * BLOCK, size * pct / 100 / BLOCK * BLOCK);
-                List<RunResult> single = new ArrayList<>();
-                List<RunResult> batched = new ArrayList<>();
+                List<RunResult> first = new ArrayList<>();
+                List<RunResult> second = new ArrayList<>();
                 for (int run = 0; run < runs; run++) {
-                    int[] order = run % 2 == 0 ? new int[] {1, batch} : new int[] {batch, 1};
-                    for (int n : order) {
-                        RunResult r = WorkloadRunner.runReads(binding,
-                                new WorkloadRunner.Config(Workload.ZIPF, cache, 64, threads, warmup, seconds, seed + run, linkMbps), n);
-                        (n == 1 ? single : batched).add(r);
+                    for (Side side : run % 2 == 0 ? new Side[] {a, b} : new Side[] {b, a}) {
+                        WorkloadRunner.Config c = new WorkloadRunner.Config(Workload.ZIPF, cache, 64, 1, warmup, seconds, seed + run, linkMbps);
+                        RunResult r = WorkloadRunner.runReads(binding, side.on(c), side.batch());
+                        (side == a ? first : second).add(r);
                         if (json) System.out.println(r.toJson());
                     }
                 }
-                System.out.printf(Locale.ROOT, "%5d%% %26s %26s %11.2fx %7.1f%% %7.1f%% %14.1f %14.1f%n", pct, spread(single, RunResult::opsPerSec),
-                        spread(batched, RunResult::opsPerSec), median(batched, RunResult::opsPerSec) / median(single, RunResult::opsPerSec),
-                        100 * median(single, RunResult::hitRatio), 100 * median(batched, RunResult::hitRatio),
-                        median(single, RunResult::p50Nanos) / 1e3, median(batched, RunResult::p50Nanos) / 1e3);
+                System.out.printf(Locale.ROOT, "%5d%% %26s %26s %13.2fx %7.1f%% %7.1f%% %14.1f %14.1f%n", pct, spread(first, RunResult::opsPerSec),
+                        spread(second, RunResult::opsPerSec), median(second, RunResult::opsPerSec) / median(first, RunResult::opsPerSec),
+                        100 * median(first, RunResult::hitRatio), 100 * median(second, RunResult::hitRatio),
+                        median(first, RunResult::p50Nanos) / 1e3, median(second, RunResult::p50Nanos) / 1e3);
             }
         }
-        System.out.printf(Locale.ROOT, "%nfigure (docs/benchmarks.md): ops/s with batches of %d / single gets, zipf at the cache above; target >= 5x over loopback TCP%n", batch);
+        System.out.printf(Locale.ROOT, "%nfigure (docs/benchmarks.md): %s%n", figure);
     }
 
     public static String machine() {

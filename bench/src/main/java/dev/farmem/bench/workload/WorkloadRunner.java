@@ -19,9 +19,21 @@ import org.HdrHistogram.Histogram;
  */
 public final class WorkloadRunner {
 
-    /** What to run. {@code trackingGranularity} is 64 for line tracking, the block size for page tracking. */
+    /**
+     * What to run. {@code trackingGranularity} is 64 for line tracking, the block size for page
+     * tracking. With {@code virtualThreads} the application threads are virtual threads (Java 21+).
+     */
     public record Config(Workload workload, long cacheBytes, int trackingGranularity, int threads,
-                         double warmupSeconds, double seconds, long seed, long linkMbps) {}
+                         double warmupSeconds, double seconds, long seed, long linkMbps, boolean virtualThreads) {
+        public Config(Workload workload, long cacheBytes, int trackingGranularity, int threads,
+                      double warmupSeconds, double seconds, long seed, long linkMbps) {
+            this(workload, cacheBytes, trackingGranularity, threads, warmupSeconds, seconds, seed, linkMbps, false);
+        }
+
+        public Config withThreads(int threads, boolean virtual) {
+            return new Config(workload, cacheBytes, trackingGranularity, threads, warmupSeconds, seconds, seed, linkMbps, virtual);
+        }
+    }
 
     private WorkloadRunner() {}
 
@@ -132,7 +144,7 @@ public final class WorkloadRunner {
             int me = t;
             latency[t] = new Histogram(3);
             Workload.Stream stream = streams.stream(size, seed, me, c.threads());
-            Thread th = new Thread(() -> {
+            Thread th = newThread(c.virtualThreads(), "workload-" + c.workload().id() + "-" + t, () -> {
                 Histogram h = latency[me];
                 long n = 0;
                 try {
@@ -148,7 +160,7 @@ public final class WorkloadRunner {
                     failure.compareAndSet(null, e);
                 }
                 ops[me] = n;
-            }, "workload-" + c.workload().id() + "-" + t);
+            });
             threads.add(th);
             th.start();
         }
@@ -162,5 +174,24 @@ public final class WorkloadRunner {
             total += ops[t];
         }
         return new Drive(total, elapsed, all);
+    }
+
+    /**
+     * A platform thread, or a virtual one through the Java 21 API found reflectively: this module
+     * is built for Java 17, and the bench only needs {@code Thread.ofVirtual().name(..).unstarted(..)}.
+     */
+    static Thread newThread(boolean virtual, String name, Runnable body) {
+        if (!virtual) return new Thread(body, name);
+        try {
+            Class<?> builder = Class.forName("java.lang.Thread$Builder");
+            Object b = Thread.class.getMethod("ofVirtual").invoke(null);
+            b = builder.getMethod("name", String.class).invoke(b, name);
+            return (Thread) builder.getMethod("unstarted", Runnable.class).invoke(b, body);
+        } catch (ClassNotFoundException | NoSuchMethodException e) {
+            throw new IllegalStateException("virtual threads need Java 21 or later, and this JVM is " + Runtime.version()
+                    + ": run the bench jar with a newer java (for example /usr/lib/jvm/temurin-25-jdk-amd64/bin/java -jar bench/target/farmem-bench.jar bench workloads ...)", e);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot create a virtual thread: " + e, e);
+        }
     }
 }

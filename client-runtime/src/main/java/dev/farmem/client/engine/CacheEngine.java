@@ -102,7 +102,7 @@ public final class CacheEngine implements BlockCache {
      * {@link #unpin}); fetches the block on a miss. Counts one hit or one miss.
      */
     public int pin(long block) {
-        int f = region.lookup(block);
+        int f = region.cachedFrame(block);
         if (f >= 0 && tryPin(f, block)) {
             metrics.countHit();
             region.touch(f);

@@ -79,6 +79,74 @@ class CacheRegionTest {
     }
 
     @Test
+    void theDirectTableHoldsAStampExactlyWhileTheFrameHoldsTheBlock() {
+        CacheRegion r = CacheRegion.allocate(4096, 4, 100);
+        assertThat(r.hasDirectTable()).isTrue();
+        assertThat(r.tryOptimisticRead(7)).isEqualTo(-1);
+        load(r, 2, 7);
+        long stamp = r.tryOptimisticRead(7);
+        assertThat(stamp).isNotNegative();
+        assertThat(r.stampFrame(stamp)).isEqualTo(2);
+        assertThat(r.validate(7, stamp)).isTrue();
+        assertThat(r.cachedFrame(7)).isEqualTo(2);
+
+        r.beginChange(2); // the frame is being evicted: a read in progress must fail, a new one must not start
+        assertThat(r.validate(7, stamp)).isFalse();
+        assertThat(r.tryOptimisticRead(7)).isEqualTo(-1);
+        assertThat(r.cachedFrame(7)).isEqualTo(-1);
+        r.endChange(2); // ... and the same block came back into the same frame: still not the same stamp
+        assertThat(r.validate(7, stamp)).isFalse();
+        long again = r.tryOptimisticRead(7);
+        assertThat(again).isNotEqualTo(stamp);
+        assertThat(r.validate(7, again)).isTrue();
+
+        r.beginChange(2); // the frame moves to another block
+        r.remove(7);
+        r.setTag(2, 9 + 1);
+        r.insert(9, 2);
+        assertThat(r.tryOptimisticRead(9)).as("not readable until its data are in").isEqualTo(-1);
+        r.endChange(2);
+        assertThat(r.tryOptimisticRead(7)).isEqualTo(-1);
+        assertThat(r.validate(7, again)).isFalse();
+        assertThat(r.stampFrame(r.tryOptimisticRead(9))).isEqualTo(2);
+        assertThat(r.tryOptimisticRead(100)).as("a block past the claim").isEqualTo(-1);
+    }
+
+    @Test
+    void aRegionWithoutADirectTableReadsThroughTheHashTableAndTheFrameHeader() {
+        for (CacheRegion r : new CacheRegion[] {CacheRegion.allocate(4096, 4), CacheRegion.allocate(4096, 4, CacheRegion.DIRECT_TABLE_MAX_BLOCKS + 1)}) {
+            assertThat(r.hasDirectTable()).isFalse();
+            load(r, 1, 5);
+            long stamp = r.tryOptimisticRead(5);
+            assertThat(r.stampFrame(stamp)).isEqualTo(1);
+            assertThat(r.validate(5, stamp)).isTrue();
+            r.beginChange(1);
+            assertThat(r.validate(5, stamp)).isFalse();
+            assertThat(r.tryOptimisticRead(5)).isEqualTo(-1);
+        }
+    }
+
+    /** Loads {@code block} into an empty {@code frame} the way the engine does. */
+    private static void load(CacheRegion r, int frame, long block) {
+        r.beginChange(frame);
+        r.setTag(frame, block + 1);
+        r.insert(block, frame);
+        r.endChange(frame);
+    }
+
+    @Test
+    void valuesOfOneToEightBytesAreStoredLittleEndian() {
+        CacheRegion r = CacheRegion.allocate(4096, 2);
+        r.putLittleEndian(1, 4093, 3, 0xABCDEFL);
+        assertThat(r.getByte(1, 4093)).isEqualTo((byte) 0xEF);
+        assertThat(r.getLittleEndian(1, 4093, 3)).isEqualTo(0xABCDEFL);
+        r.putLittleEndian(0, 8, 8, 0x0102030405060708L);
+        assertThat(r.getLong(0, 8)).isEqualTo(0x0102030405060708L);
+        assertThat(r.getLittleEndian(0, 9, 2)).isEqualTo(0x0607L);
+        assertThatThrownBy(() -> r.getLittleEndian(1, 4094, 3)).isInstanceOf(IndexOutOfBoundsException.class);
+    }
+
+    @Test
     void frameDataIsPageAlignedAndSeparateFromOtherFrames() {
         CacheRegion r = CacheRegion.allocate(4096, 3);
         assertThat(r.dataIndex(0, 0) % 4096).isZero();
