@@ -37,7 +37,7 @@ public final class JmhMain {
         @Option(names = "--rounds", paramLabel = "N", defaultValue = "101", description = "rounds per figure with --alternate, 3..10000")
         int rounds;
 
-        /** With --alternate: null after running the alternating figures; otherwise the JMH options. */
+        /** The JMH options, or null with --alternate (then main runs the alternating figures instead). */
         Options options() {
             if (alternate) {
                 if (size < (1L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 1MiB..1GiB, got " + ByteSize.format(size));
