@@ -16,6 +16,7 @@ public final class BenchMain {
         BENCHES.put("workloads", "dev.farmem.bench.workload.WorkloadBench");
         BENCHES.put("jmh", "dev.farmem.bench.jmh.JmhMain");
         BENCHES.put("sidecar", "dev.farmem.bench.sidecar.SidecarBench");
+        BENCHES.put("sweep", "dev.farmem.bench.sweep.SweepBench");
     }
 
     private static final String USAGE = "usage: ./farmem bench <" + String.join("|", BENCHES.keySet()) + "> [--help]";

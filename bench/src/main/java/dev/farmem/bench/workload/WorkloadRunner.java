@@ -42,6 +42,14 @@ public final class WorkloadRunner {
     }
 
     public static RunResult run(Binding binding, Config c) throws InterruptedException {
+        return measure(binding, c).result();
+    }
+
+    /** A run's summary, and the latency of every operation of its measured part (what the sweep's plots need). */
+    public record Measured(RunResult result, Histogram latency) {}
+
+    /** As {@link #run}, keeping the measured part's latency histogram. */
+    public static Measured measure(Binding binding, Config c) throws InterruptedException {
         FarMemoryOptions options = FarMemoryOptions.defaults().cacheBytes(c.cacheBytes()).trackingGranularity(c.trackingGranularity());
         ZipfGenerator zipf = c.workload().zipfFor(binding.sizeBytes());
         EmulatedLink link = c.linkMbps() > 0 ? new EmulatedLink(new NettyTransport(), c.linkMbps()) : null;
@@ -55,7 +63,7 @@ public final class WorkloadRunner {
             Drive measured = drive(buf, c, zipf, c.seconds(), c.seed());
             mem.flush();
             ClientMetrics.Snapshot s = mem.stats().minus(before);
-            return result(c.workload().id(), c, mem, measured, s);
+            return new Measured(result(c.workload().id(), c, mem, measured, s), measured.latency);
         }
     }
 

@@ -41,7 +41,9 @@
  * also runs its connections to the memory nodes: a bell starts the miss there without blocking
  * ({@code CacheEngine.pinAsync}), and the same thread, reading the node's response, answers the
  * application. Flushes, and the rare misses that must wait (their block being loaded, or no
- * clean frame), go to worker threads.
+ * clean frame), go to worker threads. Inside the sidecar each job is one class confined to one
+ * thread (the table in {@link dev.farmem.client.sidecar.Sidecar}'s javadoc), and whether a
+ * sidecar runs is decided by {@link dev.farmem.client.sidecar.SidecarLiveness} alone.
  *
  * <h2>Polling instead of wake-ups</h2>
  * On a virtual machine, waking a thread from its select costs some 10 to 15 us, a third of a
