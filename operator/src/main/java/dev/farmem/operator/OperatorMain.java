@@ -69,7 +69,8 @@ public final class OperatorMain implements AutoCloseable {
                         settings.exitOnLostLeadership()));
             }
         });
-        operator.register(new PoolReconciler(settings.namespace(), settings.agentServiceAccount(), settings.agentDefaults(), allocations, metrics));
+        PoolReconciler pools = new PoolReconciler(settings.namespace(), settings.agentServiceAccount(), settings.agentDefaults(), allocations, metrics);
+        operator.register(pools, pools.configuration());
         operator.register(new ClaimReconciler(settings.namespace(), allocations, metrics));
 
         this.metricsServer = new HttpEndpoints("farmem-metrics", settings.metrics(), null, Map.of(

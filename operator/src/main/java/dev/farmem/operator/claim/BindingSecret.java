@@ -12,6 +12,7 @@ import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Comparator;
@@ -62,7 +63,7 @@ public final class BindingSecret {
     public static Secret secret(FarMemoryClaim claim, Binding binding, long expiresAtMillis) {
         return new SecretBuilder().withNewMetadata().withName(name(claim)).withNamespace(claim.getMetadata().getNamespace())
                 .addToLabels(CLAIM_LABEL, claim.getMetadata().getName())
-                .addToAnnotations(EXPIRES_ANNOTATION, java.time.Instant.ofEpochMilli(expiresAtMillis).toString())
+                .addToAnnotations(EXPIRES_ANNOTATION, Instant.ofEpochMilli(expiresAtMillis).toString())
                 .withOwnerReferences(new OwnerReferenceBuilder().withApiVersion(claim.getApiVersion()).withKind(claim.getKind())
                         .withName(claim.getMetadata().getName()).withUid(claim.getMetadata().getUid()).withController(true)
                         .withBlockOwnerDeletion(true).build())
@@ -92,6 +93,19 @@ public final class BindingSecret {
         return a.version() == b.version() && a.epoch() == b.epoch() && a.sizeBytes() == b.sizeBytes() && a.slabSize() == b.slabSize()
                 && a.blockSize() == b.blockSize() && a.extents().equals(b.extents()) && a.claimUid().equals(b.claimUid())
                 && java.util.Objects.equals(a.transport(), b.transport());
+    }
+
+    /** Whether {@code secret} is the binding Secret of this claim object (its owner), not one left by another. */
+    public static boolean ownedBy(Secret secret, FarMemoryClaim claim) {
+        return secret.getMetadata().getOwnerReferences() != null
+                && secret.getMetadata().getOwnerReferences().stream().anyMatch(o -> claim.getMetadata().getUid().equals(o.getUid()));
+    }
+
+    /** Whether the tokens in a binding Secret are past half their life (or their expiry is not recorded): time to reissue them. */
+    public static boolean tokensPastHalfLife(Secret secret) {
+        String at = secret.getMetadata().getAnnotations() == null ? null : secret.getMetadata().getAnnotations().get(EXPIRES_ANNOTATION);
+        if (at == null) return true;
+        return Instant.parse(at).minus(TOKEN_LIFETIME.dividedBy(2)).isBefore(Instant.now());
     }
 
     /** Adjacent ranges joined, so that a token stays short however the extents fell. */

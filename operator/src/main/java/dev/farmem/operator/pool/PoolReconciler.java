@@ -1,6 +1,5 @@
 package dev.farmem.operator.pool;
 
-import dev.farmem.common.ByteSize;
 import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.FarMemoryPool;
 import dev.farmem.crds.FarMemoryPoolSpec;
@@ -16,11 +15,15 @@ import dev.farmem.operator.placement.Placement;
 import dev.farmem.operator.status.Conditions;
 import dev.farmem.operator.status.EventRecorder;
 import dev.farmem.operator.status.StatusWriter;
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.javaoperatorsdk.operator.api.config.ControllerConfigurationOverrider;
+import io.javaoperatorsdk.operator.api.config.informer.InformerConfiguration;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -29,6 +32,11 @@ import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.api.reconciler.Workflow;
+import io.javaoperatorsdk.operator.api.reconciler.dependent.Dependent;
+import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependentResourceConfig;
+import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependentResourceConfigBuilder;
+import io.javaoperatorsdk.operator.processing.dependent.workflow.WorkflowReconcileResult;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
@@ -36,22 +44,32 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.Mappers;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Consumer;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Reconciles a FarMemoryPool in named steps, each a method of its own:
- * {@code validate -> ensureKeySecret -> observeLiveness -> place -> retire -> report}
- * (validate: what the schema cannot check; observeLiveness: mark the Lost; place: agents on the
- * chosen nodes; retire: agents no longer chosen once no claim holds slabs on them; report: the
- * status and its conditions). Deleting a pool that still has
- * bound claims waits (the pool stays, Terminating, with the claims named in its conditions)
- * until they are deleted: a pool never pulls memory from under a workload.
+ * {@code validate -> observeLiveness -> place -> retire -> applyAgents -> report}
+ * (validate: what the schema cannot check; observeLiveness: mark the Lost; place: a memory node
+ * per chosen node; retire: memory nodes no longer chosen, once no claim holds slabs on them;
+ * applyAgents: the objects the plan asks for, by the workflow's dependent resources; report: the
+ * status, through {@link PoolStatusAggregator}). The owned objects are JOSDK dependent resources,
+ * run by the reconcile when the plan is made (explicit invocation), so that their failures become
+ * the pool's conditions: the key Secret ({@link PoolKeySecret}, created once), the agents' Leases
+ * ({@link AgentLeases}) and, once the key exists, the agent pods ({@link AgentPods}). Deleting a
+ * pool that still has bound claims waits (the pool stays, Terminating, with the claims named in
+ * its conditions) until they are deleted: a pool never pulls memory from under a workload.
  */
+@Workflow(explicitInvocation = true, handleExceptionsInReconciler = true, dependents = {
+        @Dependent(name = PoolKeySecret.NAME, type = PoolKeySecret.class),
+        @Dependent(name = AgentLeases.NAME, type = AgentLeases.class),
+        @Dependent(name = AgentPods.NAME, type = AgentPods.class, dependsOn = PoolKeySecret.NAME)})
 @ControllerConfiguration(name = PoolReconciler.NAME)
 public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMemoryPool> {
     public static final String NAME = "farmemorypool";
@@ -65,8 +83,6 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
     private final OperatorMetrics metrics;
     private InformerEventSource<Node, FarMemoryPool> nodes;
     private InformerEventSource<MemoryNode, FarMemoryPool> memoryNodes;
-    private InformerEventSource<Pod, FarMemoryPool> pods;
-    private InformerEventSource<Lease, FarMemoryPool> leases;
     private InformerEventSource<FarMemoryClaim, FarMemoryPool> claims;
 
     public PoolReconciler(String namespace, String agentServiceAccount, AgentDefaults agentDefaults, PoolAllocations allocations,
@@ -78,9 +94,23 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         this.metrics = metrics;
     }
 
+    /** The registration of this reconciler: its dependent resources watch the operator's namespace only. */
+    public Consumer<ControllerConfigurationOverrider<FarMemoryPool>> configuration() {
+        return o -> o.replacingNamedDependentResourceConfig(PoolKeySecret.NAME, agentObjects(Secret.class))
+                .replacingNamedDependentResourceConfig(AgentLeases.NAME, agentObjects(Lease.class))
+                .replacingNamedDependentResourceConfig(AgentPods.NAME, agentObjects(Pod.class));
+    }
+
+    /** A dependent's informer: the agents' objects ({@link AgentObjects#labels}) in the operator's namespace, and nothing else. */
+    private <R extends HasMetadata> KubernetesDependentResourceConfig<R> agentObjects(Class<R> type) {
+        return new KubernetesDependentResourceConfigBuilder<R>().withUseSSA(false)
+                .withKubernetesDependentInformerConfig(InformerConfiguration.builder(type).withNamespaces(Set.of(namespace))
+                        .withLabelSelector(AgentObjects.NAME_LABEL + "=" + AgentObjects.AGENT).build())
+                .build();
+    }
+
     @Override
     public List<EventSource<?, FarMemoryPool>> prepareEventSources(EventSourceContext<FarMemoryPool> context) {
-        String agents = AgentObjects.NAME_LABEL + "=" + AgentObjects.AGENT;
         nodes = new InformerEventSource<>(InformerEventSourceConfiguration.from(Node.class, FarMemoryPool.class)
                 .withName("nodes")
                 .withSecondaryToPrimaryMapper(n -> allPools(context))
@@ -89,19 +119,11 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
                 .withName("memorynodes")
                 .withSecondaryToPrimaryMapper(Mappers.fromLabel(MemoryNode.POOL_LABEL, null, FarMemoryPool.class))
                 .build(), context);
-        pods = new InformerEventSource<>(InformerEventSourceConfiguration.from(Pod.class, FarMemoryPool.class)
-                .withName("agent-pods").withNamespaces(namespace).withLabelSelector(agents)
-                .withSecondaryToPrimaryMapper(Mappers.fromLabel(MemoryNode.POOL_LABEL, null, FarMemoryPool.class))
-                .build(), context);
-        leases = new InformerEventSource<>(InformerEventSourceConfiguration.from(Lease.class, FarMemoryPool.class)
-                .withName("agent-leases").withNamespaces(namespace).withLabelSelector(agents)
-                .withSecondaryToPrimaryMapper(Mappers.fromLabel(MemoryNode.POOL_LABEL, null, FarMemoryPool.class))
-                .build(), context);
         claims = new InformerEventSource<>(InformerEventSourceConfiguration.from(FarMemoryClaim.class, FarMemoryPool.class)
                 .withName("claims-of-pools").withWatchAllNamespaces()
                 .withSecondaryToPrimaryMapper(c -> c.getSpec() == null ? Set.of() : Set.of(new ResourceID(c.getSpec().pool)))
                 .build(), context);
-        return List.of(nodes, memoryNodes, pods, leases, claims);
+        return List.of(nodes, memoryNodes, claims);
     }
 
     private static Set<ResourceID> allPools(EventSourceContext<FarMemoryPool> context) {
@@ -112,22 +134,27 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
     public UpdateControl<FarMemoryPool> reconcile(FarMemoryPool pool, Context<FarMemoryPool> context) {
         KubernetesClient client = context.getClient();
         EventRecorder events = new EventRecorder(client);
+        PoolStatusAggregator status = new PoolStatusAggregator(client, pool);
         FarMemoryPoolSpec spec = withDefaults(pool.getSpec(), agentDefaults);
-        FarMemoryPoolStatus status = copyOf(pool.getStatus());
 
         String invalid = validate(spec);
-        if (invalid != null) return invalidSpec(client, events, pool, status, invalid);
-        ensureKeySecret(client, pool);
+        if (invalid != null) {
+            // A spec the schema cannot reject is a condition and a Warning Event, not a retry loop.
+            status.userMustAct("InvalidSpec", invalid);
+            status.write(events);
+            return UpdateControl.noUpdate();
+        }
         PoolState state = allocations.of(pool.getMetadata().getName(), pool.getMetadata().getUid(), () -> claims.list(c -> true).toList());
-        Observed seen = observe(pool.getMetadata().getName());
+        Observed seen = observe(pool.getMetadata().getName(), context);
         Set<String> foundLost = observeLiveness(client, events, pool, seen, state);
         state.allocator().setNodes(MemoryNodes.allocatorNodes(seen.mine(), foundLost));
         Placed placed = place(client, pool, spec, seen, foundLost);
-        List<String> draining = retire(client, pool.getMetadata().getName(), seen, placed.plan(), foundLost, state.allocator());
-        report(pool, spec, status, placed.plan(), seen.mine(), foundLost, draining, state);
-        if (placed.refused() != null) reportRefusal(events, pool, status, placed.refused());
-        StatusWriter.patchIfChanged(client, pool, status, false);
-        metrics.pool(pool.getMetadata().getName(), status);
+        Retired retired = retire(client, pool.getMetadata().getName(), seen, placed.plan(), foundLost, state.allocator());
+        Refusal refused = applyAgents(context, seen, placed, retired, foundLost);
+        report(status, spec, placed.plan(), seen.mine(), foundLost, retired.draining(), state);
+        if (refused != null) status.userMustAct(refused.reason(), refused.message());
+        FarMemoryPoolStatus written = status.write(events);
+        metrics.pool(pool.getMetadata().getName(), written);
         return UpdateControl.<FarMemoryPool>noUpdate().rescheduleAfter(RESYNC);
     }
 
@@ -135,28 +162,17 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
     private record Observed(List<MemoryNode> mine, Map<String, Pod> podOf, Map<String, Lease> leaseOf, List<Node> allNodes,
                             Map<String, Node> nodeByName) {}
 
-    /** Where the agents go, and the refusal that stopped agent pods from being created (or null). */
-    private record Placed(Placement.Plan plan, Refusal refused) {}
+    /** Where the agents go, and the memory nodes made for it in this reconcile. */
+    private record Placed(Placement.Plan plan, List<MemoryNode> created) {}
 
-    /** Validate: a spec the schema cannot reject is a condition and a Warning Event, not a retry loop. */
-    private static UpdateControl<FarMemoryPool> invalidSpec(KubernetesClient client, EventRecorder events, FarMemoryPool pool,
-                                                            FarMemoryPoolStatus status, String invalid) {
-        long generation = pool.getMetadata().getGeneration();
-        boolean isNew = !"InvalidSpec".equals(reasonOf(pool.getStatus(), Conditions.READY));
-        Conditions.set(status.conditions, Conditions.READY, false, "InvalidSpec", invalid, generation);
-        Conditions.set(status.conditions, Conditions.PROGRESSING, false, "InvalidSpec", invalid, generation);
-        Conditions.set(status.conditions, Conditions.DEGRADED, true, "InvalidSpec", invalid, generation);
-        status.observedGeneration = generation;
-        StatusWriter.patchIfChanged(client, pool, status, false);
-        if (isNew) events.warning(pool, "InvalidSpec", invalid);
-        return UpdateControl.noUpdate();
-    }
+    /** The memory nodes deleted in this reconcile, and those that wait for claims to release their slabs. */
+    private record Retired(Set<String> deleted, List<String> draining) {}
 
-    private Observed observe(String name) {
+    private Observed observe(String name, Context<FarMemoryPool> context) {
         List<MemoryNode> mine = memoryNodes.list(m -> m.getSpec() != null && name.equals(m.getSpec().pool)).toList();
-        Map<String, Pod> podOf = pods.list(p -> name.equals(label(p, MemoryNode.POOL_LABEL)))
-                .collect(Collectors.toMap(p -> p.getMetadata().getName(), p -> p));
-        Map<String, Lease> leaseOf = leases.list(l -> name.equals(label(l, MemoryNode.POOL_LABEL)))
+        // The dependents' informers map agent pods and Leases to their pool by its label.
+        Map<String, Pod> podOf = context.getSecondaryResourcesAsStream(Pod.class).collect(Collectors.toMap(p -> p.getMetadata().getName(), p -> p));
+        Map<String, Lease> leaseOf = context.getSecondaryResourcesAsStream(Lease.class)
                 .collect(Collectors.toMap(l -> l.getMetadata().getName(), l -> l));
         List<Node> allNodes = nodes.list(n -> true).toList();
         Map<String, Node> nodeByName = allNodes.stream().collect(Collectors.toMap(n -> n.getMetadata().getName(), n -> n));
@@ -180,58 +196,91 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         return state.foundLost();
     }
 
-    /** Place: one agent per chosen node, kept where it runs; a memory node without its pod gets one. */
+    /** Place: one memory node per chosen node, kept where it runs; a chosen node without a live one gets a new one. */
     private Placed place(KubernetesClient client, FarMemoryPool pool, FarMemoryPoolSpec spec, Observed seen, Set<String> foundLost) {
         String name = pool.getMetadata().getName();
-        List<MemoryNode> live = seen.mine().stream().filter(m -> !MemoryNodes.isLost(m, foundLost)).toList();
-        Set<String> current = live.stream().map(m -> m.getSpec().nodeName).collect(Collectors.toSet());
+        Set<String> current = seen.mine().stream().filter(m -> !MemoryNodes.isLost(m, foundLost)).map(m -> m.getSpec().nodeName)
+                .collect(Collectors.toSet());
         Placement.Plan plan = Placement.plan(spec, seen.allNodes(), current);
-        Refusal refused = null; // once the API server refuses an agent pod for a reason the user must fix, no more are tried
+        List<MemoryNode> created = new ArrayList<>();
         for (String node : plan.chosen()) {
             if (current.contains(node)) continue;
             MemoryNode m = AgentObjects.memoryNode(pool, AgentObjects.memoryNodeName(name, node), node, plan.zones().get(node), namespace);
             m = client.resource(m).create();
             // Seen by the next reconcile even before the watch delivers it: never two agents for one node.
             memoryNodes.handleRecentResourceCreate(ResourceID.fromResource(pool), m);
-            createIfAbsent(client, AgentObjects.lease(m));
-            if (refused == null) refused = createAgentPod(client, pool, m, seen.nodeByName().get(node));
+            created.add(m);
             LOG.info("pool {}: placed memory node {} on node {}", name, m.getMetadata().getName(), node);
         }
-        for (MemoryNode m : live) {
-            if (refused == null && plan.chosen().contains(m.getSpec().nodeName) && !seen.podOf().containsKey(m.getMetadata().getName())
-                    && !MemoryNodes.isReady(m)) {
-                refused = createAgentPod(client, pool, m, seen.nodeByName().get(m.getSpec().nodeName));
-            }
-        }
-        return new Placed(plan, refused);
+        return new Placed(plan, created);
     }
 
-    /** Retire: memory nodes not chosen, and Lost ones, go once no claim holds slabs on them. Returns those still draining. */
-    private static List<String> retire(KubernetesClient client, String name, Observed seen, Placement.Plan plan, Set<String> foundLost,
-                                       SlabAllocator allocator) {
+    /** Retire: memory nodes not chosen, and Lost ones, go once no claim holds slabs on them (their agents with them). */
+    private static Retired retire(KubernetesClient client, String name, Observed seen, Placement.Plan plan, Set<String> foundLost,
+                                  SlabAllocator allocator) {
+        Set<String> deleted = new HashSet<>();
         List<String> draining = new ArrayList<>();
         Set<String> inUse = allocator.nodesInUse();
         for (MemoryNode m : seen.mine()) {
             String mName = m.getMetadata().getName();
             boolean lost = MemoryNodes.isLost(m, foundLost);
             if (!lost && plan.chosen().contains(m.getSpec().nodeName)) continue;
-            Node node = seen.nodeByName().get(m.getSpec().nodeName);
-            if (seen.podOf().containsKey(mName) && (lost || !inUse.contains(mName))) deletePod(client, seen.podOf().get(mName), node);
             if (!inUse.contains(mName)) {
-                deleteQuietly(client, m);
+                client.resource(m).delete();
+                deleted.add(mName);
                 LOG.info("pool {}: retired memory node {}", name, mName);
             } else if (!lost) {
                 draining.add(mName);
             }
         }
-        return draining;
+        return new Retired(deleted, draining);
     }
 
-    /** Report, when agent pods were refused: the refusal overrides the conditions, with a Warning Event when it is new. */
-    private static void reportRefusal(EventRecorder events, FarMemoryPool pool, FarMemoryPoolStatus status, Refusal refused) {
-        boolean isNew = !refused.reason().equals(reasonOf(pool.getStatus(), Conditions.DEGRADED));
-        refused.report(status, pool.getMetadata().getGeneration());
-        if (isNew) events.warning(pool, refused.reason(), refused.message());
+    /**
+     * Apply the plan through the workflow: the key Secret, a Lease per memory node that is not
+     * Lost, and an agent pod per memory node that serves (chosen or draining); other agent pods
+     * and Leases of the pool go. Returns the refusal of agent pods the user must fix, or null;
+     * any other failure fails the reconcile, which is retried.
+     */
+    private Refusal applyAgents(Context<FarMemoryPool> context, Observed seen, Placed placed, Retired retired, Set<String> foundLost) {
+        List<MemoryNode> all = new ArrayList<>(seen.mine());
+        all.addAll(placed.created());
+        List<MemoryNode> leased = all.stream().filter(m -> !MemoryNodes.isLost(m, foundLost) && !retired.deleted().contains(m.getMetadata().getName()))
+                .toList();
+        List<AgentPlan.Agent> agents = leased.stream()
+                .filter(m -> placed.plan().chosen().contains(m.getSpec().nodeName) || retired.draining().contains(m.getMetadata().getName()))
+                .map(m -> new AgentPlan.Agent(m, seen.nodeByName().get(m.getSpec().nodeName))).toList();
+        var workflow = context.managedWorkflowAndDependentResourceContext();
+        workflow.put(AgentPlan.class, new AgentPlan(namespace, agentServiceAccount, agentDefaults, leased, agents));
+        WorkflowReconcileResult result = workflow.reconcileManagedWorkflow();
+        Refusal refused = null;
+        for (var failed : result.getErroredDependents().entrySet()) {
+            refused = failed.getKey() instanceof AgentPods ? Refusal.of(failed.getValue(), namespace, agentServiceAccount) : null;
+            if (refused == null) result.throwAggregateExceptionIfErrorsPresent();
+            LOG.warn("pool {}: {}", context.getPrimaryResource().getMetadata().getName(), refused.message());
+        }
+        return refused;
+    }
+
+    /** Report: what the pool has, what is wrong with it, through the status aggregator. */
+    private static void report(PoolStatusAggregator status, FarMemoryPoolSpec spec, Placement.Plan plan, List<MemoryNode> mine,
+                               Set<String> foundLost, List<String> draining, PoolState state) {
+        SlabAllocator allocator = state.allocator();
+        List<MemoryNode> ready = mine.stream().filter(m -> MemoryNodes.acceptsSlabs(m, foundLost)).toList();
+        List<String> lost = mine.stream().filter(m -> MemoryNodes.isLost(m, foundLost)).map(m -> m.getMetadata().getName()).sorted().toList();
+        long total = ready.stream().mapToLong(m -> m.getSpec().capacityBytes).sum();
+        long allocated = ready.stream().mapToLong(m -> allocator.usedSlabs(m.getMetadata().getName())).sum() * spec.slabSizeBytes;
+        int wanted = Math.max(plan.desired(), spec.capacity.minNodes);
+        status.nodes(plan.desired(), wanted, plan.chosen().size(), ready.size(), lost.size(), total, allocated, draining);
+
+        if (!lost.isEmpty()) status.problem("NodesLost", "memory nodes lost: " + String.join(", ", lost));
+        if (plan.chosen().size() < plan.desired()) {
+            status.problem("NotEnoughNodes", "only " + plan.chosen().size() + " eligible nodes for " + plan.desired() + " wanted"
+                    + (plan.ineligible().isEmpty() ? "" : "; " + plan.ineligible().entrySet().stream().limit(5)
+                    .map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining("; "))));
+        }
+        List<String> restoreErrors = state.restoreErrors();
+        if (!restoreErrors.isEmpty()) status.problem("AllocationConflict", "claim statuses disagree: " + String.join("; ", restoreErrors));
     }
 
     @Override
@@ -242,24 +291,19 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
                         && !PoolAllocations.extentsOf(c.getStatus()).isEmpty())
                 .map(c -> c.getMetadata().getNamespace() + "/" + c.getMetadata().getName()).sorted().toList();
         if (!bound.isEmpty()) {
-            FarMemoryPoolStatus status = copyOf(pool.getStatus());
-            String why = bound.size() + " claim(s) still bound: " + String.join(", ", bound)
-                    + "; the pool is deleted once they are deleted (its agents keep serving them until then)";
-            Conditions.set(status.conditions, Conditions.READY, false, "Deleting", why, pool.getMetadata().getGeneration());
+            PoolStatusAggregator status = new PoolStatusAggregator(client, pool);
+            status.deleting(bound.size() + " claim(s) still bound: " + String.join(", ", bound)
+                    + "; the pool is deleted once they are deleted (its agents keep serving them until then)");
             try {
-                StatusWriter.patchIfChanged(client, pool, status, false);
+                status.write(new EventRecorder(client));
             } catch (KubernetesClientException e) {
                 LOG.debug("pool {}: status not written while deleting: {}", name, e.getMessage());
             }
             return DeleteControl.noFinalizerRemoval().rescheduleAfter(RESYNC);
         }
-        Map<String, Node> nodeByName = nodes.list(n -> true).collect(Collectors.toMap(n -> n.getMetadata().getName(), n -> n));
-        for (Pod p : pods.list(p -> name.equals(label(p, MemoryNode.POOL_LABEL))).toList()) {
-            deletePod(client, p, nodeByName.get(p.getSpec().getNodeName()));
-        }
-        for (Lease l : leases.list(l -> name.equals(label(l, MemoryNode.POOL_LABEL))).toList()) deleteQuietly(client, l);
-        for (MemoryNode m : memoryNodes.list(m -> m.getSpec() != null && name.equals(m.getSpec().pool)).toList()) deleteQuietly(client, m);
-        client.secrets().inNamespace(namespace).withName(AgentObjects.keySecretName(name)).delete();
+        // The agent pods and Leases (the workflow's cleanup), then the memory nodes; the key Secret is collected with the pool.
+        context.managedWorkflowAndDependentResourceContext().cleanupManageWorkflow().throwAggregateExceptionIfErrorsPresent();
+        for (MemoryNode m : memoryNodes.list(m -> m.getSpec() != null && name.equals(m.getSpec().pool)).toList()) client.resource(m).delete();
         allocations.forget(name);
         metrics.forgetPool(name);
         LOG.info("pool {}: deleted with its agents", name);
@@ -308,73 +352,18 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         return null;
     }
 
-    private static void report(FarMemoryPool pool, FarMemoryPoolSpec spec, FarMemoryPoolStatus status, Placement.Plan plan, List<MemoryNode> mine,
-                               Set<String> foundLost, List<String> draining, PoolState state) {
-        long generation = pool.getMetadata().getGeneration();
-        SlabAllocator allocator = state.allocator();
-        List<MemoryNode> ready = mine.stream().filter(m -> MemoryNodes.acceptsSlabs(m, foundLost)).toList();
-        List<String> lost = mine.stream().filter(m -> MemoryNodes.isLost(m, foundLost)).map(m -> m.getMetadata().getName()).sorted().toList();
-        long slab = spec.slabSizeBytes;
-        long total = ready.stream().mapToLong(m -> m.getSpec().capacityBytes).sum();
-        long allocated = ready.stream().mapToLong(m -> allocator.usedSlabs(m.getMetadata().getName())).sum() * slab;
-        int wanted = Math.max(plan.desired(), spec.capacity.minNodes);
-
-        status.observedGeneration = generation;
-        status.nodesDesired = plan.desired();
-        status.nodesReady = ready.size();
-        status.nodesLost = lost.size();
-        status.bytesTotal = total;
-        status.bytesAllocated = allocated;
-        status.bytesFree = total - allocated;
-        status.readyNodes = ready.size() + "/" + plan.desired();
-        status.capacity = ByteSize.quantity(total);
-        status.allocated = ByteSize.quantity(allocated);
-
-        boolean isReady = ready.size() >= wanted;
-        Conditions.set(status.conditions, Conditions.READY, isReady, isReady ? "NodesReady" : "NodesNotReady",
-                ready.size() + " of " + wanted + " memory nodes are ready", generation);
-        boolean progressing = ready.size() < plan.chosen().size() || !draining.isEmpty();
-        String progress = !draining.isEmpty()
-                ? "waiting for claims to release slabs on " + String.join(", ", draining) + " before retiring them"
-                : progressing ? "starting agents: " + (plan.chosen().size() - ready.size()) + " not ready yet" : "every chosen node runs a ready agent";
-        Conditions.set(status.conditions, Conditions.PROGRESSING, progressing, progressing ? "PlacingAgents" : "Stable", progress, generation);
-
-        List<String> problems = new ArrayList<>();
-        if (!lost.isEmpty()) problems.add("memory nodes lost: " + String.join(", ", lost));
-        if (plan.chosen().size() < plan.desired()) {
-            problems.add("only " + plan.chosen().size() + " eligible nodes for " + plan.desired() + " wanted"
-                    + (plan.ineligible().isEmpty() ? "" : "; " + plan.ineligible().entrySet().stream().limit(5)
-                    .map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining("; "))));
-        }
-        List<String> restoreErrors = state.restoreErrors();
-        if (!restoreErrors.isEmpty()) problems.add("claim statuses disagree: " + String.join("; ", restoreErrors));
-        String degradedReason = !lost.isEmpty() ? "NodesLost" : plan.chosen().size() < plan.desired() ? "NotEnoughNodes"
-                : !restoreErrors.isEmpty() ? "AllocationConflict" : "AsExpected";
-        Conditions.set(status.conditions, Conditions.DEGRADED, !problems.isEmpty(), degradedReason,
-                problems.isEmpty() ? "no memory node lost" : String.join("; ", problems), generation);
-    }
-
-    /**
-     * Creates the agent pod of a memory node; null when it exists now, or what the API server's
-     * refusal asks the user to fix (the pool reports it instead of retrying with stack traces).
-     */
-    private Refusal createAgentPod(KubernetesClient client, FarMemoryPool pool, MemoryNode m, Node node) {
-        try {
-            pods.handleRecentResourceCreate(ResourceID.fromResource(pool),
-                    createIfAbsent(client, AgentObjects.agentPod(pool, m, node, agentServiceAccount, agentDefaults)));
-            return null;
-        } catch (KubernetesClientException e) {
-            Refusal refusal = Refusal.of(e, namespace, agentServiceAccount);
-            if (refusal == null) throw e;
-            LOG.warn("pool {}: {}", pool.getMetadata().getName(), refusal.message());
-            return refusal;
-        }
-    }
-
     /** The API server refused agent pods for a reason the user fixes: the pool says so in its conditions and an Event. */
     record Refusal(String reason, String message) {
         static final String SERVICE_ACCOUNT_MISSING = "AgentServiceAccountMissing";
         static final String FORBIDDEN = "AgentPodForbidden";
+
+        /** The refusal in a failure of the agent pods' dependent resource (the API server's exception or one that wraps it), or null. */
+        static Refusal of(Throwable failure, String namespace, String serviceAccount) {
+            for (Throwable t = failure; t != null; t = t.getCause()) {
+                if (t instanceof KubernetesClientException e) return of(e, namespace, serviceAccount);
+            }
+            return null;
+        }
 
         /** The refusal in {@code e}, or null when it is not one the user fixes (then the reconcile fails and is retried). */
         static Refusal of(KubernetesClientException e, String namespace, String serviceAccount) {
@@ -390,9 +379,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
 
         /** No agent can start until the user acts: not Ready, not progressing, Degraded with the fix. */
         void report(FarMemoryPoolStatus status, long generation) {
-            Conditions.set(status.conditions, Conditions.READY, false, reason, message, generation);
-            Conditions.set(status.conditions, Conditions.PROGRESSING, false, reason, message, generation);
-            Conditions.set(status.conditions, Conditions.DEGRADED, true, reason, message, generation);
+            PoolStatusAggregator.userMustAct(status, reason, message, generation);
         }
     }
 
@@ -434,69 +421,4 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         LOG.warn("memory node {} is lost: {}", m.getMetadata().getName(), why);
     }
 
-    private static String reasonOf(FarMemoryPoolStatus status, String type) {
-        if (status == null) return null;
-        var c = Conditions.find(status.conditions, type);
-        return c == null ? null : c.getReason();
-    }
-
-    private static String label(io.fabric8.kubernetes.api.model.HasMetadata o, String key) {
-        return o.getMetadata().getLabels() == null ? null : o.getMetadata().getLabels().get(key);
-    }
-
-    /** Deletes an agent pod; on a node that is gone or not Ready no kubelet will confirm, so it is removed at once. */
-    private static void deletePod(KubernetesClient client, Pod pod, Node node) {
-        boolean nodeDown = node == null || !Placement.isReady(node);
-        try {
-            if (nodeDown) client.resource(pod).withGracePeriod(0).delete();
-            else client.resource(pod).delete();
-        } catch (KubernetesClientException e) {
-            if (e.getCode() != 404) throw e;
-        }
-    }
-
-    private static void deleteQuietly(KubernetesClient client, io.fabric8.kubernetes.api.model.HasMetadata o) {
-        try {
-            client.resource(o).delete();
-        } catch (KubernetesClientException e) {
-            if (e.getCode() != 404) throw e;
-        }
-    }
-
-    private static <T extends io.fabric8.kubernetes.api.model.HasMetadata> T createIfAbsent(KubernetesClient client, T o) {
-        try {
-            return client.resource(o).create();
-        } catch (KubernetesClientException e) {
-            if (e.getCode() != 409) throw e;
-            return client.resource(o).get();
-        }
-    }
-
-    private void ensureKeySecret(KubernetesClient client, FarMemoryPool pool) {
-        String secret = AgentObjects.keySecretName(pool.getMetadata().getName());
-        if (client.secrets().inNamespace(namespace).withName(secret).get() != null) return;
-        try {
-            client.resource(AgentObjects.keySecret(pool, namespace)).create();
-        } catch (KubernetesClientException e) {
-            // Another reconcile made it first: the key must never change once agents use it.
-            if (e.getCode() != 409) throw e;
-        }
-    }
-
-    private static FarMemoryPoolStatus copyOf(FarMemoryPoolStatus s) {
-        FarMemoryPoolStatus c = new FarMemoryPoolStatus();
-        if (s == null) return c;
-        c.observedGeneration = s.observedGeneration;
-        c.conditions = new ArrayList<>(s.conditions == null ? List.of() : s.conditions);
-        c.nodesDesired = s.nodesDesired;
-        c.nodesReady = s.nodesReady;
-        c.nodesLost = s.nodesLost;
-        c.bytesTotal = s.bytesTotal;
-        c.bytesAllocated = s.bytesAllocated;
-        c.bytesFree = s.bytesFree;
-        c.readyNodes = s.readyNodes;
-        c.capacity = s.capacity;
-        c.allocated = s.allocated;
-        return c;
-    }
 }

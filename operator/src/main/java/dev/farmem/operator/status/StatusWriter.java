@@ -4,6 +4,7 @@ import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import java.util.Objects;
+import java.util.function.Supplier;
 
 /**
  * The one place statuses are written: a JSON merge patch of the status subresource, sent only
@@ -12,6 +13,15 @@ import java.util.Objects;
 public final class StatusWriter {
 
     private StatusWriter() {}
+
+    /**
+     * The status a reconcile starts from: a deep copy of {@code current} through the object's own
+     * serialization, so every field is kept (a field added to the status class later included),
+     * or {@code empty} when there is none yet.
+     */
+    public static <S> S workingCopy(KubernetesClient client, S current, Supplier<S> empty) {
+        return current == null ? empty.get() : client.getKubernetesSerialization().clone(current);
+    }
 
     /**
      * Patches the status of {@code resource} to {@code status} if it changed. With

@@ -13,6 +13,7 @@ import dev.farmem.common.token.SlabRange;
 import dev.farmem.common.token.TokenIssuer;
 import dev.farmem.common.token.TokenKey;
 import dev.farmem.agent.server.TokenVerifier;
+import io.fabric8.kubernetes.api.model.Secret;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -57,6 +58,23 @@ class BindingSecretTest {
         assertThat(BindingSecret.sameExceptTokens(a, b)).isTrue();
         Binding moved = BindingSecret.binding(claim(), "tcp", 16 * MIB, 1, extents, Map.of("m1", node("127.0.0.9:7070")), new TokenIssuer(key), 1000);
         assertThat(BindingSecret.sameExceptTokens(a, moved)).as("an endpoint that moved is a change").isFalse();
+    }
+
+    @Test
+    void tokensAreReissuedAtHalfTheirLifeAndASecretOfAnotherClaimObjectIsNotThisClaims() {
+        List<Binding.Extent> extents = List.of(new Binding.Extent(0, 3, List.of(new Binding.Replica("m1", 0))));
+        long now = System.currentTimeMillis();
+        long life = BindingSecret.TOKEN_LIFETIME.toMillis();
+        Binding b = BindingSecret.binding(claim(), "tcp", 16 * MIB, 1, extents, Map.of("m1", node("127.0.0.2:7070")), new TokenIssuer(key), now + life);
+        Secret fresh = BindingSecret.secret(claim(), b, now + life);
+        Secret pastHalfLife = BindingSecret.secret(claim(), b, now + life / 2 - 3_600_000);
+        assertThat(BindingSecret.tokensPastHalfLife(fresh)).isFalse();
+        assertThat(BindingSecret.tokensPastHalfLife(pastHalfLife)).isTrue();
+
+        assertThat(BindingSecret.ownedBy(fresh, claim())).isTrue();
+        FarMemoryClaim recreated = claim();
+        recreated.getMetadata().setUid("uid-8");
+        assertThat(BindingSecret.ownedBy(fresh, recreated)).as("a claim recreated under the same name is another owner").isFalse();
     }
 
     static FarMemoryClaim claim() {

@@ -76,10 +76,10 @@ class OperatorEndToEndTest {
         kubectl.run("apply", "-f", ROOT.resolve("crds").toString()).check();
         kubectl.run("wait", "--for=condition=Established", "--timeout=60s", "crd/farmemorypools.farmem.io", "crd/farmemoryclaims.farmem.io",
                 "crd/memorynodes.farmem.io").check();
-        kubectl.run("apply", "-f", ROOT.resolve("examples/agent-rbac.yaml").toString()).check();
+        // examples/agent-rbac.yaml is applied by a step, as a new user would once the pool says it is missing.
+        operator = startOperator("operator-1"); // it creates its namespace
         // Agent pods of TCP pools meet the restricted Pod Security Standard: the API server's admission checks it.
         kubectl.run("label", "--overwrite", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted").check();
-        operator = startOperator("operator-1");
     }
 
     @AfterAll
@@ -148,6 +148,29 @@ class OperatorEndToEndTest {
 
     @Test
     @Order(3)
+    void withoutTheAgentsServiceAccountThePoolSaysWhatIsMissingAndHowToFixIt() {
+        kubectl.run("apply", "-f", ROOT.resolve("examples/pool.yaml").toString()).check();
+        await("rack-a says the agents' ServiceAccount is missing", () -> {
+            Condition degraded = condition(pool().getStatus().conditions, "Degraded");
+            return degraded != null && "AgentServiceAccountMissing".equals(degraded.getReason());
+        });
+        Condition degraded = condition(pool().getStatus().conditions, "Degraded");
+        System.out.println("DEGRADED (no agent ServiceAccount): " + degraded.getMessage());
+        assertThat(degraded.getStatus()).isEqualTo("True");
+        assertThat(degraded.getMessage()).contains("ServiceAccount farmem-system/farmem-agent does not exist")
+                .contains("kubectl apply -f examples/agent-rbac.yaml");
+        assertThat(condition(pool().getStatus().conditions, "Ready").getStatus()).isEqualTo("False");
+        assertThat(pool().getStatus().observedGeneration).isEqualTo(pool().getMetadata().getGeneration());
+        await("a Warning Event", () -> client.v1().events().inNamespace("default").list().getItems().stream()
+                .anyMatch(e -> "AgentServiceAccountMissing".equals(e.getReason()) && "rack-a".equals(e.getInvolvedObject().getName())));
+        assertThat(agentPods()).isEmpty();
+
+        // The fix the pool names: the next steps see the pool become Ready without anything else done.
+        kubectl.run("apply", "-f", ROOT.resolve("examples/agent-rbac.yaml").toString()).check();
+    }
+
+    @Test
+    @Order(4)
     void thePoolPlacesOneAgentPerChosenNodeAndBecomesReady() {
         Instant start = Instant.now();
         kubectl.run("apply", "-f", ROOT.resolve("examples/pool.yaml").toString()).check();
@@ -176,7 +199,7 @@ class OperatorEndToEndTest {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     void aClaimIsBoundAndAClientWritesAndReadsThroughTheAgents() throws Exception {
         Instant start = Instant.now();
         kubectl.run("apply", "-f", ROOT.resolve("examples/claim.yaml").toString()).check();
@@ -213,7 +236,7 @@ class OperatorEndToEndTest {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
     void aStoppedNodeIsShownLostAndReplacedWhileTheClaimKeepsItsData() throws Exception {
         Binding binding = BindingSecret.read(bindingSecret("demo-cache"));
         String victim = binding.extents().get(0).replicas().get(0).node();
@@ -240,7 +263,7 @@ class OperatorEndToEndTest {
     }
 
     @Test
-    @Order(6)
+    @Order(7)
     void twoOperatorsNeverHandOutASlabTwiceAndANewLeaderRebuildsTheMap() throws Exception {
         OperatorMain standby = startOperator("operator-2");
         try {
@@ -270,7 +293,7 @@ class OperatorEndToEndTest {
     }
 
     @Test
-    @Order(7)
+    @Order(8)
     void deletingTheClaimFreesItsSlabs() {
         kubectl.run("delete", "-f", ROOT.resolve("examples/claim.yaml").toString(), "--timeout=60s").check();
         await("claim gone and slabs free", () -> claim("demo-cache") == null && pool().getStatus().bytesAllocated == 0);
@@ -280,7 +303,7 @@ class OperatorEndToEndTest {
     }
 
     @Test
-    @Order(8)
+    @Order(9)
     void scalingIsAChangeOfTheSpec() {
         kubectl.run("patch", "farmemorypool", "rack-a", "--type=merge", "-p", "{\"spec\":{\"capacity\":{\"maxNodes\":2}}}").check();
         await("2 agents", () -> memoryNodes().size() == 2 && agentPods().size() == 2 && "2/2".equals(pool().getStatus().readyNodes));
@@ -290,7 +313,7 @@ class OperatorEndToEndTest {
     }
 
     @Test
-    @Order(9)
+    @Order(10)
     void aPoolWithABoundClaimWaitsForItBeforeItGoes() {
         kubectl.runWithInput(claimYaml("holder", 16 << 20, 1), "apply", "-f", "-").check();
         await("holder Bound", () -> allBound("holder"));
