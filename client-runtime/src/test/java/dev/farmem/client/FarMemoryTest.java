@@ -5,7 +5,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.farmem.agent.EmbeddedPool;
 import dev.farmem.client.engine.ClientMetrics;
+import dev.farmem.common.Endpoint;
 import dev.farmem.common.binding.Binding;
+import dev.farmem.transport.ForwardingConnection;
+import dev.farmem.transport.MemoryNodeConnection;
+import dev.farmem.transport.Transport;
+import dev.farmem.transport.WriteBatch;
+import dev.farmem.transport.tcp.NettyTransport;
 import io.prometheus.client.Collector;
 import io.prometheus.client.CollectorRegistry;
 import java.nio.ByteBuffer;
@@ -17,6 +23,8 @@ import java.util.List;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -172,6 +180,53 @@ class FarMemoryTest {
                 if (arr.get(i) != shadow[i]) throw new AssertionError("index " + i + ": far " + arr.get(i) + ", shadow " + shadow[i]);
             }
         }
+    }
+
+    @Test
+    void aFlushSendsTheDirtyLinesOfAllTheBlocksOfOneSlabInOneRequest() {
+        Binding b = pool.bind("coalesced", 4 * MIB, 1, 4096); // slabs of 1 MiB: 256 blocks each
+        AtomicInteger writes = new AtomicInteger();
+        Transport counting = new Transport() {
+            private final NettyTransport inner = new NettyTransport();
+
+            @Override
+            public String name() {
+                return inner.name();
+            }
+
+            @Override
+            public CompletableFuture<MemoryNodeConnection> connect(Endpoint endpoint, String token) {
+                return inner.connect(endpoint, token).thenApply(c -> new ForwardingConnection(c) {
+                    @Override
+                    public CompletableFuture<Void> writev(int slab, WriteBatch batch) {
+                        writes.incrementAndGet();
+                        return delegate.writev(slab, batch);
+                    }
+                });
+            }
+
+            @Override
+            public void close() {
+                inner.close();
+            }
+        };
+        try (counting; FarMemory mem = FarMemory.open(b, smallCache(MIB).backgroundFlusher(false).transport(() -> counting))) {
+            for (int i = 0; i < 200; i++) mem.buffer().putLong(spread(i), i); // one line in each of 100 blocks of slab 0 and 100 of slab 1
+            mem.flush();
+            assertThat(writes.get()).as("WRITEVs for 200 blocks in two slabs").isEqualTo(2);
+            assertThat(mem.stats().writtenBackBytes()).isEqualTo(200 * 64);
+            assertThat(mem.stats().lineIdealBytes()).isEqualTo(200 * 64);
+            assertThat(mem.stats().pageEquivalentBytes()).isEqualTo(200 * 4096);
+        }
+        try (FarMemory fresh = FarMemory.open(b, smallCache(MIB))) {
+            for (int i = 0; i < 200; i++) assertThat(fresh.buffer().getLong(spread(i))).isEqualTo(i);
+        }
+    }
+
+    /** A long in line i % 64 of block i (i < 100, slab 0) or of block 156 + i (slab 1). */
+    private static long spread(int i) {
+        long block = i < 100 ? i : 156 + i;
+        return block * 4096 + 64 * (i % 64);
     }
 
     /**

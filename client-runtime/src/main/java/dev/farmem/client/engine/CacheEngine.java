@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.LockSupport;
@@ -17,8 +16,9 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The cache engine over a {@link CacheRegion}: misses (merged per block), CLOCK eviction of
- * clean frames, sequential prefetch, and write-back of dirty lines coalesced into runs, one
- * WRITEV per block per replica, by a background flusher and by {@link #flush()}.
+ * clean frames, sequential prefetch, and write-back of dirty lines coalesced into runs: the
+ * background flusher and {@link #flush()} send the runs of many blocks of one claim slab in one
+ * WRITEV per replica, a write-back that makes room for a miss sends its one block.
  *
  * <p>Frame life cycle: a miss claims a clean victim ({@code EXCLUSIVE}), makes its version odd,
  * moves the table entry to the new block, fetches, makes the version even and releases the
@@ -31,6 +31,12 @@ public final class CacheEngine implements BlockCache {
     /** Wire cost of one more WRITEV segment (offset and length), for choosing runs vs the whole block. */
     static final int SEGMENT_OVERHEAD = 16;
     private static final int FLUSHER_MAX_IN_FLIGHT = 32;
+    /**
+     * Bounds of one coalesced WRITEV: the agent's segment limit, and a quarter of its default
+     * frame limit (1 MiB), so a request never approaches what the agent refuses.
+     */
+    static final int COALESCED_MAX_SEGMENTS = dev.farmem.transport.wire.Protocol.DEFAULT_MAX_SEGMENTS;
+    static final long COALESCED_MAX_BYTES = 256 * 1024;
 
     private final CacheRegion region;
     private final ClockHand clock;
@@ -355,6 +361,24 @@ public final class CacheEngine implements BlockCache {
      * released once every replica acknowledged (or all failed: then the lines stay dirty).
      */
     CompletableFuture<Void> writeBack(int frame) {
+        WriteBatch batch = new WriteBatch(8);
+        Taken t = take(frame, batch);
+        if (t == null) return CompletableFuture.completedFuture(null);
+        return send(t.slab(), batch, List.of(t));
+    }
+
+    /**
+     * The dirty lines a write-back took from one frame: the mask to put back if the write fails,
+     * the lines it held, and the claim slab the frame's block lies in.
+     */
+    private record Taken(int frame, long[] mask, int dirtyLines, long slab) {}
+
+    /**
+     * Takes the dirty mask of a frame whose write-back flag the caller holds and adds its runs
+     * (or the whole block, when the runs would cost more on the wire) to {@code batch}. Returns
+     * null, and releases the flag, when the frame was clean.
+     */
+    private Taken take(int frame, WriteBatch batch) {
         int words = region.maskWords();
         long[] taken = new long[words];
         long any = 0;
@@ -364,7 +388,7 @@ public final class CacheEngine implements BlockCache {
         }
         if (any == 0) {
             region.endWriteBack(frame);
-            return CompletableFuture.completedFuture(null);
+            return null;
         }
         int dirtyLines = DirtyLineMask.countLines(taken, words);
         metrics.dirtyLines.add(-dirtyLines);
@@ -379,21 +403,28 @@ public final class CacheEngine implements BlockCache {
         int sendLines = DirtyLineMask.countLines(send, words);
         long address = (region.tag(frame) - 1) << blockShift;
         long offset = address % slabSize;
-        WriteBatch batch;
         if ((long) sendLines * CacheRegion.LINE + (long) runs * SEGMENT_OVERHEAD >= blockSize + SEGMENT_OVERHEAD) {
-            batch = new WriteBatch(1).add(offset, region.buffer(), region.dataIndex(frame, 0), blockSize);
+            batch.add(offset, region.buffer(), region.dataIndex(frame, 0), blockSize);
         } else {
-            batch = new WriteBatch(runs);
             for (int i = 0; i < runs; i++) {
                 int at = starts[i] << CacheRegion.LINE_SHIFT;
                 batch.add(offset + at, region.buffer(), region.dataIndex(frame, at), lengths[i] << CacheRegion.LINE_SHIFT);
             }
         }
+        return new Taken(frame, taken, dirtyLines, address / slabSize);
+    }
+
+    /**
+     * Sends one WRITEV of claim slab {@code slab} carrying the lines taken from {@code frames};
+     * releases their write-back flags when every replica acknowledged, or puts their lines back
+     * in the dirty masks when all failed.
+     */
+    private CompletableFuture<Void> send(long slab, WriteBatch batch, List<Taken> frames) {
         long bytes = batch.totalBytes();
         long start = System.nanoTime();
         CompletableFuture<Void> sent;
         try {
-            sent = router.writev(address / slabSize, batch);
+            sent = router.writev(slab, batch);
         } catch (RuntimeException e) {
             sent = CompletableFuture.failedFuture(e);
         }
@@ -402,14 +433,67 @@ public final class CacheEngine implements BlockCache {
                 metrics.observeWriteback(System.nanoTime() - start);
                 metrics.writtenBackBytes.add(bytes);
                 metrics.writtenBackLines.add(bytes >>> CacheRegion.LINE_SHIFT);
-                metrics.lineIdealBytes.add((long) dirtyLines * CacheRegion.LINE);
-                metrics.pageEquivalentBytes.add(blockSize);
+                for (Taken t : frames) {
+                    metrics.lineIdealBytes.add((long) t.dirtyLines() * CacheRegion.LINE);
+                    metrics.pageEquivalentBytes.add(blockSize);
+                }
             } else {
                 metrics.writebackErrors.increment();
-                for (int w = 0; w < words; w++) if (taken[w] != 0) markDirtyBits(frame, w, taken[w]);
+                for (Taken t : frames) {
+                    for (int w = 0; w < t.mask().length; w++) if (t.mask()[w] != 0) markDirtyBits(t.frame(), w, t.mask()[w]);
+                }
             }
-            region.endWriteBack(frame);
+            for (Taken t : frames) region.endWriteBack(t.frame());
         });
+    }
+
+    /**
+     * Frames whose write-backs go out together: the dirty lines of many blocks of one claim slab
+     * travel in one WRITEV (a scatter list within one slab is what the wire carries), so a flusher
+     * pass over many sparsely written blocks costs a few requests, not one per block.
+     */
+    private final class Coalescer {
+        private final java.util.Map<Long, WriteBatch> batches = new java.util.HashMap<>();
+        private final java.util.Map<Long, List<Taken>> taken = new java.util.HashMap<>();
+        private final List<CompletableFuture<Void>> sent = new ArrayList<>();
+        private final java.util.concurrent.atomic.AtomicInteger inFlight;
+
+        /** {@code inFlight} counts the requests this coalescer sent that have not ended. */
+        Coalescer(java.util.concurrent.atomic.AtomicInteger inFlight) {
+            this.inFlight = inFlight;
+        }
+
+        /** Adds a frame whose write-back flag the caller holds. */
+        void add(int frame) {
+            WriteBatch spare = new WriteBatch(8);
+            Taken t = take(frame, spare);
+            if (t == null) return;
+            WriteBatch batch = batches.get(t.slab());
+            if (batch != null && (batch.size() + spare.size() > COALESCED_MAX_SEGMENTS || batch.totalBytes() + spare.totalBytes() > COALESCED_MAX_BYTES)) {
+                sendGroup(t.slab());
+                batch = null;
+            }
+            if (batch == null) {
+                batches.put(t.slab(), spare);
+                taken.put(t.slab(), new ArrayList<>(List.of(t)));
+                return;
+            }
+            for (int i = 0; i < spare.size(); i++) batch.add(spare.remoteOffset(i), spare.source(i), spare.sourceIndex(i), spare.length(i));
+            taken.get(t.slab()).add(t);
+        }
+
+        private void sendGroup(long slab) {
+            WriteBatch batch = batches.remove(slab);
+            List<Taken> frames = taken.remove(slab);
+            inFlight.incrementAndGet();
+            sent.add(send(slab, batch, frames).whenComplete((ok, err) -> inFlight.decrementAndGet()));
+        }
+
+        /** Sends what is gathered; the futures of every request sent. */
+        List<CompletableFuture<Void>> finish() {
+            for (Long slab : new ArrayList<>(batches.keySet())) sendGroup(slab);
+            return sent;
+        }
     }
 
     private void markDirtyBits(int frame, int word, long bits) {
@@ -429,13 +513,14 @@ public final class CacheEngine implements BlockCache {
     }
 
     private void flushAll() {
-        List<CompletableFuture<Void>> pending = new ArrayList<>();
+        Coalescer out = new Coalescer(new java.util.concurrent.atomic.AtomicInteger());
         List<Integer> busy = new ArrayList<>();
         for (int f = 0; f < region.frameCount(); f++) {
             if (!region.isDirty(f) && (region.state(f) & CacheRegion.WRITEBACK) == 0) continue;
-            if (region.tryBeginWriteBack(f)) pending.add(writeBack(f));
+            if (region.tryBeginWriteBack(f)) out.add(f);
             else busy.add(f);
         }
+        List<CompletableFuture<Void>> pending = out.finish();
         RuntimeException failure = null;
         for (CompletableFuture<Void> p : pending) {
             try {
@@ -487,31 +572,31 @@ public final class CacheEngine implements BlockCache {
     /**
      * Cleans the frames the CLOCK hand will reach next, so that eviction finds clean victims
      * and rarely waits: while more than the low watermark of frames are dirty, writes back the
-     * cold (access bit clear) dirty frames in a window ahead of the hand. Hot frames are left
-     * alone, so a line written again and again travels once, at eviction time or at flush.
+     * cold (access bit clear) dirty frames in a window ahead of the hand, the lines of all the
+     * frames of one claim slab in one WRITEV (at most {@value #FLUSHER_MAX_IN_FLIGHT} requests
+     * out). Hot frames are left alone, so a line written again and again travels once, at
+     * eviction time or at flush.
      */
     private void runFlusher() {
-        Semaphore inFlight = new Semaphore(FLUSHER_MAX_IN_FLIGHT);
+        java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
         int frames = region.frameCount();
         long low = (long) (flusherLowWatermark * frames * region.maskWords());
         int window = Math.max(Math.min(frames, 64), Math.min(frames / 8, 4096));
         while (!closed) {
-            if (metrics.dirtyWords.sum() <= low) {
+            if (metrics.dirtyWords.sum() <= low || inFlight.get() >= FLUSHER_MAX_IN_FLIGHT) {
                 LockSupport.parkNanos(1_000_000);
                 continue;
             }
             int issued = 0;
+            Coalescer out = new Coalescer(inFlight);
             int f = clock.position();
             for (int scanned = 0; scanned < window && !closed; scanned++, f = f + 1 == frames ? 0 : f + 1) {
                 if (region.accessed(f) || !region.isDirty(f)) continue;
-                if (!inFlight.tryAcquire()) break;
-                if (!region.tryBeginWriteBack(f)) {
-                    inFlight.release();
-                    continue;
-                }
-                writeBack(f).whenComplete((ok, err) -> inFlight.release());
+                if (!region.tryBeginWriteBack(f)) continue;
+                out.add(f);
                 issued++;
             }
+            out.finish();
             LockSupport.parkNanos(issued == 0 ? 1_000_000 : 50_000);
         }
     }
