@@ -39,6 +39,7 @@ public final class AgentMain {
         DefaultExports.initialize();
         log.info("allocating {} in slabs of {} for node {} of pool {}", ByteSize.format(s.capacity()), ByteSize.format(s.slabSize()), s.node(), s.pool());
         MemoryNodeAgent agent = MemoryNodeAgent.start(s, CollectorRegistry.defaultRegistry);
+        serveRdma(agent, options);
         AtomicBoolean ready = new AtomicBoolean();
         MetricsServer metrics = MetricsServer.start(options.metrics(), CollectorRegistry.defaultRegistry, ready::get);
         Endpoint advertise = options.advertise() != null ? options.advertise() : agent.endpoint();
@@ -73,6 +74,28 @@ public final class AgentMain {
             Thread.currentThread().interrupt();
         }
         System.exit(0);
+    }
+
+    /** --transport rdma: RDMA beside TCP or stop; auto: RDMA where the probe finds it usable, else TCP only and why. */
+    private static void serveRdma(MemoryNodeAgent agent, AgentOptions options) {
+        if (options.transport().equals("tcp")) return;
+        if (options.transport().equals("auto")) {
+            dev.farmem.transport.rdma.RdmaSupport.Status probe = dev.farmem.transport.rdma.RdmaSupport.probe();
+            if (!probe.available()) {
+                log.info("transport auto: serving tcp only ({})", probe.reason());
+                return;
+            }
+        }
+        String host = options.advertise() != null ? options.advertise().host() : agent.endpoint().host();
+        try {
+            log.info("serving RDMA on {}", agent.serveRdma(host));
+        } catch (IllegalStateException e) {
+            if (options.transport().equals("rdma")) {
+                agent.close();
+                throw e;
+            }
+            log.warn("transport auto: RDMA could not be served on {} ({}); serving tcp only", host, e.getMessage());
+        }
     }
 
     /** The first call to the API: a cluster that cannot be reached is a start-up error with its reason, not a stack trace. */

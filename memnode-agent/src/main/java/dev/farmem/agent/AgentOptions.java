@@ -24,7 +24,8 @@ import picocli.CommandLine.Option;
  * given as environment variable {@code FARMEM_NAME} (upper case, dashes as underscores), which is
  * how the pod sets them from the Downward API and a mounted Secret. A flag wins over the environment.
  */
-public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, Endpoint advertise, String registration, Duration drainTimeout) {
+public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, Endpoint advertise, String registration, Duration drainTimeout,
+                           String transport) {
 
     /** The flags as picocli reads them; {@link #options} checks them together. */
     @Command(name = "./farmem agent", sortOptions = false, usageHelpAutoWidth = false,
@@ -84,8 +85,8 @@ public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, En
                 description = "on SIGTERM, the longest wait for requests in flight (e.g. 10s, 500ms)")
         Duration drainTimeout;
         @Option(names = "--transport", paramLabel = "KIND", defaultValue = "tcp",
-                description = "tcp | rdma | auto: how clients reach this node; this release serves tcp, rdma stops at start saying what is "
-                        + "missing, auto serves tcp")
+                description = "tcp | rdma | auto: how clients reach this node; rdma serves RDMA beside TCP on the advertised address (an RDMA "
+                        + "device's IP) and stops at start saying what is missing, auto serves RDMA where it can")
         String transport;
         @Option(names = "--registration", paramLabel = "MODE", defaultValue = "auto",
                 description = "auto | none | kubernetes: report to the Kubernetes API (auto: when KUBERNETES_SERVICE_HOST is set)")
@@ -136,8 +137,7 @@ public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, En
         }
         if (f.transport.equals("rdma")) {
             RdmaSupport.Status rdma = RdmaSupport.probe();
-            throw new IllegalArgumentException("--transport rdma: " + (rdma.available() ? rdma.reason() + ", but this release serves TCP only"
-                    : rdma.reason()) + "; use --transport tcp");
+            if (!rdma.available()) throw new IllegalArgumentException("--transport rdma: " + rdma.reason() + "; use --transport tcp");
         }
         if (!List.of("auto", "none", "kubernetes").contains(f.registration)) {
             throw new IllegalArgumentException("--registration '" + f.registration + "' must be auto, none or kubernetes");
@@ -146,7 +146,7 @@ public record AgentOptions(AgentSettings settings, InetSocketAddress metrics, En
         byte[] key = TokenKey.read(keyFile);
         AgentSettings settings = new AgentSettings(node, f.pool, listen, capacity, f.slabSize, key, f.memoryFile, (int) f.maxFrame,
                 Protocol.DEFAULT_MAX_SEGMENTS, ioThreads, limits(f));
-        return new AgentOptions(settings, metrics, advertise, f.registration, f.drainTimeout);
+        return new AgentOptions(settings, metrics, advertise, f.registration, f.drainTimeout, f.transport);
     }
 
     private static ConnectionLimits limits(Flags f) {

@@ -67,7 +67,7 @@ public final class EmbeddedPool implements AutoCloseable {
                 }
                 MemoryNodeAgent a = MemoryNodeAgent.start(s, new CollectorRegistry());
                 agents.add(a);
-                if (rdmaHost != null) a.serveRdma();
+                if (rdmaHost != null) a.serveRdma(rdmaHost);
                 endpoints.add(a.endpoint());
             }
         } catch (RuntimeException e) {

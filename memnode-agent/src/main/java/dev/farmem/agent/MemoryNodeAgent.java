@@ -48,11 +48,12 @@ public final class MemoryNodeAgent implements AutoCloseable {
     }
 
     /**
-     * Serves RDMA beside TCP, on the TCP endpoint's address and port number (rdma_cm's port space is its own), so one
-     * endpoint in a binding serves both. The address must belong to an RDMA device. Returns the RDMA endpoint.
+     * Serves RDMA beside TCP, on {@code host} (an RDMA device's address: the advertised one when TCP listens on a
+     * wildcard) and the TCP port number (rdma_cm's port space is its own), so one endpoint in a binding serves both.
+     * Returns the RDMA endpoint; throws {@link IllegalStateException} saying why when RDMA cannot be served.
      */
-    public synchronized Endpoint serveRdma() {
-        if (rdma == null) rdma = RdmaService.start(new InetSocketAddress(endpoint().host(), endpoint().port()), store, verifier);
+    public synchronized Endpoint serveRdma(String host) {
+        if (rdma == null) rdma = RdmaService.start(new InetSocketAddress(host, endpoint().port()), store, verifier);
         return rdma.endpoint();
     }
 

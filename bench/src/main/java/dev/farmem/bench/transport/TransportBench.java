@@ -2,6 +2,7 @@ package dev.farmem.bench.transport;
 
 import dev.farmem.agent.EmbeddedPool;
 import dev.farmem.transport.MemoryNodeConnection;
+import dev.farmem.transport.Transport;
 import dev.farmem.transport.WriteBatch;
 import dev.farmem.common.binding.Binding;
 import dev.farmem.common.cli.Cli;
@@ -9,6 +10,8 @@ import dev.farmem.common.cli.EnvironmentDefaults;
 import dev.farmem.transport.tcp.EventLoops;
 import dev.farmem.transport.tcp.NettyTransport;
 import dev.farmem.transport.tcp.TcpOptions;
+import dev.farmem.transport.rdma.RdmaOptions;
+import dev.farmem.transport.rdma.RdmaTransport;
 import dev.farmem.transport.wire.Protocol;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
@@ -31,6 +34,10 @@ import picocli.CommandLine.Option;
  * alternately in the same run. Prints 4 KiB READ latency at queue depth 1 (p50, p99), pipelined
  * 4 KiB READ throughput and pipelined WRITEV throughput (4 dirty lines of 64 B per request),
  * each as the median of the rounds with the spread, and the ratio farmem / plain.
+ *
+ * <p>{@code --transport rdma [--address IP]}: the same figures over RDMA (the agent serves RDMA on an address of an RDMA
+ * device, 10.215.0.2 in the e2e/rdma-vm guest); there is no plain-socket side, the floor to compare with is
+ * perftest's {@code ib_read_lat} / {@code ib_read_bw} on the same device (the transport README has one guest command for both).
  */
 public final class TransportBench {
 
@@ -54,12 +61,20 @@ public final class TransportBench {
         double seconds;
         @Option(names = "--depth", paramLabel = "N", defaultValue = "32", description = "requests in flight when pipelined, 1..4096")
         int depth;
+        @Option(names = "--transport", paramLabel = "KIND", defaultValue = "tcp",
+                description = "tcp, or rdma: the same figures over RDMA with the agent on --address; no plain-socket side (compare with perftest's "
+                        + "ib_read_lat and ib_read_bw on the same device)")
+        String transport;
+        @Option(names = "--address", paramLabel = "IP", defaultValue = "10.215.0.2",
+                description = "with --transport rdma: an address of the RDMA device (10.215.0.2 in the e2e/rdma-vm guest)")
+        String address;
 
         /** The flags checked; throws IllegalArgumentException saying which value is wrong. */
         Flags checked() {
             Cli.inRange("--rounds", rounds, 1, Integer.MAX_VALUE);
             Cli.inRange("--warmup", warmup, 0, Integer.MAX_VALUE);
             Cli.inRange("--depth", depth, 1, 4096);
+            if (!transport.equals("tcp") && !transport.equals("rdma")) throw new IllegalArgumentException("--transport " + transport + " is not tcp or rdma");
             if (warmupSeconds < 0 || warmupSeconds > 120) throw new IllegalArgumentException("--warmup-seconds " + warmupSeconds + " is not in 0..120");
             if (seconds <= 0 || seconds > 30) throw new IllegalArgumentException("--seconds " + seconds + " must be more than 0 and at most 30");
             return this;
@@ -75,15 +90,19 @@ public final class TransportBench {
         double warmupSeconds = f.warmupSeconds;
         double seconds = f.seconds;
         int depth = f.depth;
+        String transport = f.transport;
+        String address = f.address;
+        boolean rdma = transport.equals("rdma");
         long nanos = (long) (seconds * 1e9);
         System.out.printf(Locale.ROOT, "machine: %d cpus, %s %s, netty %s, jvm flags %s%n", Runtime.getRuntime().availableProcessors(),
                 System.getProperty("java.vm.name"), System.getProperty("java.version"), EventLoops.kind(),
                 ManagementFactory.getRuntimeMXBean().getInputArguments());
-        System.out.printf(Locale.ROOT, "run: %.0f s farmem warm-up, %d warm-up + %d rounds x %.1f s per figure and side, pipeline depth %d, one client connection, one agent I/O thread%n",
-                warmupSeconds, warmup, rounds, seconds, depth);
+        System.out.printf(Locale.ROOT, "run: %.0f s farmem warm-up, %d warm-up + %d rounds x %.1f s per figure and side, pipeline depth %d, one client connection, %s%n",
+                warmupSeconds, warmup, rounds, seconds, depth, rdma ? "transport rdma on " + address : "one agent I/O thread");
 
-        try (EmbeddedPool pool = EmbeddedPool.start(1, SLAB, SLAB);
-             NettyTransport tcp = new NettyTransport(TcpOptions.defaults().withIoThreads(1));
+        try (EmbeddedPool pool = rdma ? EmbeddedPool.startRdma(1, SLAB, SLAB, address) : EmbeddedPool.start(1, SLAB, SLAB);
+             Transport tcp = rdma ? RdmaTransport.open(RdmaOptions.defaults().withDepth(Math.max(depth, 64)))
+                     : new NettyTransport(TcpOptions.defaults().withIoThreads(1));
              PlainSocketPeer peer = new PlainSocketPeer()) {
             Binding b = pool.bind("bench", SLAB, 1, BLOCK);
             Binding.Location loc = b.locate(0).get(0);
@@ -108,12 +127,13 @@ public final class TransportBench {
                 double[] farmemWrites = new double[rounds];
                 double[] plainWrites = new double[rounds];
                 for (int r = -warmup; r < rounds; r++) {
+                    // Over RDMA there is no plain-socket side (NaN): perftest on the same device is the floor.
                     double[] fq = qd1(c, slab, nanos);
-                    double[] pq = plainQd1(plainRead, nanos);
+                    double[] pq = rdma ? new double[] {Double.NaN, Double.NaN} : plainQd1(plainRead, nanos);
                     double fr = readThroughput(c, slab, depth, nanos);
-                    double pr = plainRead.pipelined(depth, nanos);
+                    double pr = rdma ? Double.NaN : plainRead.pipelined(depth, nanos);
                     double fw = writevThroughput(c, slab, depth, nanos);
-                    double pw = plainWrite.pipelined(depth, nanos);
+                    double pw = rdma ? Double.NaN : plainWrite.pipelined(depth, nanos);
                     System.out.printf(Locale.ROOT, "%s %d: READ QD1 p50 %.1f/%.1f us, READ %.0f/%.0f kops/s, WRITEV %.0f/%.0f kops/s (farmem/plain)%n",
                             r < 0 ? "warm-up" : "round", r < 0 ? r + warmup + 1 : r + 1, fq[0] / 1e3, pq[0] / 1e3, fr / 1e3, pr / 1e3, fw / 1e3, pw / 1e3);
                     if (r < 0) continue;
@@ -129,7 +149,7 @@ public final class TransportBench {
                 double[] pP50 = plainQd1.stream().mapToDouble(x -> x[0]).toArray();
                 double[] pP99 = plainQd1.stream().mapToDouble(x -> x[1]).toArray();
                 System.out.println();
-                System.out.printf(Locale.ROOT, "%-34s %18s %18s %8s %s%n", "figure (median [min..max])", "farmem", "plain socket", "ratio", "target");
+                System.out.printf(Locale.ROOT, "%-34s %18s %18s %8s %s%n", "figure (median [min..max])", "farmem " + transport, "plain socket", "ratio", "target");
                 row("4KiB READ QD1 p50 (us)", fP50, pP50, 1e-3, "p50 <= 30 us");
                 row("4KiB READ QD1 p99 (us)", fP99, pP99, 1e-3, "p99 <= 150 us");
                 row("4KiB READ pipelined (kops/s)", farmemReads, plainReads, 1e-3, "report");
@@ -236,6 +256,10 @@ public final class TransportBench {
     static void row(String name, double[] farmem, double[] plain, double unit, String target) {
         double f = median(farmem) * unit;
         double p = median(plain) * unit;
+        if (Double.isNaN(p)) { // no plain side (RDMA)
+            System.out.printf(Locale.ROOT, "%-34s %18s %18s %8s %s%n", name, spread(farmem, unit), "-", "-", target);
+            return;
+        }
         System.out.printf(Locale.ROOT, "%-34s %18s %18s %8.2f %s%n", name, spread(farmem, unit), spread(plain, unit), f / p, target);
     }
 

@@ -88,6 +88,7 @@ final class RdmaConnection implements MemoryNodeConnection {
     private long slabSize;
 
     private volatile TransportException closedBecause;
+    private volatile TransportException disconnected;
     private volatile boolean stopping;
 
     RdmaConnection(QpEndpoint ep, Endpoint endpoint, RdmaOptions options, Runnable onClose) {
@@ -101,7 +102,9 @@ final class RdmaConnection implements MemoryNodeConnection {
         this.poller = new Thread(this::pollLoop, "farmem-rdma-" + endpoint);
         poller.setDaemon(true);
         ep.onInit(this::init);
-        ep.onDisconnect(event -> fail(new TransportException(ErrorCode.CONNECTION_CLOSED, "memory node " + endpoint + " disconnected (" + event + ")")));
+        // Not failed here, on the rdma_cm thread: the completion thread first drains what the CQ already holds, so
+        // a request the node refused (a revoked key, after which the node drops the connection) reports FENCED.
+        ep.onDisconnect(event -> disconnected = new TransportException(ErrorCode.CONNECTION_CLOSED, "memory node " + endpoint + " disconnected (" + event + ")"));
     }
 
     /** Runs inside DiSNI's resource allocation, once the QP exists and before the connection is up. */
@@ -358,6 +361,12 @@ final class RdmaConnection implements MemoryNodeConnection {
                     runOverflow();
                     lastWork = System.nanoTime();
                     continue;
+                }
+                TransportException gone = disconnected;
+                if (gone != null) {
+                    // The CQ was just found empty: everything the node answered before it left has been handled.
+                    fail(gone);
+                    break;
                 }
                 long now = System.nanoTime();
                 if (now >= nextSweep) {
