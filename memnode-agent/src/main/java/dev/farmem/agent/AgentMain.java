@@ -3,6 +3,7 @@ package dev.farmem.agent;
 import dev.farmem.agent.metrics.MetricsServer;
 import dev.farmem.common.ByteSize;
 import dev.farmem.common.Endpoint;
+import dev.farmem.common.token.Incarnation;
 import dev.farmem.transport.tcp.EventLoops;
 import io.prometheus.client.CollectorRegistry;
 import io.prometheus.client.hotspot.DefaultExports;
@@ -62,12 +63,12 @@ public final class AgentMain {
         Signal.handle(new Signal("TERM"), sig -> new Thread(stop, "farmem-agent-stop").start());
         Signal.handle(new Signal("INT"), sig -> new Thread(stop, "farmem-agent-stop").start());
 
-        started(registration, new AgentInfo(s.node(), s.pool(), advertise, metrics.endpoint(), agent.store().capacity(), s.slabSize(),
+        started(registration, new AgentInfo(s.node(), agent.incarnation(), s.pool(), advertise, metrics.endpoint(), agent.store().capacity(), s.slabSize(),
                 agent.store().slabCount(), "tcp-" + EventLoops.kind(), MemoryNodeAgent.VERSION, agent.store()::ownedSlabs));
         registration.ready();
         ready.set(true);
-        log.info("serving on {} (advertised {}), metrics on http://{}/metrics, {} slabs, transport tcp-{}", agent.endpoint(), advertise,
-                metrics.endpoint(), agent.store().slabCount(), EventLoops.kind());
+        log.info("serving on {} (advertised {}) as incarnation {}, metrics on http://{}/metrics, {} slabs, transport tcp-{}", agent.endpoint(),
+                advertise, Incarnation.format(agent.incarnation()), metrics.endpoint(), agent.store().slabCount(), EventLoops.kind());
         try {
             stopped.await();
         } catch (InterruptedException e) {

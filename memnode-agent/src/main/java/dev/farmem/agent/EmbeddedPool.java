@@ -38,6 +38,10 @@ public final class EmbeddedPool implements AutoCloseable {
 
     private final List<MemoryNodeAgent> agents = new ArrayList<>();
     private final List<Endpoint> endpoints = new ArrayList<>();
+    /** Each agent's settings, to restart it under the same name on the same port. */
+    private final List<AgentSettings> settings = new ArrayList<>();
+    /** Each agent's last incarnation, kept when it stops: tokens issued later still name the process that held the data. */
+    private final List<Long> incarnations = new ArrayList<>();
     private final int[] nextFreeSlab;
     private final long slabSize;
     private final byte[] key = TokenKey.generate();
@@ -69,6 +73,8 @@ public final class EmbeddedPool implements AutoCloseable {
                 agents.add(a);
                 if (rdmaHost != null) a.serveRdma(rdmaHost);
                 endpoints.add(a.endpoint());
+                settings.add(s);
+                incarnations.add(a.incarnation());
             }
         } catch (RuntimeException e) {
             close();
@@ -150,7 +156,7 @@ public final class EmbeddedPool implements AutoCloseable {
         long expires = System.currentTimeMillis() + TOKEN_LIFETIME.toMillis();
         Map<String, Binding.Node> nodes = new TreeMap<>();
         granted.forEach((a, ranges) -> nodes.put(name(a), new Binding.Node(endpoints.get(a).toString(),
-                issuer.issue(new CapabilityToken(name(a), b.claimUid(), epoch, ranges, Rights.READ_WRITE, expires)))));
+                issuer.issue(new CapabilityToken(name(a), incarnations.get(a), b.claimUid(), epoch, ranges, Rights.READ_WRITE, expires)))));
         return new Binding(b.version(), b.pool(), b.claim(), b.claimUid(), epoch, b.transport(), b.sizeBytes(), b.slabSize(), b.blockSize(),
                 nodes, b.extents()).validate();
     }
@@ -169,6 +175,29 @@ public final class EmbeddedPool implements AutoCloseable {
             a.close();
             agents.set(i, null);
         }
+    }
+
+    /**
+     * Starts agent {@code i} again, stopping it first if it runs: the same node name, the same port, a new
+     * (empty) region, so a new incarnation. It refuses tokens of the bindings made before ({@code STALE_INCARNATION});
+     * bindings made from now on name the new incarnation.
+     */
+    public synchronized MemoryNodeAgent restartAgent(int i) {
+        stopAgent(i);
+        AgentSettings s = settings.get(i);
+        Endpoint was = endpoints.get(i);
+        AgentSettings again = new AgentSettings(s.node(), s.pool(), new java.net.InetSocketAddress(was.host(), was.port()), s.capacity(), s.slabSize(),
+                s.key(), s.backingFile(), s.maxFrameSize(), s.maxSegments(), s.ioThreads(), s.limits());
+        MemoryNodeAgent a = MemoryNodeAgent.start(again, new CollectorRegistry());
+        if ("rdma".equals(transport)) a.serveRdma();
+        agents.set(i, a);
+        incarnations.set(i, a.incarnation());
+        return a;
+    }
+
+    /** Agent {@code i}'s incarnation: the running process's, or the last one's when stopped. Tests issue tokens for it. */
+    public synchronized long incarnation(int i) {
+        return incarnations.get(i);
     }
 
     /** The pool key, for tests that issue their own tokens. */

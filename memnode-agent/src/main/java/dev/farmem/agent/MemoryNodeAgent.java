@@ -5,13 +5,17 @@ import dev.farmem.agent.rdma.RdmaService;
 import dev.farmem.agent.region.SlabStore;
 import dev.farmem.agent.server.AgentServer;
 import dev.farmem.common.Endpoint;
+import dev.farmem.common.token.Incarnation;
 import dev.farmem.transport.tcp.EventLoops;
 import dev.farmem.agent.server.TokenVerifier;
 import io.prometheus.client.CollectorRegistry;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 
-/** One memory node: its region of slabs, its TCP server (and RDMA service when asked), its metrics. Started by AgentMain or an EmbeddedPool. */
+/**
+ * One memory node: its region of slabs, its TCP server (and RDMA service when asked), its metrics. Started by AgentMain or an EmbeddedPool.
+ * Each start is a new {@link Incarnation}: the region is new, so tokens issued for an earlier start are refused.
+ */
 public final class MemoryNodeAgent implements AutoCloseable {
 
     public static final String VERSION = versionOf();
@@ -25,7 +29,7 @@ public final class MemoryNodeAgent implements AutoCloseable {
 
     private MemoryNodeAgent(AgentSettings settings, CollectorRegistry registry) {
         this.settings = settings;
-        this.verifier = new TokenVerifier(settings.key(), settings.node());
+        this.verifier = new TokenVerifier(settings.key(), settings.node(), Incarnation.draw());
         this.store = SlabStore.allocate(settings.capacity(), settings.slabSize(), settings.backingFile());
         this.metrics = new AgentMetrics(registry, VERSION, "tcp-" + EventLoops.kind());
         metrics.region(store.capacity(), store.slabCount());
@@ -41,6 +45,11 @@ public final class MemoryNodeAgent implements AutoCloseable {
 
     public String node() {
         return settings.node();
+    }
+
+    /** This process's {@link Incarnation}: tokens must name it. */
+    public long incarnation() {
+        return verifier.incarnation();
     }
 
     public Endpoint endpoint() {

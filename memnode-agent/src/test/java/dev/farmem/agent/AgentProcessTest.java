@@ -8,6 +8,7 @@ import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.TransportException;
 import dev.farmem.transport.WriteBatch;
 import dev.farmem.transport.tcp.NettyTransport;
+import dev.farmem.common.token.Incarnation;
 import dev.farmem.common.token.Rights;
 import dev.farmem.common.token.TokenIssuer;
 import dev.farmem.common.token.TokenKey;
@@ -32,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The agent as a real process (java running AgentMain): health, the metric contract, SIGTERM. */
 class AgentProcessTest {
 
-    static final Pattern SERVING = Pattern.compile("serving on (\\S+) .*metrics on http://(\\S+)/metrics");
+    static final Pattern SERVING = Pattern.compile("serving on (\\S+) .*as incarnation (\\p{XDigit}{16}), metrics on http://(\\S+)/metrics");
 
     @Test
     void servesMetricsAsDocumentedAndDrainsOnSigtermExitingZero(@TempDir Path dir) throws Exception {
@@ -55,14 +56,15 @@ class AgentProcessTest {
             }
             assertThat(serving).as("agent log: %s", Files.readString(logFile)).isNotNull();
             Endpoint data = Endpoint.parse(serving.group(1));
-            String metrics = "http://" + serving.group(2);
+            String metrics = "http://" + serving.group(3);
+            long incarnation = Incarnation.parse(serving.group(2));
 
             HttpClient http = HttpClient.newHttpClient();
             assertThat(get(http, metrics + "/healthz").statusCode()).isEqualTo(200);
             assertThat(get(http, metrics + "/readyz").statusCode()).isEqualTo(200);
 
             try (NettyTransport tcp = new NettyTransport()) {
-                String token = new TokenIssuer(key).issue("proc-node", "uid", 1, 0, 8, Rights.READ_WRITE, Long.MAX_VALUE);
+                String token = new TokenIssuer(key).issue("proc-node", incarnation, "uid", 1, 0, 8, Rights.READ_WRITE, Long.MAX_VALUE);
                 MemoryNodeConnection c = tcp.connect(data, token).join();
                 c.read(0, 0, ByteBuffer.allocate(64)).join();
 

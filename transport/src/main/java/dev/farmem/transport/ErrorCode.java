@@ -23,7 +23,12 @@ public enum ErrorCode {
     /** No response within the request timeout. */
     TIMEOUT(10),
     /** The node failed for a reason of its own. */
-    INTERNAL(11);
+    INTERNAL(11),
+    /**
+     * The token was issued for an earlier agent process of this memory node (or names none): the node
+     * restarted, its region is new and holds none of the claim's data. The replica is lost, never to be read.
+     */
+    STALE_INCARNATION(12);
 
     private final int wire;
 

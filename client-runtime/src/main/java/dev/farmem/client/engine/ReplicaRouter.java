@@ -25,6 +25,11 @@ import org.slf4j.LoggerFactory;
  * binding, reads from one replica with fail-over, writes to every live replica. A replica that
  * fails once is taken out for the life of this router (it may have missed writes, so reading it
  * again could return stale data); the claim keeps working on the others.
+ *
+ * <p>A node that refuses the binding's token as {@code STALE_INCARNATION} restarted since the token
+ * was issued: its region is new and holds none of the claim's data, so the replica is lost, exactly
+ * as a node that cannot be reached, and is never read. A slab with no live replica left fails its
+ * reads and writes with an error that names each replica's node and why it was lost.
  */
 public final class ReplicaRouter implements AutoCloseable {
 
@@ -38,6 +43,8 @@ public final class ReplicaRouter implements AutoCloseable {
     private final int[][] slabRemote;
     private final LongAdder replicaFailures;
     private final java.util.concurrent.atomic.AtomicIntegerArray failed;
+    /** Per node, why it was taken out (the first failure), for errors about slabs with no replica left. */
+    private final AtomicReferenceArray<Throwable> lostBecause;
     private final long timeoutMillis;
 
     public ReplicaRouter(Binding binding, Transport transport, LongAdder replicaFailures, long timeoutMillis) {
@@ -64,6 +71,7 @@ public final class ReplicaRouter implements AutoCloseable {
         }
         connections = new AtomicReferenceArray<>(nodeNames.length);
         failed = new java.util.concurrent.atomic.AtomicIntegerArray(nodeNames.length);
+        lostBecause = new AtomicReferenceArray<>(nodeNames.length);
         List<CompletableFuture<MemoryNodeConnection>> pending = new ArrayList<>();
         for (String name : nodeNames) {
             Binding.Node node = binding.nodes().get(name);
@@ -79,8 +87,14 @@ public final class ReplicaRouter implements AutoCloseable {
             }
         }
         if (live == 0 && nodeNames.length > 0) {
+            int[] all = new int[nodeNames.length];
+            for (int i = 0; i < all.length; i++) all[i] = i;
+            if (allRestarted(all)) {
+                throw new TransportException(ErrorCode.STALE_INCARNATION, "no memory node of claim " + binding.claim() + " holds its data: "
+                        + whyLost(all) + "; the claim's data is gone unless the operator re-replicated it (read the claim's status)");
+            }
             throw new TransportException(ErrorCode.CONNECTION_CLOSED, "no memory node of claim " + binding.claim()
-                    + " could be reached (" + String.join(", ", nodeNames) + "): check that the agents run and the binding is current");
+                    + " could be reached (" + whyLost(all) + "): check that the agents run and the binding is current");
         }
     }
 
@@ -115,8 +129,7 @@ public final class ReplicaRouter implements AutoCloseable {
             });
             return result;
         }
-        return CompletableFuture.failedFuture(new TransportException(ErrorCode.CONNECTION_CLOSED,
-                "every replica of slab " + s + " of claim " + binding.claim() + " failed", last));
+        return CompletableFuture.failedFuture(noReplicaLeft(s, "read", last));
     }
 
     /**
@@ -134,8 +147,7 @@ public final class ReplicaRouter implements AutoCloseable {
         Runnable done = () -> {
             if (remaining.decrementAndGet() > 0) return;
             if (succeeded.get() > 0) result.complete(null);
-            else result.completeExceptionally(new TransportException(ErrorCode.CONNECTION_CLOSED,
-                    "every replica of slab " + s + " of claim " + binding.claim() + " failed the write-back", lastError[0]));
+            else result.completeExceptionally(noReplicaLeft(s, "write-back", lastError[0]));
         };
         for (int r = 0; r < n; r++) {
             int node = slabNodes[s][r];
@@ -165,14 +177,57 @@ public final class ReplicaRouter implements AutoCloseable {
     private void fail(int node, String what, Throwable err) {
         replicaFailures.increment();
         failed.set(node, 1);
+        lostBecause.compareAndSet(node, null, unwrap(err));
         MemoryNodeConnection c = connections.getAndSet(node, null);
         if (c != null) {
             LOG.warn("memory node {} of claim {} failed a {} and is no longer used: {}", nodeNames[node], binding.claim(), what,
                     err.getMessage());
             c.close();
+        } else if (restarted(unwrap(err))) {
+            LOG.warn("memory node {} of claim {} restarted since the binding was issued, and its new region holds none of the claim's data:"
+                    + " its replica is lost ({})", nodeNames[node], binding.claim(), unwrap(err).getMessage());
         } else if (what.equals("connect")) {
             LOG.warn("memory node {} of claim {} cannot be reached: {}", nodeNames[node], binding.claim(), err.getMessage());
         }
+    }
+
+    /** The error of a read or write-back of slab {@code s} when none of its replicas is left. */
+    private TransportException noReplicaLeft(int s, String what, Throwable last) {
+        int[] nodes = slabNodes[s];
+        ErrorCode code = allRestarted(nodes) ? ErrorCode.STALE_INCARNATION : ErrorCode.CONNECTION_CLOSED;
+        return new TransportException(code, "slab " + s + " of claim " + binding.claim() + " has no live replica left for the " + what + " ("
+                + whyLost(nodes) + ")" + (code == ErrorCode.STALE_INCARNATION
+                ? ": its data is gone unless the operator re-replicated it (read the claim's status)" : ""), last);
+    }
+
+    /** True when every one of these nodes was lost because it restarted (a new incarnation refused the token). */
+    private boolean allRestarted(int[] nodes) {
+        for (int n : nodes) if (!restarted(lostBecause.get(n))) return false;
+        return true;
+    }
+
+    /** "node: why" for each node, once each. */
+    private String whyLost(int[] nodes) {
+        List<String> out = new ArrayList<>();
+        java.util.Set<Integer> seen = new java.util.HashSet<>();
+        for (int n : nodes) {
+            if (!seen.add(n)) continue;
+            Throwable why = lostBecause.get(n);
+            out.add(nodeNames[n] + (why == null ? " is live" : restarted(why) ? " restarted (a new incarnation, without the claim's data)"
+                    : " failed: " + why.getMessage()));
+        }
+        return String.join("; ", out);
+    }
+
+    private static boolean restarted(Throwable t) {
+        return t instanceof TransportException te && te.code() == ErrorCode.STALE_INCARNATION;
+    }
+
+    private static Throwable unwrap(Throwable t) {
+        while ((t instanceof java.util.concurrent.CompletionException || t instanceof java.util.concurrent.ExecutionException) && t.getCause() != null) {
+            t = t.getCause();
+        }
+        return t;
     }
 
     /** Names of the memory nodes that failed and are no longer used. */

@@ -4,7 +4,8 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * What a verified token grants: on memory node {@code node}, to the runtime attached to claim
+ * What a verified token grants: on memory node {@code node} as served by agent process
+ * {@code incarnation} (see {@link Incarnation}), to the runtime attached to claim
  * {@code claimUid} at attach epoch {@code epoch}, the slabs {@code slabs} with {@code rights},
  * until {@code expiresAtMillis} (Unix epoch milliseconds).
  *
@@ -12,7 +13,7 @@ import java.util.Objects;
  * of the same claim or of a new claim that gets slabs a deleted one had, always carries a
  * larger epoch, which is what lets a node fence the earlier holder.
  */
-public record CapabilityToken(String node, String claimUid, long epoch, List<SlabRange> slabs, Rights rights, long expiresAtMillis) {
+public record CapabilityToken(String node, long incarnation, String claimUid, long epoch, List<SlabRange> slabs, Rights rights, long expiresAtMillis) {
 
     public CapabilityToken {
         Objects.requireNonNull(node, "node");

@@ -10,7 +10,7 @@ import javax.crypto.Mac;
  *
  * <pre>{@code
  * TokenIssuer issuer = new TokenIssuer(TokenKey.read(Path.of("/etc/farmem/pool.key")));
- * String token = issuer.issue(new CapabilityToken("node-a", claimUid, epoch,
+ * String token = issuer.issue(new CapabilityToken("node-a", incarnation, claimUid, epoch,
  *         List.of(new SlabRange(4, 2)), Rights.READ_WRITE, expiresAtMillis));
  * }</pre>
  */
@@ -22,6 +22,7 @@ public final class TokenIssuer {
         this.macs = TokenFormat.macs(TokenKey.check(key, "the token key"));
     }
 
+    /** @throws IllegalArgumentException when the grant names no incarnation ({@link Incarnation#NONE}) */
     public String issue(CapabilityToken grant) {
         byte[] payload = TokenFormat.encode(grant);
         byte[] mac = macs.get().doFinal(payload);
@@ -30,7 +31,7 @@ public final class TokenIssuer {
     }
 
     /** Shorthand for one range of slabs. */
-    public String issue(String node, String claimUid, long epoch, int firstSlab, int slabCount, Rights rights, long expiresAtMillis) {
-        return issue(new CapabilityToken(node, claimUid, epoch, List.of(new SlabRange(firstSlab, slabCount)), rights, expiresAtMillis));
+    public String issue(String node, long incarnation, String claimUid, long epoch, int firstSlab, int slabCount, Rights rights, long expiresAtMillis) {
+        return issue(new CapabilityToken(node, incarnation, claimUid, epoch, List.of(new SlabRange(firstSlab, slabCount)), rights, expiresAtMillis));
     }
 }

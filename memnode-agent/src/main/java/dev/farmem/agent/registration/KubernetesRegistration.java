@@ -2,6 +2,7 @@ package dev.farmem.agent.registration;
 
 import dev.farmem.agent.AgentInfo;
 import dev.farmem.agent.AgentRegistration;
+import dev.farmem.common.token.Incarnation;
 import dev.farmem.crds.MemoryNode;
 import dev.farmem.crds.MemoryNodeStatus;
 import io.fabric8.kubernetes.api.model.Condition;
@@ -28,6 +29,10 @@ import org.slf4j.LoggerFactory;
  * capacity, slabs, version) and renews the Lease of the same name, both created by the operator.
  * It needs nothing more from the API: get and patch of memorynodes/status, get and patch of its
  * Lease. On SIGTERM it reports itself Lost at once, since its region is about to vanish.
+ *
+ * <p>The status names the agent's incarnation, written once: an agent that finds another incarnation
+ * there is a restart under the same name, its region empty, and refuses to start. So a MemoryNode's
+ * incarnation never changes, and the tokens the operator issued for it stay the only ones that open it.
  *
  * <p>The namespace of the Lease comes from FARMEM_NAMESPACE (the Downward API), else the service
  * account's namespace file.
@@ -83,6 +88,12 @@ public final class KubernetesRegistration implements AgentRegistration {
         if (m.getStatus() != null && MemoryNodeStatus.LOST.equals(m.getStatus().phase)) {
             throw new IllegalStateException("MemoryNode " + name + " is already Lost: a new agent must be a new memory node; the operator places one");
         }
+        String served = m.getStatus() == null ? null : m.getStatus().incarnation;
+        if (served != null && !served.equals(Incarnation.format(info.incarnation()))) {
+            throw new IllegalStateException("MemoryNode " + name + " was served by incarnation " + served + ", and this agent is incarnation "
+                    + Incarnation.format(info.incarnation()) + " with an empty region: a restarted agent must be a new memory node,"
+                    + " so that no client takes the empty region for its data; the operator places one when this pod ends");
+        }
         if (client.leases().inNamespace(namespace).withName(name).get() == null) {
             throw new IllegalStateException("Lease " + namespace + "/" + name + " does not exist: the operator creates it with the MemoryNode");
         }
@@ -112,6 +123,7 @@ public final class KubernetesRegistration implements AgentRegistration {
         if (MemoryNodeStatus.LOST.equals(s.phase)) return; // Lost is final: the operator has replaced this node.
         s.phase = phase;
         s.endpoint = i.advertised().toString();
+        s.incarnation = Incarnation.format(i.incarnation());
         s.capacityBytes = i.capacityBytes();
         s.slabSizeBytes = i.slabSize();
         s.slabs = i.slabCount();

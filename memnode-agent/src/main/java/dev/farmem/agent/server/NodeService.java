@@ -54,9 +54,9 @@ public final class NodeService {
     }
 
     /**
-     * Checks the token's signature, node and expiry. Cheap enough for an I/O thread.
+     * Checks the token's signature, node, incarnation and expiry. Cheap enough for an I/O thread.
      *
-     * @throws TransportException UNAUTHENTICATED or TOKEN_EXPIRED, saying why
+     * @throws TransportException UNAUTHENTICATED, STALE_INCARNATION or TOKEN_EXPIRED, saying why
      */
     public CapabilityToken verify(String token) {
         return verifier.verify(token, System.currentTimeMillis());

@@ -76,7 +76,7 @@ abstract class TransportContract {
 
     /** A token for agent-0 issued by hand: slabs the embedded allocator never hands out (28..31). */
     String token(String uid, long epoch, int slab, Rights rights) {
-        return issuer.issue(new CapabilityToken("agent-0", uid, epoch, List.of(new SlabRange(slab, 1)), rights, System.currentTimeMillis() + 60_000));
+        return issuer.issue(new CapabilityToken("agent-0", pool.incarnation(0), uid, epoch, List.of(new SlabRange(slab, 1)), rights, System.currentTimeMillis() + 60_000));
     }
 
     static ErrorCode codeOf(Throwable t) {
@@ -224,13 +224,13 @@ abstract class TransportContract {
 
     @Test
     void tokensFromAnotherPoolOrForAnotherNodeAreRefusedAtConnect() {
-        String foreignPool = new TokenIssuer(TokenKey.generate()).issue("agent-0", "u", 1, 28, 1, Rights.READ_WRITE, Long.MAX_VALUE);
+        String foreignPool = new TokenIssuer(TokenKey.generate()).issue("agent-0", pool.incarnation(0), "u", 1, 28, 1, Rights.READ_WRITE, Long.MAX_VALUE);
         assertFails(transport.connect(agent(0), foreignPool), ErrorCode.UNAUTHENTICATED);
-        String otherNode = issuer.issue("agent-1", "u", 1, 28, 1, Rights.READ_WRITE, Long.MAX_VALUE);
+        String otherNode = issuer.issue("agent-1", pool.incarnation(1), "u", 1, 28, 1, Rights.READ_WRITE, Long.MAX_VALUE);
         assertFails(transport.connect(agent(0), otherNode), ErrorCode.UNAUTHENTICATED);
-        String expired = issuer.issue("agent-0", "u", 1, 28, 1, Rights.READ_WRITE, System.currentTimeMillis() - 1);
+        String expired = issuer.issue("agent-0", pool.incarnation(0), "u", 1, 28, 1, Rights.READ_WRITE, System.currentTimeMillis() - 1);
         assertFails(transport.connect(agent(0), expired), ErrorCode.TOKEN_EXPIRED);
-        String beyond = issuer.issue("agent-0", "u", 1, 40, 1, Rights.READ_WRITE, Long.MAX_VALUE);
+        String beyond = issuer.issue("agent-0", pool.incarnation(0), "u", 1, 40, 1, Rights.READ_WRITE, Long.MAX_VALUE);
         assertFails(transport.connect(agent(0), beyond), ErrorCode.OUT_OF_RANGE);
     }
 

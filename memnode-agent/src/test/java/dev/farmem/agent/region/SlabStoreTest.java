@@ -21,7 +21,7 @@ class SlabStoreTest {
     final SlabStore store = SlabStore.allocate(4 * SLAB, SLAB, null);
 
     static CapabilityToken token(String uid, long epoch, int first, int count) {
-        return new CapabilityToken("n", uid, epoch, List.of(new SlabRange(first, count)), Rights.READ_WRITE, Long.MAX_VALUE);
+        return new CapabilityToken("n", 1, uid, epoch, List.of(new SlabRange(first, count)), Rights.READ_WRITE, Long.MAX_VALUE);
     }
 
     @Test

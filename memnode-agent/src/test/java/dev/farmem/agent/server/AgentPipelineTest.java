@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.farmem.agent.metrics.AgentMetrics;
 import dev.farmem.agent.region.SlabStore;
+import dev.farmem.common.token.Incarnation;
 import dev.farmem.common.token.Rights;
 import dev.farmem.common.token.TokenIssuer;
 import dev.farmem.common.token.TokenKey;
@@ -36,16 +37,17 @@ class AgentPipelineTest {
     static final long SLAB = 64 * 1024;
     static final ByteBufAllocator A = ByteBufAllocator.DEFAULT;
     static final byte[] KEY = TokenKey.generate();
+    static final long INCARNATION = Incarnation.draw();
 
     final CollectorRegistry registry = new CollectorRegistry();
     final AgentMetrics metrics = new AgentMetrics(registry, "test", "tcp");
-    final NodeService service = new NodeService(SlabStore.allocate(4 * SLAB, SLAB, null), new TokenVerifier(KEY, "agent-0"), metrics,
+    final NodeService service = new NodeService(SlabStore.allocate(4 * SLAB, SLAB, null), new TokenVerifier(KEY, "agent-0", INCARNATION), metrics,
             Protocol.DEFAULT_MAX_FRAME_SIZE, Protocol.DEFAULT_MAX_SEGMENTS);
     final EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.forNode(Protocol.DEFAULT_MAX_FRAME_SIZE, Protocol.DEFAULT_MAX_SEGMENTS),
             new HelloHandler(service, new Admission(ConnectionLimits.DEFAULT, metrics), Runnable::run));
 
     static String token(int firstSlab) {
-        return new TokenIssuer(KEY).issue("agent-0", "claim", 1, firstSlab, 1, Rights.READ_WRITE, System.currentTimeMillis() + 600_000);
+        return new TokenIssuer(KEY).issue("agent-0", INCARNATION, "claim", 1, firstSlab, 1, Rights.READ_WRITE, System.currentTimeMillis() + 600_000);
     }
 
     @Test

@@ -49,8 +49,8 @@ class BadFrameFuzzTest {
             TokenIssuer issuer = new TokenIssuer(pool.key());
             Endpoint node = pool.agents().get(0).endpoint();
             long far = Long.MAX_VALUE;
-            String fuzzToken = issuer.issue("agent-0", "fuzz", 10, 0, 2, Rights.READ_WRITE, far);
-            String neighbourToken = issuer.issue("agent-0", "neighbour", 11, 5, 1, Rights.READ_WRITE, far);
+            String fuzzToken = issuer.issue("agent-0", pool.incarnation(0), "fuzz", 10, 0, 2, Rights.READ_WRITE, far);
+            String neighbourToken = issuer.issue("agent-0", pool.incarnation(0), "neighbour", 11, 5, 1, Rights.READ_WRITE, far);
 
             MemoryNodeConnection neighbour = tcp.connect(node, neighbourToken).join();
             ByteBuffer pattern = ByteBuffer.allocateDirect((int) SLAB);

@@ -52,8 +52,8 @@ class HostilePeersTest {
         return MemoryNodeAgent.start(AgentSettings.loopback("agent-0", 4 * SLAB, SLAB, KEY).withLimits(limits), new CollectorRegistry());
     }
 
-    static String token(String uid, int firstSlab) {
-        return ISSUER.issue("agent-0", uid, 1, firstSlab, 1, Rights.READ_WRITE, System.currentTimeMillis() + 600_000);
+    static String token(MemoryNodeAgent node, String uid, int firstSlab) {
+        return ISSUER.issue("agent-0", node.incarnation(), uid, 1, firstSlab, 1, Rights.READ_WRITE, System.currentTimeMillis() + 600_000);
     }
 
     @Test
@@ -64,7 +64,7 @@ class HostilePeersTest {
         int readLength = 512 << 10; // 100 MiB of replies asked for
         try (MemoryNodeAgent node = agent(limits); NettyTransport tcp = new NettyTransport(); RawPeer hostile = new RawPeer(node.endpoint(), 64 << 10)) {
             AgentMetrics m = node.metrics();
-            ByteBuf requests = concat(WireCodec.preamble(A), WireCodec.hello(A, 1, token("hostile", 0)));
+            ByteBuf requests = concat(WireCodec.preamble(A), WireCodec.hello(A, 1, token(node, "hostile", 0)));
             for (int i = 0; i < reads; i++) requests = concat(requests, WireCodec.read(A, 2 + i, 0, (i % 2) * (long) readLength, readLength));
             hostile.send(requests);
 
@@ -78,7 +78,7 @@ class HostilePeersTest {
             assertThat(m.readPauses()).isPositive();
 
             // Meanwhile a good client is served, byte for byte.
-            goodClientWritesAndReadsBack(tcp, node.endpoint(), 1);
+            goodClientWritesAndReadsBack(tcp, node, 1);
 
             // Once the hostile peer reads after all, every one of its requests is answered, in order.
             for (int i = 0; i < reads; i++) {
@@ -118,7 +118,7 @@ class HostilePeersTest {
                 RawFrame answer = almost.readFrame();
                 assertThat(answer.errorCode()).isEqualTo(ErrorCode.UNAUTHENTICATED);
             }
-            goodClientWritesAndReadsBack(tcp, node.endpoint(), 1);
+            goodClientWritesAndReadsBack(tcp, node, 1);
             assertThat(node.metrics().closedFor(Closed.HELLO_TOO_LARGE)).isEqualTo(1);
         }
     }
@@ -155,7 +155,7 @@ class HostilePeersTest {
             }
             assertThat(m.closedFor(Closed.HELLO_TIMEOUT)).isEqualTo(4);
             awaitTrue("no connection waits for HELLO", () -> gauge(m, "farmem_agent_unauthenticated_connections") == 0);
-            goodClientWritesAndReadsBack(tcp, node.endpoint(), 2);
+            goodClientWritesAndReadsBack(tcp, node, 2);
             assertThat(gauge(m, "farmem_agent_unauthenticated_connections")).isZero();
             awaitTrue("every connection is gone and counted as gone", () -> gauge(m, "farmem_agent_connections") == 0);
         }
@@ -166,7 +166,7 @@ class HostilePeersTest {
         ConnectionLimits limits = new ConnectionLimits(4 << 20, 16, Duration.ofSeconds(30), Duration.ofMillis(300));
         try (MemoryNodeAgent node = agent(limits); NettyTransport tcp = new NettyTransport();
              RawPeer stuck = new RawPeer(node.endpoint(), 0); RawPeer idle = new RawPeer(node.endpoint(), 0)) {
-            ByteBuf hello = concat(WireCodec.preamble(A), WireCodec.hello(A, 1, token("stuck", 0)));
+            ByteBuf hello = concat(WireCodec.preamble(A), WireCodec.hello(A, 1, token(node, "stuck", 0)));
             ByteBuf read = WireCodec.read(A, 2, 0, 0, 64);
             stuck.send(concat(hello.copy(), read.retainedSlice(0, 10)));
             idle.send(concat(hello, WireCodec.ping(A, 2)));
@@ -186,14 +186,14 @@ class HostilePeersTest {
             assertThat(pong.op).isEqualTo(Protocol.PONG);
             assertThat(pong.id).isEqualTo(3);
             read.release();
-            goodClientWritesAndReadsBack(tcp, node.endpoint(), 1);
+            goodClientWritesAndReadsBack(tcp, node, 1);
             assertThat(node.metrics().closedFor(Closed.PARTIAL_FRAME_TIMEOUT)).isEqualTo(1);
         }
     }
 
     /** A good client with its own slab writes a pattern and reads it back. */
-    static void goodClientWritesAndReadsBack(NettyTransport tcp, Endpoint node, int slab) {
-        MemoryNodeConnection good = tcp.connect(node, token("good-" + slab, slab)).join();
+    static void goodClientWritesAndReadsBack(NettyTransport tcp, MemoryNodeAgent node, int slab) {
+        MemoryNodeConnection good = tcp.connect(node.endpoint(), token(node, "good-" + slab, slab)).join();
         try {
             ByteBuffer mine = ByteBuffer.allocate(4096);
             for (int i = 0; i < 4096; i++) mine.put(i, (byte) (i * 7 + slab));

@@ -4,6 +4,7 @@ import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.MemoryNode;
 import dev.farmem.common.binding.Binding;
 import dev.farmem.common.token.CapabilityToken;
+import dev.farmem.common.token.Incarnation;
 import dev.farmem.common.token.Rights;
 import dev.farmem.common.token.SlabRange;
 import dev.farmem.common.token.TokenIssuer;
@@ -52,12 +53,26 @@ public final class BindingSecret {
             if (m == null || m.getStatus() == null || m.getStatus().endpoint == null) {
                 throw new IllegalStateException("memory node " + g.getKey() + " has no endpoint yet");
             }
-            String token = issuer.issue(new CapabilityToken(g.getKey(), claim.getMetadata().getUid(), epoch, merged(g.getValue()),
+            String token = issuer.issue(new CapabilityToken(g.getKey(), incarnationOf(g.getKey(), m), claim.getMetadata().getUid(), epoch, merged(g.getValue()),
                     Rights.READ_WRITE, expiresAtMillis));
             bindingNodes.put(g.getKey(), new Binding.Node(m.getStatus().endpoint, token));
         }
         return new Binding(Binding.CURRENT_VERSION, claim.getSpec().pool, claim.getMetadata().getName(), claim.getMetadata().getUid(), epoch,
                 transport, claim.getSpec().sizeBytes, slabSize, BLOCK_SIZE, bindingNodes, extents).validate();
+    }
+
+    /**
+     * The agent process a token for this node must name. The agent writes it once, with its endpoint, and a restarted agent
+     * refuses to serve the same MemoryNode, so a claim's tokens never move to an empty region.
+     */
+    private static long incarnationOf(String name, MemoryNode m) {
+        String text = m.getStatus().incarnation;
+        if (text == null) throw new IllegalStateException("memory node " + name + " has not reported its incarnation yet");
+        try {
+            return Incarnation.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalStateException("memory node " + name + " reports a bad " + e.getMessage());
+        }
     }
 
     public static Secret secret(FarMemoryClaim claim, Binding binding, long expiresAtMillis) {

@@ -31,9 +31,9 @@ class PoolStateTest {
                 .as("the old pool's Secret, not yet collected, is not the new pool's key").isNull();
         TokenIssuer secondIssuer = state.issuer(secondKey, AgentObjects.KEY_FILE_NAME);
 
-        String token = secondIssuer.issue("node-a", "claim-uid", 1, 0, 1, Rights.READ_WRITE, System.currentTimeMillis() + 60_000);
-        assertThat(new TokenVerifier(key(secondKey), "node-a").verify(token, System.currentTimeMillis()).claimUid()).isEqualTo("claim-uid");
-        assertThatThrownBy(() -> new TokenVerifier(key(firstKey), "node-a").verify(token, System.currentTimeMillis()))
+        String token = secondIssuer.issue("node-a", 1, "claim-uid", 1, 0, 1, Rights.READ_WRITE, System.currentTimeMillis() + 60_000);
+        assertThat(new TokenVerifier(key(secondKey), "node-a", 1).verify(token, System.currentTimeMillis()).claimUid()).isEqualTo("claim-uid");
+        assertThatThrownBy(() -> new TokenVerifier(key(firstKey), "node-a", 1).verify(token, System.currentTimeMillis()))
                 .hasMessageContaining("does not verify with this pool's key");
     }
 

@@ -9,6 +9,7 @@ import dev.farmem.crds.MemoryNode;
 import dev.farmem.crds.MemoryNodeStatus;
 import dev.farmem.common.binding.Binding;
 import dev.farmem.common.token.CapabilityToken;
+import dev.farmem.common.token.Incarnation;
 import dev.farmem.common.token.SlabRange;
 import dev.farmem.common.token.TokenIssuer;
 import dev.farmem.common.token.TokenKey;
@@ -20,6 +21,7 @@ import org.junit.jupiter.api.Test;
 
 class BindingSecretTest {
     static final long MIB = 1L << 20;
+    static final long INCARNATION = 0x5eed_0000_0000_0001L;
     final byte[] key = TokenKey.generate();
 
     @Test
@@ -32,11 +34,11 @@ class BindingSecretTest {
                 "m3", node("127.0.0.4:7070")), new TokenIssuer(key), expires);
 
         assertThat(Binding.fromJson(b.toJson())).isEqualTo(b);
-        CapabilityToken m1 = new TokenVerifier(key, "m1").verify(b.nodes().get("m1").token(), System.currentTimeMillis());
+        CapabilityToken m1 = new TokenVerifier(key, "m1", INCARNATION).verify(b.nodes().get("m1").token(), System.currentTimeMillis());
         assertThat(m1.slabs()).as("adjacent ranges merged").containsExactly(new SlabRange(4, 3));
         assertThat(m1.claimUid()).isEqualTo("uid-7");
         assertThat(m1.epoch()).isEqualTo(42);
-        CapabilityToken m3 = new TokenVerifier(key, "m3").verify(b.nodes().get("m3").token(), System.currentTimeMillis());
+        CapabilityToken m3 = new TokenVerifier(key, "m3", INCARNATION).verify(b.nodes().get("m3").token(), System.currentTimeMillis());
         assertThat(m3.slabs()).containsExactly(new SlabRange(9, 1));
         assertThat(b.nodes().get("m2").endpoint()).isEqualTo("127.0.0.3:7070");
     }
@@ -46,6 +48,20 @@ class BindingSecretTest {
         List<Binding.Extent> extents = List.of(new Binding.Extent(0, 3, List.of(new Binding.Replica("m9", 0))));
         assertThatThrownBy(() -> BindingSecret.binding(claim(), "tcp", 16 * MIB, 1, extents, Map.of(), new TokenIssuer(key), 0))
                 .hasMessageContaining("memory node m9 has no endpoint yet");
+    }
+
+    @Test
+    void tokensNameTheIncarnationTheNodeReportsAndANodeThatReportsNoneGetsNoToken() {
+        List<Binding.Extent> extents = List.of(new Binding.Extent(0, 3, List.of(new Binding.Replica("m1", 0))));
+        Binding b = BindingSecret.binding(claim(), "tcp", 16 * MIB, 1, extents, Map.of("m1", node("127.0.0.2:7070")), new TokenIssuer(key),
+                System.currentTimeMillis() + 60_000);
+        assertThat(new TokenVerifier(key, "m1", INCARNATION).verify(b.nodes().get("m1").token(), System.currentTimeMillis()).incarnation())
+                .isEqualTo(INCARNATION);
+
+        MemoryNode older = node("127.0.0.2:7070");
+        older.getStatus().incarnation = null; // an agent of a release before incarnations
+        assertThatThrownBy(() -> BindingSecret.binding(claim(), "tcp", 16 * MIB, 1, extents, Map.of("m1", older), new TokenIssuer(key), 0))
+                .hasMessageContaining("memory node m1 has not reported its incarnation yet");
     }
 
     @Test
@@ -94,6 +110,7 @@ class BindingSecretTest {
         MemoryNode m = new MemoryNode();
         m.setStatus(new MemoryNodeStatus());
         m.getStatus().endpoint = endpoint;
+        m.getStatus().incarnation = Incarnation.format(INCARNATION);
         return m;
     }
 }
