@@ -46,7 +46,7 @@ public class BindingSecretDependent extends KubernetesDependentResource<Secret, 
         super(Secret.class);
     }
 
-    /** The binding with fresh tokens; throws IllegalStateException while a memory node has no endpoint yet. */
+    /** The binding with fresh tokens; throws IllegalStateException while a memory node has no endpoint or incarnation yet. */
     @Override
     protected Secret desired(FarMemoryClaim claim, Context<FarMemoryClaim> context) {
         Inputs in = context.managedWorkflowAndDependentResourceContext().getMandatory(Inputs.class, Inputs.class);

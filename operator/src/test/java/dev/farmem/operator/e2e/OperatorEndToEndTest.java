@@ -183,6 +183,7 @@ class OperatorEndToEndTest {
         assertThat(nodes).allSatisfy(m -> {
             assertThat(m.getStatus().phase).isEqualTo(MemoryNodeStatus.READY);
             assertThat(m.getStatus().endpoint).startsWith("127.").endsWith(":7070");
+            assertThat(m.getStatus().incarnation).as("the agent process, which tokens name").matches("[0-9a-f]{16}");
             assertThat(m.getStatus().slabs).isEqualTo(16);
         });
         assertThat(nodes.stream().map(m -> m.getSpec().zone).distinct()).as("spread over the three zones").hasSize(3);
