@@ -189,7 +189,7 @@ public final class EmbeddedPool implements AutoCloseable {
         AgentSettings again = new AgentSettings(s.node(), s.pool(), new java.net.InetSocketAddress(was.host(), was.port()), s.capacity(), s.slabSize(),
                 s.key(), s.backingFile(), s.maxFrameSize(), s.maxSegments(), s.ioThreads(), s.limits());
         MemoryNodeAgent a = MemoryNodeAgent.start(again, new CollectorRegistry());
-        if ("rdma".equals(transport)) a.serveRdma();
+        if ("rdma".equals(transport)) a.serveRdma(was.host());
         agents.set(i, a);
         incarnations.set(i, a.incarnation());
         return a;
