@@ -5,6 +5,7 @@ import dev.farmem.client.engine.BlockCache;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 
@@ -109,7 +110,7 @@ public final class FarBuffer {
 
     /** Copies {@code len} bytes from {@code index} into {@code dst[off..]}. */
     public void get(long index, byte[] dst, int off, int len) {
-        java.util.Objects.checkFromIndexSize(off, len, dst.length);
+        Objects.checkFromIndexSize(off, len, dst.length);
         read(address(index, len), dst, off, len);
     }
 
@@ -386,7 +387,7 @@ public final class FarBuffer {
 
     /** Copies {@code src[off..off+len)} to {@code index}. */
     public void put(long index, byte[] src, int off, int len) {
-        java.util.Objects.checkFromIndexSize(off, len, src.length);
+        Objects.checkFromIndexSize(off, len, src.length);
         write(address(index, len), src, off, len);
     }
 

@@ -4,6 +4,7 @@ import dev.farmem.agent.metrics.MetricsServer;
 import dev.farmem.common.ByteSize;
 import dev.farmem.common.Endpoint;
 import dev.farmem.common.token.Incarnation;
+import dev.farmem.transport.rdma.RdmaSupport;
 import dev.farmem.transport.tcp.EventLoops;
 import io.prometheus.client.CollectorRegistry;
 import io.prometheus.client.hotspot.DefaultExports;
@@ -81,7 +82,7 @@ public final class AgentMain {
     private static void serveRdma(MemoryNodeAgent agent, AgentOptions options) {
         if (options.transport().equals("tcp")) return;
         if (options.transport().equals("auto")) {
-            dev.farmem.transport.rdma.RdmaSupport.Status probe = dev.farmem.transport.rdma.RdmaSupport.probe();
+            RdmaSupport.Status probe = RdmaSupport.probe();
             if (!probe.available()) {
                 log.info("transport auto: serving tcp only ({})", probe.reason());
                 return;

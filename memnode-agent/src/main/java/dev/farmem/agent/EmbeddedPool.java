@@ -8,6 +8,7 @@ import dev.farmem.common.token.SlabRange;
 import dev.farmem.common.token.TokenIssuer;
 import dev.farmem.common.token.TokenKey;
 import io.prometheus.client.CollectorRegistry;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -66,7 +67,7 @@ public final class EmbeddedPool implements AutoCloseable {
             for (int i = 0; i < count; i++) {
                 AgentSettings s = AgentSettings.loopback("agent-" + i, capacityPerAgent, slabSize, key);
                 if (rdmaHost != null) {
-                    s = new AgentSettings(s.node(), s.pool(), new java.net.InetSocketAddress(rdmaHost, 0), s.capacity(), s.slabSize(), s.key(),
+                    s = new AgentSettings(s.node(), s.pool(), new InetSocketAddress(rdmaHost, 0), s.capacity(), s.slabSize(), s.key(),
                             s.backingFile(), s.maxFrameSize(), s.maxSegments(), s.ioThreads(), s.limits());
                 }
                 MemoryNodeAgent a = MemoryNodeAgent.start(s, new CollectorRegistry());
@@ -186,7 +187,7 @@ public final class EmbeddedPool implements AutoCloseable {
         stopAgent(i);
         AgentSettings s = settings.get(i);
         Endpoint was = endpoints.get(i);
-        AgentSettings again = new AgentSettings(s.node(), s.pool(), new java.net.InetSocketAddress(was.host(), was.port()), s.capacity(), s.slabSize(),
+        AgentSettings again = new AgentSettings(s.node(), s.pool(), new InetSocketAddress(was.host(), was.port()), s.capacity(), s.slabSize(),
                 s.key(), s.backingFile(), s.maxFrameSize(), s.maxSegments(), s.ioThreads(), s.limits());
         MemoryNodeAgent a = MemoryNodeAgent.start(again, new CollectorRegistry());
         if ("rdma".equals(transport)) a.serveRdma(was.host());

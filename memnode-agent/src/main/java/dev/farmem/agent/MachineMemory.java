@@ -1,5 +1,6 @@
 package dev.farmem.agent;
 
+import com.sun.management.OperatingSystemMXBean;
 import dev.farmem.common.ByteSize;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
@@ -26,7 +27,7 @@ public record MachineMemory(long osTotal, OptionalLong cgroupLimit) {
 
     /** Reads this machine: the OS total from the JVM, the limit from /sys/fs/cgroup. */
     public static MachineMemory here() {
-        com.sun.management.OperatingSystemMXBean os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        OperatingSystemMXBean os = (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
         return read(Path.of("/sys/fs/cgroup"), os.getTotalMemorySize());
     }
 

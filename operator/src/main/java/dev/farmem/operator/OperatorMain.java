@@ -9,6 +9,7 @@ import dev.farmem.common.cli.Cli;
 import dev.farmem.common.cli.EnvironmentDefaults;
 import dev.farmem.http.HttpEndpoints;
 import dev.farmem.http.PrometheusHandler;
+import dev.farmem.operator.webhook.AdmissionWebhook;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
@@ -45,7 +46,7 @@ public final class OperatorMain implements AutoCloseable {
     private final KubernetesClient client;
     private final Operator operator;
     private final HttpEndpoints metricsServer;
-    private final dev.farmem.operator.webhook.AdmissionWebhook webhook; // null unless FARMEM_WEBHOOK_ENABLED=true
+    private final AdmissionWebhook webhook; // null unless FARMEM_WEBHOOK_ENABLED=true
 
     /** Settings of one operator process. */
     public record Settings(String namespace, InetSocketAddress metrics, String agentServiceAccount, AgentDefaults agentDefaults,
@@ -77,7 +78,7 @@ public final class OperatorMain implements AutoCloseable {
                 "/healthz", request -> health(operator),
                 "/metrics", new PrometheusHandler(registry)), 0);
         operator.start();
-        this.webhook = dev.farmem.operator.webhook.AdmissionWebhook.startIfEnabled(client, settings.namespace());
+        this.webhook = AdmissionWebhook.startIfEnabled(client, settings.namespace());
         LOG.info("farmem operator started: namespace {}, metrics on {}, leader election {}", settings.namespace(),
                 metricsServer.port(), settings.leaderElection());
     }

@@ -1,5 +1,6 @@
 package dev.farmem.bench.jmh;
 
+import dev.farmem.bench.workload.WorkloadBench;
 import dev.farmem.common.ByteSize;
 import dev.farmem.common.cli.Cli;
 import dev.farmem.common.cli.Converters;
@@ -65,7 +66,7 @@ public final class JmhMain {
         Flags flags = new Flags();
         Options options = Cli.of(flags, EnvironmentDefaults.NONE).parseOrExit(args, Flags::options);
         if (options == null) {
-            System.out.println(dev.farmem.bench.workload.WorkloadBench.machine());
+            System.out.println(WorkloadBench.machine());
             HitPathAlternating.run(flags.size, flags.rounds);
             return;
         }
@@ -77,7 +78,7 @@ public final class JmhMain {
             scores.put(name, new double[] {r.getPrimaryResult().getScore(), r.getPrimaryResult().getScoreError()});
         }
         System.out.println();
-        System.out.println(dev.farmem.bench.workload.WorkloadBench.machine());
+        System.out.println(WorkloadBench.machine());
         for (String op : new String[] {"Read", "Write"}) {
             for (String kind : new String[] {"Random", "Sequential"}) {
                 double[] far = scores.get("far" + kind + op);

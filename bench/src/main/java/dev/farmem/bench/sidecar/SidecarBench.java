@@ -1,6 +1,7 @@
 package dev.farmem.bench.sidecar;
 
 import dev.farmem.agent.EmbeddedPool;
+import dev.farmem.bench.workload.WorkloadBench;
 import dev.farmem.client.FarBuffer;
 import dev.farmem.client.FarMemory;
 import dev.farmem.client.FarMemoryOptions;
@@ -13,10 +14,13 @@ import dev.farmem.common.cli.Cli;
 import dev.farmem.common.cli.Converters;
 import dev.farmem.common.cli.EnvironmentDefaults;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -28,6 +32,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.stream.Stream;
 import org.HdrHistogram.Histogram;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -97,7 +102,7 @@ public final class SidecarBench {
 
     public static void main(String[] args) throws Exception {
         Flags f = Cli.of(new Flags(), EnvironmentDefaults.NONE).parseOrExit(args, Flags::checked);
-        System.out.println(dev.farmem.bench.workload.WorkloadBench.machine());
+        System.out.println(WorkloadBench.machine());
         if (!f.part.equals("miss")) {
             hitPath(f.size, f.seconds, f.iterations);
             hitPathCpuTime(f.size, f.rounds);
@@ -138,7 +143,7 @@ public final class SidecarBench {
      * thread waited for a core, CPU time does not.
      */
     private static void hitPathCpuTime(long size, int rounds) throws IOException {
-        java.lang.management.ThreadMXBean cpu = java.lang.management.ManagementFactory.getThreadMXBean();
+        ThreadMXBean cpu = ManagementFactory.getThreadMXBean();
         if (!cpu.isCurrentThreadCpuTimeSupported()) return;
         HitPath h = new HitPath();
         h.size = ByteSize.format(size);
@@ -378,7 +383,7 @@ public final class SidecarBench {
 
     /** CPU time a process has used so far (0 for none). */
     private static long cpu(Process p) {
-        return p == null ? 0 : p.toHandle().info().totalCpuDuration().map(java.time.Duration::toNanos).orElse(0L);
+        return p == null ? 0 : p.toHandle().info().totalCpuDuration().map(Duration::toNanos).orElse(0L);
     }
 
     private static String rounded(double[] nanos) {
@@ -402,7 +407,7 @@ public final class SidecarBench {
 
     /** Random 8-byte reads from {@code threads} threads for {@code nanos}; returns reads per second. */
     private static double missThroughput(FarBuffer buf, long blocks, int threads, long nanos, long seed) throws InterruptedException {
-        java.util.concurrent.atomic.LongAdder done = new java.util.concurrent.atomic.LongAdder();
+        LongAdder done = new LongAdder();
         List<Thread> workers = new ArrayList<>();
         long end = System.nanoTime() + nanos;
         for (int t = 0; t < threads; t++) {

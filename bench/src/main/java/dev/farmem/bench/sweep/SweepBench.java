@@ -12,6 +12,7 @@ import dev.farmem.common.cli.EnvironmentDefaults;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.Command;
@@ -120,7 +121,7 @@ public final class SweepBench {
                 }
             }
         }
-        points.sort(java.util.Comparator.comparing(SweepPoint::tracking).thenComparingInt(SweepPoint::cachePercent));
+        points.sort(Comparator.comparing(SweepPoint::tracking).thenComparingInt(SweepPoint::cachePercent));
         Files.createDirectories(out);
         Path csv = out.resolve("sweep.csv");
         List<String> lines = new ArrayList<>();

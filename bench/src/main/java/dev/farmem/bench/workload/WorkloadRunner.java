@@ -114,7 +114,7 @@ public final class WorkloadRunner {
     public static void load(Binding binding, long seed) {
         try (FarMemory mem = FarMemory.open(binding, FarMemoryOptions.defaults().cacheBytes(Math.min(64L << 20, binding.sizeBytes())))) {
             byte[] chunk = new byte[64 * 1024];
-            new java.util.SplittableRandom(seed).nextBytes(chunk);
+            new SplittableRandom(seed).nextBytes(chunk);
             FarBuffer buf = mem.buffer();
             for (long at = 0; at < mem.size(); at += chunk.length) buf.put(at, chunk, 0, (int) Math.min(chunk.length, mem.size() - at));
             mem.flush();

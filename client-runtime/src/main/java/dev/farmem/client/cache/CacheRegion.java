@@ -2,9 +2,12 @@ package dev.farmem.client.cache;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.lang.reflect.Field;
+import java.nio.Buffer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.concurrent.atomic.LongAdder;
+import sun.misc.Unsafe;
 
 /**
  * All the cache state the hit path touches, in one off-heap region that could as well be a
@@ -65,7 +68,7 @@ public final class CacheRegion {
      * checks, and those extra instructions per access let the CPU overlap fewer cache misses
      * of a random-access loop. Indexes are checked here, so a bad one still throws.
      */
-    private static final sun.misc.Unsafe U = unsafe();
+    private static final Unsafe U = unsafe();
     private static final boolean NATIVE_LE = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
 
     private final ByteBuffer buf;
@@ -246,11 +249,11 @@ public final class CacheRegion {
         U.putInt(address + index, NATIVE_LE ? v : Integer.reverseBytes(v));
     }
 
-    private static sun.misc.Unsafe unsafe() {
+    private static Unsafe unsafe() {
         try {
-            java.lang.reflect.Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
+            Field f = Unsafe.class.getDeclaredField("theUnsafe");
             f.setAccessible(true);
-            return (sun.misc.Unsafe) f.get(null);
+            return (Unsafe) f.get(null);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -258,7 +261,7 @@ public final class CacheRegion {
 
     private static long addressOf(ByteBuffer direct) {
         try {
-            return U.getLong(direct, U.objectFieldOffset(java.nio.Buffer.class.getDeclaredField("address")));
+            return U.getLong(direct, U.objectFieldOffset(Buffer.class.getDeclaredField("address")));
         } catch (NoSuchFieldException e) {
             throw new IllegalStateException("this JVM's direct buffers have no address field", e);
         }

@@ -3,13 +3,21 @@ package dev.farmem.client.engine;
 import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.client.cache.ClockHand;
 import dev.farmem.client.cache.DirtyLineMask;
+import dev.farmem.transport.TransportException;
 import dev.farmem.transport.WriteBatch;
+import dev.farmem.transport.wire.Protocol;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -35,7 +43,7 @@ public final class CacheEngine implements BlockCache {
      * Bounds of one coalesced WRITEV: the agent's segment limit, and a quarter of its default
      * frame limit (1 MiB), so a request never approaches what the agent refuses.
      */
-    static final int COALESCED_MAX_SEGMENTS = dev.farmem.transport.wire.Protocol.DEFAULT_MAX_SEGMENTS;
+    static final int COALESCED_MAX_SEGMENTS = Protocol.DEFAULT_MAX_SEGMENTS;
     static final long COALESCED_MAX_BYTES = 256 * 1024;
 
     private final CacheRegion region;
@@ -77,7 +85,7 @@ public final class CacheEngine implements BlockCache {
             throw new IllegalArgumentException("a claim of " + blockCount + " blocks is more than the cache can address ("
                     + CacheRegion.MAX_BLOCKS + "): use a larger block size");
         }
-        java.util.Arrays.fill(streams, Long.MIN_VALUE / 2);
+        Arrays.fill(streams, Long.MIN_VALUE / 2);
         if (backgroundFlusher) {
             flusher = new Thread(this::runFlusher, "farmem-flusher-" + claim);
             flusher.setDaemon(true);
@@ -124,7 +132,7 @@ public final class CacheEngine implements BlockCache {
      * pinned or dirty) is served by {@link #pin} on {@code waiter}. Counts one hit or one miss.
      */
     @Override
-    public CompletableFuture<Integer> pinAsync(long block, java.util.concurrent.Executor waiter) {
+    public CompletableFuture<Integer> pinAsync(long block, Executor waiter) {
         ensureOpen();
         Look l = look(block, false, false);
         if (l.fetch != null) {
@@ -208,7 +216,7 @@ public final class CacheEngine implements BlockCache {
                     prefetchBlocks[k] = b;
                     prefetchFrames[k++] = v;
                 }
-                if (k < n) prefetchFrames = java.util.Arrays.copyOf(prefetchFrames, k);
+                if (k < n) prefetchFrames = Arrays.copyOf(prefetchFrames, k);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -290,7 +298,7 @@ public final class CacheEngine implements BlockCache {
         BlockCache.spinForMiss(fetch);
         try {
             fetch.join();
-        } catch (CompletionException | java.util.concurrent.CancellationException e) {
+        } catch (CompletionException | CancellationException e) {
             abandon(frame, block);
             throw rethrow("fetching block " + block + " of claim " + claim, e);
         }
@@ -453,13 +461,13 @@ public final class CacheEngine implements BlockCache {
      * pass over many sparsely written blocks costs a few requests, not one per block.
      */
     private final class Coalescer {
-        private final java.util.Map<Long, WriteBatch> batches = new java.util.HashMap<>();
-        private final java.util.Map<Long, List<Taken>> taken = new java.util.HashMap<>();
+        private final Map<Long, WriteBatch> batches = new HashMap<>();
+        private final Map<Long, List<Taken>> taken = new HashMap<>();
         private final List<CompletableFuture<Void>> sent = new ArrayList<>();
-        private final java.util.concurrent.atomic.AtomicInteger inFlight;
+        private final AtomicInteger inFlight;
 
         /** {@code inFlight} counts the requests this coalescer sent that have not ended. */
-        Coalescer(java.util.concurrent.atomic.AtomicInteger inFlight) {
+        Coalescer(AtomicInteger inFlight) {
             this.inFlight = inFlight;
         }
 
@@ -513,7 +521,7 @@ public final class CacheEngine implements BlockCache {
     }
 
     private void flushAll() {
-        Coalescer out = new Coalescer(new java.util.concurrent.atomic.AtomicInteger());
+        Coalescer out = new Coalescer(new AtomicInteger());
         List<Integer> busy = new ArrayList<>();
         for (int f = 0; f < region.frameCount(); f++) {
             if (!region.isDirty(f) && (region.state(f) & CacheRegion.WRITEBACK) == 0) continue;
@@ -563,8 +571,8 @@ public final class CacheEngine implements BlockCache {
 
     private static RuntimeException rethrow(String what, Throwable e) {
         Throwable cause = e.getCause() != null ? e.getCause() : e;
-        if (cause instanceof dev.farmem.transport.TransportException te) {
-            return new dev.farmem.transport.TransportException(te.code(), what + ": " + cause.getMessage(), cause);
+        if (cause instanceof TransportException te) {
+            return new TransportException(te.code(), what + ": " + cause.getMessage(), cause);
         }
         return new IllegalStateException(what + " failed: " + cause, cause);
     }
@@ -578,7 +586,7 @@ public final class CacheEngine implements BlockCache {
      * eviction time or at flush.
      */
     private void runFlusher() {
-        java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
+        AtomicInteger inFlight = new AtomicInteger();
         int frames = region.frameCount();
         long low = (long) (flusherLowWatermark * frames * region.maskWords());
         int window = Math.max(Math.min(frames, 64), Math.min(frames / 8, 4096));

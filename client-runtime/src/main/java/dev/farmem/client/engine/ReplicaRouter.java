@@ -10,11 +10,16 @@ import dev.farmem.common.binding.Binding;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
@@ -42,7 +47,7 @@ public final class ReplicaRouter implements AutoCloseable {
     private final int[][] slabNodes;
     private final int[][] slabRemote;
     private final LongAdder replicaFailures;
-    private final java.util.concurrent.atomic.AtomicIntegerArray failed;
+    private final AtomicIntegerArray failed;
     /** Per node, why it was taken out (the first failure), for errors about slabs with no replica left. */
     private final AtomicReferenceArray<Throwable> lostBecause;
     private final long timeoutMillis;
@@ -70,7 +75,7 @@ public final class ReplicaRouter implements AutoCloseable {
             }
         }
         connections = new AtomicReferenceArray<>(nodeNames.length);
-        failed = new java.util.concurrent.atomic.AtomicIntegerArray(nodeNames.length);
+        failed = new AtomicIntegerArray(nodeNames.length);
         lostBecause = new AtomicReferenceArray<>(nodeNames.length);
         List<CompletableFuture<MemoryNodeConnection>> pending = new ArrayList<>();
         for (String name : nodeNames) {
@@ -209,7 +214,7 @@ public final class ReplicaRouter implements AutoCloseable {
     /** "node: why" for each node, once each. */
     private String whyLost(int[] nodes) {
         List<String> out = new ArrayList<>();
-        java.util.Set<Integer> seen = new java.util.HashSet<>();
+        Set<Integer> seen = new HashSet<>();
         for (int n : nodes) {
             if (!seen.add(n)) continue;
             Throwable why = lostBecause.get(n);
@@ -224,7 +229,7 @@ public final class ReplicaRouter implements AutoCloseable {
     }
 
     private static Throwable unwrap(Throwable t) {
-        while ((t instanceof java.util.concurrent.CompletionException || t instanceof java.util.concurrent.ExecutionException) && t.getCause() != null) {
+        while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
             t = t.getCause();
         }
         return t;

@@ -5,6 +5,7 @@ import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.ClosedSelectorException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
@@ -69,7 +70,7 @@ final class Doorbell implements AutoCloseable {
                 if (n > 0) wakeups++; // this thread only
                 if (n < sink.capacity()) return true; // drained (saves the read that would say so)
             }
-        } catch (IOException | java.nio.channels.ClosedSelectorException e) { // closed under it by close()
+        } catch (IOException | ClosedSelectorException e) { // closed under it by close()
             disconnect();
             return false;
         }

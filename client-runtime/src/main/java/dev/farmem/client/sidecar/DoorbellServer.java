@@ -12,9 +12,11 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,12 +46,12 @@ final class DoorbellServer implements AutoCloseable {
     private final AtomicReferenceArray<Channel> bySlot;
     private final ChannelGroup channels;
     private final Channel server;
-    private final java.util.concurrent.atomic.LongAdder wakes = new java.util.concurrent.atomic.LongAdder();
+    private final LongAdder wakes = new LongAdder();
 
     /** Listens at {@code dir/doorbell}; {@code ring} is called on the event loop with the slot of each bell. */
     DoorbellServer(Path dir, SharedControl control, EventLoopGroup loop, IntConsumer ring) throws IOException {
         this.file = dir.resolve(FILE);
-        int pathBytes = file.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        int pathBytes = file.toString().getBytes(StandardCharsets.UTF_8).length;
         if (pathBytes > MAX_PATH_BYTES) {
             throw new IllegalArgumentException("the shared-memory directory " + dir + " is too deep for the doorbell socket in it: "
                     + pathBytes + " bytes, a UNIX socket path holds at most " + MAX_PATH_BYTES + "; use a shorter --shm path");

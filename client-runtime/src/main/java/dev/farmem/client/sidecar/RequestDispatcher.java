@@ -5,6 +5,7 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
@@ -59,7 +60,7 @@ final class RequestDispatcher implements AutoCloseable {
         this.pollNanos = TimeUnit.MICROSECONDS.toNanos(pollMicros);
         this.sharedUntil = System.nanoTime(); // nanoTime has an arbitrary origin: "already past", not 0
         this.dispatched = new long[control.maxClients() * control.threadsPerClient()];
-        java.util.Arrays.fill(dispatched, -1);
+        Arrays.fill(dispatched, -1);
         control.polling(false); // a sidecar that crashed while polling left it set
         this.blocking = new BlockingRequests(control, current, counters, this);
         this.doorbells = new DoorbellServer(dir, control, io, this::serveSlot); // last: bells ring from here on

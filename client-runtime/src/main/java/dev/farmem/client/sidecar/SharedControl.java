@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
 
 /**
  * A flyweight over the control file the sidecar and its applications share (layout in
@@ -361,7 +362,7 @@ final class SharedControl {
     }
 
     static long startMillis(ProcessHandle p) {
-        return p.info().startInstant().map(java.time.Instant::toEpochMilli).orElse(0L);
+        return p.info().startInstant().map(Instant::toEpochMilli).orElse(0L);
     }
 
     /**

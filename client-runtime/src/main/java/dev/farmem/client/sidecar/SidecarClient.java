@@ -9,6 +9,8 @@ import java.nio.MappedByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
@@ -43,7 +45,7 @@ public final class SidecarClient implements BlockCache {
     private final LongAdder dirtyLines = new LongAdder();
     private final LongAdder dirtyWords = new LongAdder();
     private final LongAdder requestBells = new LongAdder();
-    private final java.util.Set<Doorbell> doorbells = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final Set<Doorbell> doorbells = ConcurrentHashMap.newKeySet();
     private final Thread heartbeat;
     private final SidecarLiveness sidecar;
     private volatile String closedReason;
@@ -267,7 +269,7 @@ public final class SidecarClient implements BlockCache {
                 SharedControl c = control;
                 int lease = client;
                 long owner = token;
-                java.util.Set<Doorbell> bells = doorbells;
+                Set<Doorbell> bells = doorbells;
                 CLEANER.register(Thread.currentThread(), () -> { // the thread died: its slot serves another
                     bell.close();
                     bells.remove(bell);

@@ -1,6 +1,7 @@
 package dev.farmem.client.sidecar;
 
 import dev.farmem.client.FarMemoryOptions;
+import dev.farmem.client.engine.BlockCache;
 import java.nio.file.Path;
 
 /**
@@ -17,7 +18,7 @@ public final class SidecarOptions {
     private long sidecarTimeoutMillis = 5_000;
     private long bindingPollMillis = 1_000;
     /** Default poll window: twice as long as a waiting application spins, to catch its next request on a busy machine. */
-    static final long DEFAULT_POLL_MICROS = 2 * dev.farmem.client.engine.BlockCache.MISS_SPIN_NANOS / 1_000;
+    static final long DEFAULT_POLL_MICROS = 2 * BlockCache.MISS_SPIN_NANOS / 1_000;
 
     private long pollMicros = DEFAULT_POLL_MICROS;
     private FarMemoryOptions engine = FarMemoryOptions.defaults();

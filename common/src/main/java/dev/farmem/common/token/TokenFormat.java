@@ -1,5 +1,6 @@
 package dev.farmem.common.token;
 
+import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -63,7 +64,7 @@ public final class TokenFormat {
             for (int i = 0; i < ranges; i++) slabs.add(new SlabRange(b.getInt(), b.getInt()));
             if (b.hasRemaining()) throw new IllegalArgumentException("token has " + b.remaining() + " trailing bytes");
             return new CapabilityToken(node, incarnation, uid, epoch, slabs, rights, expires);
-        } catch (java.nio.BufferUnderflowException e) {
+        } catch (BufferUnderflowException e) {
             throw new IllegalArgumentException("token payload is truncated");
         }
     }

@@ -6,19 +6,21 @@ import io.prometheus.client.Counter;
 import io.prometheus.client.Gauge;
 import io.prometheus.client.Histogram;
 import java.util.EnumMap;
+import java.util.Locale;
 import java.util.Map;
+import java.util.function.LongSupplier;
 
 /** The agent's metrics, named as in docs/metrics.md. Children are looked up once, not per request. */
 public final class AgentMetrics {
 
     /** The operations counted, as the {@code op} label spells them. */
     public enum Op { HELLO, READ, WRITEV, PING;
-        String label() { return name().toLowerCase(java.util.Locale.ROOT); }
+        String label() { return name().toLowerCase(Locale.ROOT); }
     }
 
     /** Why the agent closed a connection on its own, as the {@code reason} label spells them. */
     public enum Closed { HELLO_TIMEOUT, HELLO_TOO_LARGE, UNAUTHENTICATED_LIMIT, PARTIAL_FRAME_TIMEOUT;
-        String label() { return name().toLowerCase(java.util.Locale.ROOT); }
+        String label() { return name().toLowerCase(Locale.ROOT); }
     }
 
     private final CollectorRegistry registry;
@@ -108,7 +110,7 @@ public final class AgentMetrics {
     }
 
     /** Makes {@code farmem_agent_queued_bytes} read {@code bytes} at every scrape. */
-    public void queuedBytes(java.util.function.LongSupplier bytes) {
+    public void queuedBytes(LongSupplier bytes) {
         queuedBytes.setChild(new Gauge.Child() {
             @Override
             public double get() {

@@ -10,6 +10,7 @@ import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -171,7 +172,7 @@ public final class KubernetesRegistration implements AgentRegistration {
         if (env != null && !env.isEmpty()) return env;
         try {
             return Files.readString(SERVICE_ACCOUNT_NAMESPACE).trim();
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw new IllegalStateException("cannot tell the agent's namespace: set FARMEM_NAMESPACE (the pod does, from the Downward API)");
         }
     }

@@ -9,6 +9,7 @@ import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.TransportException;
 import dev.farmem.transport.wire.Protocol;
 import java.security.MessageDigest;
+import java.time.Instant;
 import java.util.Base64;
 import javax.crypto.Mac;
 
@@ -79,7 +80,7 @@ public final class TokenVerifier {
                             + Incarnation.format(incarnation) + ": the node restarted and its region holds none of the claim's data; treat this replica as lost");
         }
         if (nowMillis >= grant.expiresAtMillis()) {
-            throw new TransportException(ErrorCode.TOKEN_EXPIRED, "token expired at " + java.time.Instant.ofEpochMilli(grant.expiresAtMillis())
+            throw new TransportException(ErrorCode.TOKEN_EXPIRED, "token expired at " + Instant.ofEpochMilli(grant.expiresAtMillis())
                     + ": the runtime needs a fresh binding");
         }
         return grant;

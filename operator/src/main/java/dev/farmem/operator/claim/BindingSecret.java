@@ -20,6 +20,7 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.TreeMap;
 
 /**
@@ -107,7 +108,7 @@ public final class BindingSecret {
         }
         return a.version() == b.version() && a.epoch() == b.epoch() && a.sizeBytes() == b.sizeBytes() && a.slabSize() == b.slabSize()
                 && a.blockSize() == b.blockSize() && a.extents().equals(b.extents()) && a.claimUid().equals(b.claimUid())
-                && java.util.Objects.equals(a.transport(), b.transport());
+                && Objects.equals(a.transport(), b.transport());
     }
 
     /** Whether {@code secret} is the binding Secret of this claim object (its owner), not one left by another. */

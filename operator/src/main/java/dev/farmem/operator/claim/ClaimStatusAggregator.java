@@ -7,6 +7,8 @@ import dev.farmem.operator.status.Conditions;
 import dev.farmem.operator.status.EventRecorder;
 import dev.farmem.operator.status.StatusWriter;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import java.util.Collection;
+import java.util.List;
 
 /**
  * The one place a claim's status is decided (as Keycloak's status aggregator): the reconcile says
@@ -52,7 +54,7 @@ final class ClaimStatusAggregator {
     }
 
     /** The allocation decided now: slab size, a fresh epoch and the extents, the record of who holds which slab. */
-    void bound(long slabSize, long epoch, String bindingSecret, java.util.List<FarMemoryClaimStatus.Extent> extents, String message) {
+    void bound(long slabSize, long epoch, String bindingSecret, List<FarMemoryClaimStatus.Extent> extents, String message) {
         phase(FarMemoryClaimStatus.BOUND, null, null);
         status.slabSizeBytes = slabSize;
         status.epoch = epoch;
@@ -62,7 +64,7 @@ final class ClaimStatusAggregator {
     }
 
     /** Bound and serving: which replicas are on lost memory nodes, and the binding Secret's problem (null when written). */
-    void serving(java.util.Collection<String> lostReplicaNodes, String bindingProblem) {
+    void serving(Collection<String> lostReplicaNodes, String bindingProblem) {
         boolean degraded = !lostReplicaNodes.isEmpty();
         Conditions.set(status.conditions, Conditions.DEGRADED, degraded, degraded ? "ReplicasLost" : "AsExpected",
                 degraded ? "replicas on lost memory nodes: " + String.join(", ", lostReplicaNodes.stream().sorted().toList())

@@ -9,6 +9,7 @@ import io.prometheus.client.Counter;
 import io.prometheus.client.Gauge;
 import io.prometheus.client.GaugeMetricFamily;
 import io.prometheus.client.Histogram;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -48,7 +49,7 @@ public final class OperatorMetrics implements Metrics {
             public List<MetricFamilySamples> collect() {
                 GaugeMetricFamily poolCount = new GaugeMetricFamily("farmem_operator_pools", "FarMemoryPools known", pools.size());
                 GaugeMetricFamily byPhase = new GaugeMetricFamily("farmem_operator_claims", "claims by phase", List.of("pool", "phase"));
-                Map<List<String>, Integer> counts = new java.util.HashMap<>();
+                Map<List<String>, Integer> counts = new HashMap<>();
                 for (String[] c : claims.values()) counts.merge(List.of(c[0], c[1]), 1, Integer::sum);
                 counts.forEach((labels, n) -> byPhase.addMetric(labels, n));
                 return List.of(poolCount, byPhase);

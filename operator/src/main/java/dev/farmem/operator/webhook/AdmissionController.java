@@ -3,6 +3,7 @@ package dev.farmem.operator.webhook;
 import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.FarMemoryClaimStatus;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.StatusBuilder;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionRequest;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionResponseBuilder;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionReview;
@@ -59,7 +60,7 @@ public final class AdmissionController {
         String podName = pod.getMetadata().getName() != null ? pod.getMetadata().getName() : pod.getMetadata().getGenerateName() + "*";
         if (!d.allowed()) {
             LOG.info("refused pod {}/{}: {}", namespace, podName, d.message());
-            out.withAllowed(false).withStatus(new io.fabric8.kubernetes.api.model.StatusBuilder().withCode(403).withReason("Forbidden").withMessage(d.message()).build());
+            out.withAllowed(false).withStatus(new StatusBuilder().withCode(403).withReason("Forbidden").withMessage(d.message()).build());
         } else if (!d.patch().isEmpty()) {
             LOG.info("injecting the farmem sidecar into pod {}/{} for claim {}", namespace, podName, claimName);
             out.withPatchType("JSONPatch").withPatch(Base64.getEncoder().encodeToString(

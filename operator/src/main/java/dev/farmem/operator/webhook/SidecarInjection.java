@@ -6,11 +6,16 @@ import dev.farmem.common.ByteSize;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerBuilder;
 import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.EnvVarBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodSecurityContext;
 import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.SecurityContext;
+import io.fabric8.kubernetes.api.model.SecurityContextBuilder;
 import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.api.model.VolumeMount;
+import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -168,8 +173,8 @@ public final class SidecarInjection {
             ops.add(op("add", "/spec/volumes/-", json(binding)));
         }
         List<Container> containers = pod.getSpec().getContainers();
-        VolumeMount appMount = new io.fabric8.kubernetes.api.model.VolumeMountBuilder().withName(SHM_VOLUME).withMountPath(SHM_PATH).build();
-        EnvVar appEnv = new io.fabric8.kubernetes.api.model.EnvVarBuilder().withName("FARMEM_SHM_DIR").withValue(SHM_PATH).build();
+        VolumeMount appMount = new VolumeMountBuilder().withName(SHM_VOLUME).withMountPath(SHM_PATH).build();
+        EnvVar appEnv = new EnvVarBuilder().withName("FARMEM_SHM_DIR").withValue(SHM_PATH).build();
         for (int i = 0; i < containers.size(); i++) {
             Container c = containers.get(i);
             String base = "/spec/containers/" + i;
@@ -188,16 +193,16 @@ public final class SidecarInjection {
      * creates (rw-rw----). An application whose user only its image knows shares them through
      * the pod's fsGroup, which a Memory emptyDir gives every file created in it.
      */
-    static io.fabric8.kubernetes.api.model.SecurityContext securityContext(Pod pod) {
+    static SecurityContext securityContext(Pod pod) {
         Container app = pod.getSpec().getContainers().get(0);
-        io.fabric8.kubernetes.api.model.SecurityContext c = app.getSecurityContext();
-        io.fabric8.kubernetes.api.model.PodSecurityContext p = pod.getSpec().getSecurityContext();
+        SecurityContext c = app.getSecurityContext();
+        PodSecurityContext p = pod.getSpec().getSecurityContext();
         Long uid = c != null && c.getRunAsUser() != null ? c.getRunAsUser() : p != null ? p.getRunAsUser() : null;
         Long gid = c != null && c.getRunAsGroup() != null ? c.getRunAsGroup() : p != null ? p.getRunAsGroup() : null;
         // root may open the sidecar's files whoever owns them; the sidecar itself never runs as root
         long user = uid != null && uid > 0 ? uid : SIDECAR_UID;
         long group = gid != null && gid > 0 ? gid : user;
-        return new io.fabric8.kubernetes.api.model.SecurityContextBuilder()
+        return new SecurityContextBuilder()
                 .withRunAsNonRoot(true).withRunAsUser(user).withRunAsGroup(group)
                 .withAllowPrivilegeEscalation(false)
                 .withNewCapabilities().addToDrop("ALL").endCapabilities()

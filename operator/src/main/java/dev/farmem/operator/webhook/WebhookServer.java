@@ -4,10 +4,17 @@ import dev.farmem.http.HttpEndpoints;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionReview;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.Principal;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
 import java.util.Map;
+import javax.net.ssl.KeyManager;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
+import javax.net.ssl.X509ExtendedKeyManager;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,8 +38,8 @@ public final class WebhookServer implements AutoCloseable {
         SSLContext context;
         try {
             context = SSLContext.getInstance("TLS");
-            context.init(new javax.net.ssl.KeyManager[] {keys}, null, null);
-        } catch (java.security.GeneralSecurityException e) {
+            context.init(new KeyManager[] {keys}, null, null);
+        } catch (GeneralSecurityException e) {
             throw new IllegalStateException("cannot set up TLS for the webhook: " + e.getMessage(), e);
         }
         server = new HttpEndpoints("farmem-webhook", address, () -> {
@@ -53,22 +60,22 @@ public final class WebhookServer implements AutoCloseable {
     }
 
     /** The server's key manager, whose certificate can change while it serves. */
-    private static final class SwappableKeyManager extends javax.net.ssl.X509ExtendedKeyManager {
-        volatile javax.net.ssl.X509ExtendedKeyManager delegate;
+    private static final class SwappableKeyManager extends X509ExtendedKeyManager {
+        volatile X509ExtendedKeyManager delegate;
 
-        SwappableKeyManager(javax.net.ssl.X509ExtendedKeyManager delegate) {
+        SwappableKeyManager(X509ExtendedKeyManager delegate) {
             this.delegate = delegate;
         }
 
-        @Override public String[] getClientAliases(String t, java.security.Principal[] i) { return delegate.getClientAliases(t, i); }
-        @Override public String chooseClientAlias(String[] t, java.security.Principal[] i, java.net.Socket s) { return delegate.chooseClientAlias(t, i, s); }
-        @Override public String[] getServerAliases(String t, java.security.Principal[] i) { return delegate.getServerAliases(t, i); }
-        @Override public String chooseServerAlias(String t, java.security.Principal[] i, java.net.Socket s) { return delegate.chooseServerAlias(t, i, s); }
-        @Override public String chooseEngineServerAlias(String t, java.security.Principal[] i, javax.net.ssl.SSLEngine e) {
+        @Override public String[] getClientAliases(String t, Principal[] i) { return delegate.getClientAliases(t, i); }
+        @Override public String chooseClientAlias(String[] t, Principal[] i, Socket s) { return delegate.chooseClientAlias(t, i, s); }
+        @Override public String[] getServerAliases(String t, Principal[] i) { return delegate.getServerAliases(t, i); }
+        @Override public String chooseServerAlias(String t, Principal[] i, Socket s) { return delegate.chooseServerAlias(t, i, s); }
+        @Override public String chooseEngineServerAlias(String t, Principal[] i, SSLEngine e) {
             return delegate.chooseEngineServerAlias(t, i, e);
         }
-        @Override public java.security.cert.X509Certificate[] getCertificateChain(String alias) { return delegate.getCertificateChain(alias); }
-        @Override public java.security.PrivateKey getPrivateKey(String alias) { return delegate.getPrivateKey(alias); }
+        @Override public X509Certificate[] getCertificateChain(String alias) { return delegate.getCertificateChain(alias); }
+        @Override public PrivateKey getPrivateKey(String alias) { return delegate.getPrivateKey(alias); }
     }
 
     private static HttpEndpoints.Response handle(HttpEndpoints.Request request, AdmissionController controller) {

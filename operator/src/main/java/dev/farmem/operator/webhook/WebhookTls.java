@@ -5,12 +5,14 @@ import java.io.IOException;
 import java.io.StringReader;
 import java.io.StringWriter;
 import java.math.BigInteger;
+import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.SecureRandom;
+import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.security.spec.ECGenParameterSpec;
@@ -20,6 +22,8 @@ import java.util.Date;
 import java.util.List;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509ExtendedKeyManager;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x509.BasicConstraints;
 import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
@@ -37,6 +41,7 @@ import org.bouncycastle.openssl.PEMParser;
 import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
+import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
 import org.bouncycastle.operator.OperatorCreationException;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 
@@ -110,15 +115,15 @@ public record WebhookTls(String caCert, String caKey, String cert, String key) {
     }
 
     /** A key manager that presents the serving certificate (and the CA after it). */
-    public javax.net.ssl.X509ExtendedKeyManager keyManager() {
+    public X509ExtendedKeyManager keyManager() {
         try {
             KeyStore ks = KeyStore.getInstance("PKCS12");
             ks.load(null, null);
             char[] pw = new char[0];
-            ks.setKeyEntry("webhook", privateKey(key), pw, new java.security.cert.Certificate[] {certificate(cert), certificate(caCert)});
+            ks.setKeyEntry("webhook", privateKey(key), pw, new Certificate[] {certificate(cert), certificate(caCert)});
             KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
             kmf.init(ks, pw);
-            return (javax.net.ssl.X509ExtendedKeyManager) kmf.getKeyManagers()[0];
+            return (X509ExtendedKeyManager) kmf.getKeyManagers()[0];
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException("cannot load the webhook's key and certificate: " + e.getMessage(), e);
         }
@@ -130,7 +135,7 @@ public record WebhookTls(String caCert, String caKey, String cert, String key) {
             KeyStore ts = KeyStore.getInstance("PKCS12");
             ts.load(null, null);
             ts.setCertificateEntry("ca", certificate(caCert));
-            javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+            TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             tmf.init(ts);
             SSLContext ctx = SSLContext.getInstance("TLS");
             ctx.init(null, tmf.getTrustManagers(), new SecureRandom());
@@ -170,13 +175,13 @@ public record WebhookTls(String caCert, String caKey, String cert, String key) {
 
     /** A private key as PKCS#8 PEM ("PRIVATE KEY"), the form every TLS stack reads. */
     static String pkcs8(PrivateKey key) throws IOException {
-        return pem(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(key, null));
+        return pem(new JcaPKCS8Generator(key, null));
     }
 
     static X509Certificate certificate(String pem) {
         try {
             return (X509Certificate) CertificateFactory.getInstance("X.509")
-                    .generateCertificate(new ByteArrayInputStream(pem.getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
+                    .generateCertificate(new ByteArrayInputStream(pem.getBytes(StandardCharsets.US_ASCII)));
         } catch (GeneralSecurityException e) {
             throw new IllegalArgumentException("not a PEM certificate: " + e.getMessage(), e);
         }

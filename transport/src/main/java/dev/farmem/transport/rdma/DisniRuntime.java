@@ -3,6 +3,7 @@ package dev.farmem.transport.rdma;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.reflect.InvocationTargetException;
 import java.net.MalformedURLException;
 import java.net.URL;
 import java.net.URLClassLoader;
@@ -71,7 +72,7 @@ public final class DisniRuntime {
         try {
             Class<?> c = Class.forName(className, true, loader());
             return type.cast(c.getConstructor(parameterTypes).newInstance(args));
-        } catch (java.lang.reflect.InvocationTargetException e) {
+        } catch (InvocationTargetException e) {
             Throwable cause = e.getCause();
             if (cause instanceof RuntimeException r) throw r;
             if (cause instanceof Error err) throw err;

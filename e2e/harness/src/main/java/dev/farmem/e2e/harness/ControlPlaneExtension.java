@@ -6,6 +6,7 @@ import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import java.io.File;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.ConditionEvaluationResult;
@@ -74,7 +75,7 @@ public final class ControlPlaneExtension implements BeforeAllCallback, Execution
     public void beforeAll(ExtensionContext context) {
         String kubeconfig = System.getenv("KUBECONFIG");
         if (kubeconfig != null && !kubeconfig.isBlank()) {
-            externalKubeconfig = Path.of(kubeconfig.split(java.io.File.pathSeparator)[0]);
+            externalKubeconfig = Path.of(kubeconfig.split(File.pathSeparator)[0]);
             try {
                 externalClient = new KubernetesClientBuilder()
                         .withConfig(Config.fromKubeconfig(Files.readString(externalKubeconfig))).build();

@@ -16,9 +16,11 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * The RDMA transport on DiSNI (made inside {@code DisniRuntime}'s loader; open it with
@@ -79,11 +81,11 @@ public final class DisniTransport implements Transport {
         connections.add(c);
         try {
             return c.hello(token).get(options.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
-        } catch (java.util.concurrent.ExecutionException e) {
+        } catch (ExecutionException e) {
             c.close();
             connections.remove(c);
             throw e.getCause() instanceof TransportException t ? t : new CompletionException(e.getCause());
-        } catch (java.util.concurrent.TimeoutException e) {
+        } catch (TimeoutException e) {
             c.close();
             connections.remove(c);
             throw new TransportException(ErrorCode.TIMEOUT, "memory node " + endpoint + " did not answer HELLO within " + options.connectTimeout());

@@ -28,6 +28,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 
 /**
  * The client side of one RDMA connection to a memory node: one RC queue pair with its own completion queue and one
@@ -310,7 +311,7 @@ final class RdmaConnection implements MemoryNodeConnection {
     }
 
     /** A request made on the completion thread with no free slot: queued, run when one frees. */
-    private <T> CompletableFuture<T> later(java.util.function.Supplier<CompletableFuture<T>> request) {
+    private <T> CompletableFuture<T> later(Supplier<CompletableFuture<T>> request) {
         CompletableFuture<T> f = new CompletableFuture<>();
         overflow.add(() -> request.get().whenComplete((v, e) -> {
             if (e != null) f.completeExceptionally(e);

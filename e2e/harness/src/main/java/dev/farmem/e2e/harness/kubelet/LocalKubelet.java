@@ -10,6 +10,7 @@ import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
@@ -19,6 +20,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -54,7 +56,7 @@ public final class LocalKubelet implements AutoCloseable {
         return t;
     });
     /** Deletions wait out grace periods (up to 30 s each) without holding up the sync threads. */
-    private final java.util.concurrent.ExecutorService terminator = Executors.newCachedThreadPool(r -> {
+    private final ExecutorService terminator = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "local-kubelet-terminate");
         t.setDaemon(true);
         return t;
@@ -223,7 +225,7 @@ public final class LocalKubelet implements AutoCloseable {
     }
 
     static void deleteTree(Path dir) {
-        if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
             return;
         }
         try (Stream<Path> walk = Files.walk(dir)) {

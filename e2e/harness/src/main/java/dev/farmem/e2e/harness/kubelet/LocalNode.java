@@ -7,6 +7,7 @@ import io.fabric8.kubernetes.api.model.NodeConditionBuilder;
 import io.fabric8.kubernetes.api.model.NodeStatus;
 import io.fabric8.kubernetes.api.model.NodeStatusBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
@@ -17,6 +18,7 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -49,7 +51,7 @@ final class LocalNode {
 
     /** Creates the Node (or takes over an existing one), reports it Ready and starts the heartbeats. */
     void start(ScheduledExecutorService scheduler) {
-        Map<String, String> labels = new java.util.LinkedHashMap<>(spec.labels());
+        Map<String, String> labels = new LinkedHashMap<>(spec.labels());
         labels.put("kubernetes.io/hostname", spec.name());
         labels.put("kubernetes.io/os", "linux");
         labels.put("kubernetes.io/arch", "amd64");
@@ -102,7 +104,7 @@ final class LocalNode {
                     + "\",\"namespace\":\"kube-node-lease\",\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\""
                     + spec.name() + "\",\"uid\":\"" + node.getMetadata().getUid() + "\"}]}," + patch.substring(1, patch.length() - 1) + "}";
             client.leases().inNamespace("kube-node-lease").resource(Serialization.unmarshal(lease,
-                    io.fabric8.kubernetes.api.model.coordination.v1.Lease.class)).create();
+                    Lease.class)).create();
         }
     }
 

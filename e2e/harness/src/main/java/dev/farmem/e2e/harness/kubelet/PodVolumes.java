@@ -17,6 +17,9 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -97,7 +100,7 @@ final class PodVolumes {
             Path file = dir.resolve(p.getPath());
             long ttl = p.getExpirationSeconds() == null ? 3600L : p.getExpirationSeconds();
             // renewed at 80% of its lifetime, as the kubelet does
-            if (!Files.isRegularFile(file) || Files.getLastModifiedTime(file).toInstant().plusSeconds(ttl * 8 / 10).isBefore(java.time.Instant.now())) {
+            if (!Files.isRegularFile(file) || Files.getLastModifiedTime(file).toInstant().plusSeconds(ttl * 8 / 10).isBefore(Instant.now())) {
                 write(file, token(pod, p).getBytes(StandardCharsets.UTF_8));
             }
         } else if (src.getConfigMap() != null) {
@@ -162,12 +165,12 @@ final class PodVolumes {
     private static void write(Path file, byte[] bytes) throws IOException {
         Path target = file.normalize();
         Files.createDirectories(target.getParent());
-        if (Files.isRegularFile(target) && java.util.Arrays.equals(Files.readAllBytes(target), bytes)) {
+        if (Files.isRegularFile(target) && Arrays.equals(Files.readAllBytes(target), bytes)) {
             return;
         }
         Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp");
         Files.write(tmp, bytes);
-        Files.move(tmp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
     static Map<String, byte[]> decode(Secret s) {

@@ -9,6 +9,7 @@ import io.fabric8.kubernetes.api.model.ContainerStatusBuilder;
 import io.fabric8.kubernetes.api.model.EnvFromSource;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.EventBuilder;
+import io.fabric8.kubernetes.api.model.HostIPBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodCondition;
 import io.fabric8.kubernetes.api.model.PodConditionBuilder;
@@ -24,9 +25,11 @@ import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.Serialization;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -35,6 +38,7 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -159,7 +163,7 @@ final class PodWorker {
                 configError = null;
             } catch (PodConfigException | KubernetesClientException e) {
                 configError = e.getMessage();
-            } catch (IOException | java.io.UncheckedIOException e) {
+            } catch (IOException | UncheckedIOException e) {
                 configError = "cannot prepare pod directory " + dir + ": " + e.getMessage();
             }
         }
@@ -375,7 +379,7 @@ final class PodWorker {
                 if (apiServer || svc.getSpec().getPorts() == null || svc.getSpec().getPorts().isEmpty() || ip == null || "None".equals(ip)) {
                     continue;
                 }
-                String prefix = svc.getMetadata().getName().toUpperCase(java.util.Locale.ROOT).replace('-', '_');
+                String prefix = svc.getMetadata().getName().toUpperCase(Locale.ROOT).replace('-', '_');
                 env.put(prefix + "_SERVICE_HOST", ip);
                 env.put(prefix + "_SERVICE_PORT", Integer.toString(svc.getSpec().getPorts().get(0).getPort()));
             }
@@ -483,8 +487,8 @@ final class PodWorker {
             if (!Files.isRegularFile(copy)) {
                 Files.createDirectories(copy.getParent());
                 Path tmp = copy.resolveSibling(copy.getFileName() + ".tmp");
-                Files.copy(c.image.jar(), tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-                Files.move(tmp, copy, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                Files.copy(c.image.jar(), tmp, StandardCopyOption.REPLACE_EXISTING);
+                Files.move(tmp, copy, StandardCopyOption.ATOMIC_MOVE);
             }
             return copy;
         } catch (IOException e) {
@@ -509,7 +513,7 @@ final class PodWorker {
      */
     static String rewrite(String s, Map<String, String> mounts) {
         if (mounts.isEmpty()) return s;
-        Map<String, String> byPath = new java.util.HashMap<>();
+        Map<String, String> byPath = new HashMap<>();
         List<String> paths = new ArrayList<>();
         for (Map.Entry<String, String> m : mounts.entrySet()) {
             String p = m.getKey();
@@ -589,7 +593,7 @@ final class PodWorker {
                 condition("ContainersReady", allReady),
                 condition("PodScheduled", true));
         PodStatus status = new PodStatusBuilder().withPhase(phase).withConditions(conditions)
-                .withHostIP("127.0.0.1").withHostIPs(new io.fabric8.kubernetes.api.model.HostIPBuilder().withIp("127.0.0.1").build())
+                .withHostIP("127.0.0.1").withHostIPs(new HostIPBuilder().withIp("127.0.0.1").build())
                 .withPodIP(podIp).withPodIPs(new PodIPBuilder().withIp(podIp).build())
                 .withStartTime(startTime).withContainerStatuses(statuses).withInitContainerStatuses(initStatuses)
                 .withQosClass(pod.getStatus() == null ? null : pod.getStatus().getQosClass()).build();

@@ -11,6 +11,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 
+import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -20,6 +21,7 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -56,8 +58,8 @@ final class ServiceProxy implements AutoCloseable {
             @Override public void onAdd(Service s) { sync(s); }
             @Override public void onUpdate(Service old, Service s) {
                 // a selector change keeps the listeners (the backend is chosen per connection); new ports get new ones
-                if (!java.util.Objects.equals(old.getSpec().getClusterIP(), s.getSpec().getClusterIP())
-                        || !java.util.Objects.equals(old.getSpec().getPorts(), s.getSpec().getPorts())) {
+                if (!Objects.equals(old.getSpec().getClusterIP(), s.getSpec().getClusterIP())
+                        || !Objects.equals(old.getSpec().getPorts(), s.getSpec().getPorts())) {
                     unlisten(old);
                 }
                 sync(s);
@@ -194,7 +196,7 @@ final class ServiceProxy implements AutoCloseable {
         }
     }
 
-    private static void close(java.io.Closeable c) {
+    private static void close(Closeable c) {
         try {
             c.close();
         } catch (IOException e) {
