@@ -51,9 +51,12 @@ public interface BlockCache extends AutoCloseable {
      * The first part of every wait for a miss: yields (not a bare spin, see
      * {@link #MISS_SPIN_NANOS}) until {@code miss} is done or about one TCP miss has passed. The
      * caller then blocks in {@link CompletableFuture#join}, which parks ({@code LockSupport.park};
-     * a virtual thread unmounts from its carrier, holding no monitor).
+     * a virtual thread unmounts from its carrier, holding no monitor). A virtual thread does not
+     * spin at all: parking it costs no system call, and its spinning would keep the carriers from
+     * the other virtual threads and the I/O threads that complete the misses.
      */
     static void spinForMiss(CompletableFuture<?> miss) {
+        if (VirtualThreads.current()) return;
         long spinUntil = System.nanoTime() + MISS_SPIN_NANOS;
         while (!miss.isDone() && System.nanoTime() - spinUntil < 0) Thread.yield();
     }
