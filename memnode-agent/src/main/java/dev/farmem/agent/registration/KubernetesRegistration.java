@@ -86,15 +86,8 @@ public final class KubernetesRegistration implements AgentRegistration {
             throw new IllegalStateException("MemoryNode " + name + " does not exist: the operator creates it when it places an agent;"
                     + " run the agent outside a pool with --registration none");
         }
-        if (m.getStatus() != null && MemoryNodeStatus.LOST.equals(m.getStatus().phase)) {
-            throw new IllegalStateException("MemoryNode " + name + " is already Lost: a new agent must be a new memory node; the operator places one");
-        }
-        String served = m.getStatus() == null ? null : m.getStatus().incarnation;
-        if (served != null && !served.equals(Incarnation.format(info.incarnation()))) {
-            throw new IllegalStateException("MemoryNode " + name + " was served by incarnation " + served + ", and this agent is incarnation "
-                    + Incarnation.format(info.incarnation()) + " with an empty region: a restarted agent must be a new memory node,"
-                    + " so that no client takes the empty region for its data; the operator places one when this pod ends");
-        }
+        String refusal = refusal(name, m.getStatus(), info.incarnation());
+        if (refusal != null) throw new IllegalStateException(refusal);
         if (client.leases().inNamespace(namespace).withName(name).get() == null) {
             throw new IllegalStateException("Lease " + namespace + "/" + name + " does not exist: the operator creates it with the MemoryNode");
         }
@@ -114,6 +107,23 @@ public final class KubernetesRegistration implements AgentRegistration {
         renewer.shutdownNow();
         writeStatus(MemoryNodeStatus.LOST, false, "AgentStopped", "the agent stopped: its region is gone");
         client.close();
+    }
+
+    /**
+     * Why an agent of {@code incarnation} must not serve MemoryNode {@code name} with this status, or null when it may:
+     * a Lost node is final, and a node another incarnation served is a restart under the same name, whose region is empty.
+     */
+    static String refusal(String name, MemoryNodeStatus status, long incarnation) {
+        if (status == null) return null;
+        if (MemoryNodeStatus.LOST.equals(status.phase)) {
+            return "MemoryNode " + name + " is already Lost: a new agent must be a new memory node; the operator places one";
+        }
+        if (status.incarnation != null && !status.incarnation.equals(Incarnation.format(incarnation))) {
+            return "MemoryNode " + name + " was served by incarnation " + status.incarnation + ", and this agent is incarnation "
+                    + Incarnation.format(incarnation) + " with an empty region: a restarted agent must be a new memory node,"
+                    + " so that no client takes the empty region for its data; the operator places one when this pod ends";
+        }
+        return null;
     }
 
     private void writeStatus(String phase, boolean ready, String reason, String message) {
