@@ -27,6 +27,8 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 
@@ -75,6 +77,12 @@ final class RdmaConnection implements MemoryNodeConnection {
     /** Requests made on the completion thread while every slot was taken: it runs them as slots free (it must not wait). */
     private final ArrayDeque<Runnable> overflow = new ArrayDeque<>();
     private final Thread poller;
+    /** Whoever polls the CQ holds this (the completion thread, or a caller polling for its own request). */
+    private final AtomicBoolean polling = new AtomicBoolean();
+    private volatile Thread pollingThread;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final IbvWC[] wcs = new IbvWC[POLL_BATCH];
+    private SVCPollCq poll;
 
     private IbvMr stagingMr;
     private ByteBuffer staging;
@@ -122,6 +130,8 @@ final class RdmaConnection implements MemoryNodeConnection {
         }
         messages = new Messages(e);
         cq = e.getCqProvider().getCQ();
+        for (int i = 0; i < wcs.length; i++) wcs[i] = new IbvWC();
+        poll = cq.poll(wcs, wcs.length);
     }
 
     /** Starts the completion thread and presents the token; completes when the node granted its slabs. */
@@ -174,6 +184,7 @@ final class RdmaConnection implements MemoryNodeConnection {
         } catch (IOException e) {
             fail(new TransportException(ErrorCode.CONNECTION_CLOSED, "posting a READ to " + endpoint + " failed: " + e.getMessage(), e));
         }
+        awaitInline(f);
         return f;
     }
 
@@ -232,7 +243,44 @@ final class RdmaConnection implements MemoryNodeConnection {
         } catch (IOException e) {
             fail(new TransportException(ErrorCode.CONNECTION_CLOSED, "posting a WRITEV to " + endpoint + " failed: " + e.getMessage(), e));
         }
+        awaitInline(f);
         return f;
+    }
+
+    /**
+     * Queue depth 1: the caller polls the CQ for its own request, up to {@code spinNanos}, instead of waking the
+     * completion thread and being woken by it (two thread hand-offs that cost more than the RDMA READ itself).
+     * With more in flight the completion thread polls, and a call returns at once.
+     */
+    private void awaitInline(CompletableFuture<Void> f) {
+        // Not from a callback of a completion this thread is handling: it holds the poll and would wait on itself.
+        if (inFlight.get() != 1 || Thread.currentThread() == poller || pollingThread == Thread.currentThread()) return;
+        long until = System.nanoTime() + options.spinNanos();
+        while (!f.isDone() && System.nanoTime() - until < 0) {
+            if (polling.compareAndSet(false, true)) {
+                try {
+                    drain();
+                } catch (IOException | RuntimeException e) {
+                    fail(new TransportException(ErrorCode.CONNECTION_CLOSED, "polling the completion queue of " + endpoint + " failed: " + e, e));
+                } finally {
+                    polling.set(false);
+                }
+            }
+            if (!f.isDone()) Thread.onSpinWait();
+        }
+    }
+
+    /** Handles what the CQ holds now; the caller holds {@link #polling}, so the shared completion array is its own. */
+    private int drain() throws IOException {
+        if (closedBecause != null && stopping && Thread.currentThread() != poller) return 0;
+        pollingThread = Thread.currentThread();
+        try {
+            int n = poll.execute().getPolls();
+            for (int i = 0; i < n; i++) complete(wcs[i]);
+            return n;
+        } finally {
+            pollingThread = null;
+        }
     }
 
     @Override
@@ -307,6 +355,7 @@ final class RdmaConnection implements MemoryNodeConnection {
             free.offer(s);
             throw closed;
         }
+        inFlight.incrementAndGet();
         return s;
     }
 
@@ -346,25 +395,27 @@ final class RdmaConnection implements MemoryNodeConnection {
     // ---- completions
 
     private void pollLoop() {
-        IbvWC[] wcs = new IbvWC[POLL_BATCH];
-        for (int i = 0; i < wcs.length; i++) wcs[i] = new IbvWC();
-        SVCPollCq poll = null;
         SVCReqNotify notify = null;
         try {
-            poll = cq.poll(wcs, wcs.length);
             notify = cq.reqNotification(false);
             long lastWork = System.nanoTime();
             long nextSweep = lastWork + SWEEP_NANOS;
             while (!stopping) {
-                int n = poll.execute().getPolls();
+                int n = -1; // -1: a caller is polling
+                if (polling.compareAndSet(false, true)) {
+                    try {
+                        n = drain();
+                    } finally {
+                        polling.set(false);
+                    }
+                }
                 if (n > 0) {
-                    for (int i = 0; i < n; i++) complete(wcs[i]);
                     runOverflow();
                     lastWork = System.nanoTime();
                     continue;
                 }
                 TransportException gone = disconnected;
-                if (gone != null) {
+                if (gone != null && n == 0) {
                     // The CQ was just found empty: everything the node answered before it left has been handled.
                     fail(gone);
                     break;
@@ -374,15 +425,22 @@ final class RdmaConnection implements MemoryNodeConnection {
                     sweep(now);
                     nextSweep = now + SWEEP_NANOS;
                 }
-                if (now - lastWork < options.spinNanos()) {
+                // Spin only while several requests are out: one alone is polled by its caller (awaitInline).
+                if (inFlight.get() > 1 && now - lastWork < options.spinNanos()) {
                     Thread.onSpinWait();
                     continue;
                 }
                 // Sleep on the completion channel: arm it, look once more (a completion may have come in between), wait.
                 notify.execute();
-                n = poll.execute().getPolls();
+                n = 0;
+                if (polling.compareAndSet(false, true)) {
+                    try {
+                        n = drain();
+                    } finally {
+                        polling.set(false);
+                    }
+                }
                 if (n > 0) {
-                    for (int i = 0; i < n; i++) complete(wcs[i]);
                     runOverflow();
                 } else if (cq.getChannel().getCqEvent(cq, (int) TimeUnit.NANOSECONDS.toMillis(SWEEP_NANOS))) {
                     cq.ackEvents(1);
@@ -392,8 +450,10 @@ final class RdmaConnection implements MemoryNodeConnection {
         } catch (IOException | RuntimeException e) {
             fail(new TransportException(ErrorCode.CONNECTION_CLOSED, "the completion queue of " + endpoint + " failed: " + e, e));
         } finally {
-            if (poll != null) poll.free();
             if (notify != null) notify.free();
+            // A caller may still be polling inline: wait for it before the CQ goes.
+            while (!polling.compareAndSet(false, true)) Thread.onSpinWait();
+            if (poll != null) poll.free();
             teardown();
         }
     }
@@ -546,6 +606,7 @@ final class RdmaConnection implements MemoryNodeConnection {
 
     private void release(Slot s) {
         s.dst = null;
+        inFlight.decrementAndGet();
         free.offer(s);
     }
 
