@@ -3,9 +3,11 @@ package dev.farmem.e2e.cluster;
 import dev.farmem.common.cli.Cli;
 import dev.farmem.common.cli.EnvironmentDefaults;
 import dev.farmem.e2e.harness.Binaries;
+import dev.farmem.e2e.harness.ClusterNetwork;
 import dev.farmem.e2e.harness.ControlPlane;
 import dev.farmem.e2e.harness.LocalCluster;
-import dev.farmem.e2e.harness.kubelet.NodeSpec;
+import dev.farmem.e2e.harness.node.NodeImages;
+import dev.farmem.e2e.harness.node.NodeSpec;
 import dev.farmem.e2e.probe.ProbeApp;
 
 import java.nio.file.Files;
@@ -18,7 +20,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code java -jar farmem-e2e.jar up [--nodes N] --dir DIR}: the local control plane and kubelet for a person, kept
+ * {@code java -jar farmem-e2e.jar up [--nodes N] --dir DIR}: the local control plane and real nodes for a person, kept
  * until SIGTERM (what e2e/cluster down sends). {@code probe-app}: the small server the e2e pods run.
  */
 public final class ClusterMain {
@@ -42,16 +44,16 @@ public final class ClusterMain {
     }
 
     @Command(name = "java -jar farmem-e2e.jar up", sortOptions = false,
-            description = {"The local control plane and kubelet for a person, kept until SIGTERM (use e2e/cluster up|down).", ""})
+            description = {"The local control plane and real nodes for a person, kept until SIGTERM (use e2e/cluster up|down).", ""})
     static final class Up {
-        @Option(names = "--nodes", paramLabel = "N", defaultValue = "3", description = "Ready nodes, 1..50, in zones a, b, c")
+        @Option(names = "--nodes", paramLabel = "N", defaultValue = "3", description = "Ready nodes, 1..16, in zones a, b, c")
         int nodes;
         @Option(names = "--dir", paramLabel = "DIR", description = "the directory the control plane keeps its state and kubeconfig in (required)")
         Path dir;
 
         /** The flags checked; throws IllegalArgumentException saying which value is wrong. */
         Up checked() {
-            Cli.inRange("--nodes", nodes, 1, 50);
+            Cli.inRange("--nodes", nodes, 1, ClusterNetwork.MAX_NODES);
             if (dir == null) throw new IllegalArgumentException("--dir DIR is required: the directory the control plane keeps its state and kubeconfig in");
             return this;
         }
@@ -70,9 +72,10 @@ public final class ClusterMain {
         }
         long t0 = System.nanoTime();
         Binaries binaries = Binaries.locate();
+        NodeImages images = NodeImages.locate(binaries.repo());
         ControlPlane cp = ControlPlane.start(binaries, dir, true);
         double controlPlaneSeconds = (System.nanoTime() - t0) / 1e9;
-        LocalCluster cluster = LocalCluster.start(binaries, cp, specs);
+        LocalCluster cluster = LocalCluster.start(binaries, images, cp, specs);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             cluster.close();

@@ -30,8 +30,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * The server the e2e pods run (image farmem-e2e): it binds $POD_IP so a test can see what the local kubelet gave
- * the process. GET /healthz, /env?name=N (a variable), /file?path=P (a file, e.g. from a Secret volume),
+ * The server the e2e pods run (image ghcr.io/farmem/farmem-e2e), on every address of its pod, so a test can see what
+ * the kubelet gave the container. GET /healthz, /env?name=N (a variable), /file?path=P (a file, e.g. from a Secret volume),
  * /validate (an admission webhook denying objects labelled farmem.dev/deny; serve it over TLS with
  * --tls-keystore), /pods (its namespace and how many pods are in it, read with fabric8's in-cluster config), /exit?code=C (ends the
  * process, a container crash).
@@ -57,9 +57,9 @@ public final class ProbeApp {
         int port = flags.port;
         Path keystore = flags.keystore;
         String password = flags.password;
-        String host = System.getenv().getOrDefault("POD_IP", "127.0.0.1");
-        HttpServer server = keystore == null ? HttpServer.create(new InetSocketAddress(host, port), 16)
-                : https(new InetSocketAddress(host, port), keystore, password.toCharArray());
+        // every address of the pod's own network namespace: its pod IP, and localhost for kubectl port-forward
+        InetSocketAddress address = new InetSocketAddress(port);
+        HttpServer server = keystore == null ? HttpServer.create(address, 16) : https(address, keystore, password.toCharArray());
         server.createContext("/validate", ProbeApp::validate);
         server.createContext("/healthz", ex -> reply(ex, 200, "ok"));
         server.createContext("/env", ex -> {
@@ -89,7 +89,7 @@ public final class ProbeApp {
             Runtime.getRuntime().halt(code);
         });
         server.start();
-        System.out.println("probe-app listening on " + host + ":" + port);
+        System.out.println("probe-app listening on port " + port);
     }
 
     private static HttpsServer https(InetSocketAddress address, Path keystore, char[] password) throws IOException {

@@ -13,7 +13,7 @@ import dev.farmem.e2e.harness.Binaries;
 import dev.farmem.e2e.harness.ControlPlaneExtension;
 import dev.farmem.e2e.harness.Kubectl;
 import dev.farmem.e2e.harness.LocalCluster;
-import dev.farmem.e2e.harness.kubelet.NodeSpec;
+import dev.farmem.e2e.harness.node.NodeSpec;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -336,16 +336,11 @@ class ChartInstallIT {
             b.append("pod ").append(pod.getMetadata().getName()).append(' ').append(pod.getStatus().getPhase()).append(" on ")
                     .append(pod.getSpec().getNodeName()).append('\n');
             for (var c : pod.getSpec().getContainers()) {
-                cluster.kubelet().containerLog(NS, pod.getMetadata().getName(), c.getName()).ifPresent(log -> {
-                    try {
-                        // stack frames dropped: the messages say what went wrong
-                        List<String> lines = java.nio.file.Files.readAllLines(log).stream()
-                                .filter(l -> !l.startsWith("\tat ") && !l.startsWith("\t... ")).toList();
-                        lines.subList(Math.max(0, lines.size() - 15), lines.size()).forEach(l -> b.append("  | ").append(l).append('\n'));
-                    } catch (java.io.IOException e) {
-                        b.append("  (log unreadable: ").append(e.getMessage()).append(")\n");
-                    }
-                });
+                // kubectl logs, stack frames dropped: the messages say what went wrong
+                List<String> lines = new Kubectl(cluster.kubeconfig()).logs(NS, pod.getMetadata().getName(), c.getName()).lines()
+                        .filter(l -> !l.startsWith("\tat ") && !l.startsWith("\t... ")).toList();
+                b.append("  [").append(c.getName()).append("] kubectl logs:\n");
+                lines.subList(Math.max(0, lines.size() - 15), lines.size()).forEach(l -> b.append("  | ").append(l).append('\n'));
             }
         }
         return b.toString();

@@ -53,8 +53,8 @@ final class PrometheusServer implements AutoCloseable {
         for (Job job : jobs) {
             config.append("  - job_name: '").append(job.name()).append("'\n    static_configs:\n");
             for (Target t : job.targets()) {
-                if (!t.address().startsWith("127.")) {
-                    throw new IllegalArgumentException("scrape targets stay on loopback, got " + t.address());
+                if (!t.address().startsWith("127.") && !t.address().startsWith("10.")) {
+                    throw new IllegalArgumentException("scrape targets are on loopback or a local cluster's own pods, got " + t.address());
                 }
                 config.append("      - targets: ['").append(t.address()).append("']\n        labels: {");
                 config.append(String.join(", ", t.labels().entrySet().stream().map(e -> e.getKey() + ": '" + e.getValue() + "'").toList()));

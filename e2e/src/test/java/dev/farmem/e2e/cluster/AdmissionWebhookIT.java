@@ -17,8 +17,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The API server reaches an admission webhook through its Service as in any cluster: it dials the ClusterIP (a
- * 127.x address here), which the local service proxy relays to the webhook pod's 127.x address.
+ * The API server reaches an admission webhook through its Service as in any cluster: it resolves the Service to a
+ * Ready endpoint and dials that pod's IP (--enable-aggregator-routing, as a control plane without kube-proxy does).
  */
 class AdmissionWebhookIT {
     @RegisterExtension
@@ -56,7 +56,7 @@ class AdmissionWebhookIT {
                 spec:
                   containers:
                     - name: webhook
-                      image: farmem-e2e:dev
+                      image: ghcr.io/farmem/farmem-e2e:0.1.0
                       args: [probe-app, --port, "8443", --tls-keystore, /etc/tls/webhook.p12, --tls-password, changeit]
                       ports: [{name: https, containerPort: 8443}]
                       env:
@@ -80,7 +80,7 @@ class AdmissionWebhookIT {
                 """, "apply", "-n", ns, "-f", "-").check();
         kubectl.run("wait", "-n", ns, "--for=condition=Ready", "pod/probe-webhook", "--timeout=60s").check();
         String clusterIp = kubectl.run("get", "service", "probe-webhook", "-n", ns, "-o", "jsonpath={.spec.clusterIP}").check().out();
-        assertThat(clusterIp).startsWith("127.");
+        assertThat(clusterIp).isNotBlank();
 
         kubectl.runWithInput("""
                 apiVersion: admissionregistration.k8s.io/v1

@@ -5,37 +5,33 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.farmem.e2e.harness.Binaries;
 import dev.farmem.e2e.harness.ControlPlaneExtension;
 import dev.farmem.e2e.harness.Kubectl;
-import dev.farmem.e2e.harness.kubelet.NodeSpec;
+import dev.farmem.e2e.harness.node.NodeSpec;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodCondition;
 
-import io.fabric8.kubernetes.client.Config;
-import io.fabric8.kubernetes.client.ConfigBuilder;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-/** The proof: kubectl against the real control plane, the real scheduler, the local kubelet. */
+/** The test bed itself: kubectl against the real control plane, the real scheduler, real kubelets with containerd. */
 class ClusterIT {
+    static final String PROBE_IMAGE = "ghcr.io/farmem/farmem-e2e:0.1.0";
+
     @RegisterExtension
     static ControlPlaneExtension cluster = ControlPlaneExtension.withNodes(3);
 
@@ -63,16 +59,20 @@ class ClusterIT {
     }
 
     @Test
-    void kubectlShowsTheLocalNodesWithZoneRackMemoryAndLeases() {
-        cluster.local(); // the nodes this suite asked the local kubelet for
-        String out = kubectl.run("get", "nodes", "-l", "farmem.dev/local-kubelet=true", "-o",
+    void kubectlShowsRealKubeletsOnContainerdWithZoneRackMemoryAndLeases() {
+        cluster.local(); // the nodes this suite asked for
+        String out = kubectl.run("get", "nodes", "-o",
                 "jsonpath={range .items[*]}{.metadata.name} {.metadata.labels.topology\\.kubernetes\\.io/zone} "
-                        + "{.metadata.labels.topology\\.farmem\\.dev/rack} {.status.allocatable.memory} "
-                        + "{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}").check().out();
-        assertThat(out.lines()).contains(
-                "node-1 zone-a rack-1 " + NodeSpec.DEFAULT_MEMORY + " True",
-                "node-2 zone-b rack-2 " + NodeSpec.DEFAULT_MEMORY + " True",
-                "node-3 zone-c rack-3 " + NodeSpec.DEFAULT_MEMORY + " True");
+                        + "{.metadata.labels.topology\\.farmem\\.dev/rack} {.status.nodeInfo.kubeletVersion} "
+                        + "{.status.nodeInfo.containerRuntimeVersion} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}").check().out();
+        String version = Binaries.locate().kubernetesVersion();
+        assertThat(out.lines()).anyMatch(l -> l.matches("node-1 zone-a rack-1 " + version + " containerd://1\\.\\S+ True"))
+                .anyMatch(l -> l.matches("node-2 zone-b rack-2 " + version + " containerd://1\\.\\S+ True"))
+                .anyMatch(l -> l.matches("node-3 zone-c rack-3 " + version + " containerd://1\\.\\S+ True"));
+        // the kubelet reserves the rest of the machine: pods may use what the node offers
+        long allocatable = cluster.client().nodes().withName("node-1").get().getStatus().getAllocatable().get("memory").getNumericalAmount().longValue();
+        assertThat(allocatable).isBetween(1L << 30, NodeSpec.DEFAULT_MEMORY);
+        assertThat(kubectl.run("get", "nodes", "-o", "wide").check().out()).contains("containerd://", version);
         String leases = kubectl.run("get", "leases", "-n", "kube-node-lease", "-o", "name").check().out();
         assertThat(leases).contains("lease.coordination.k8s.io/node-1", "lease.coordination.k8s.io/node-3");
     }
@@ -94,7 +94,7 @@ class ClusterIT {
         for (Pod pod : pods) {
             assertThat(pod.getSpec().getNodeName()).matches("node-\\d+");
             assertThat(pod.getStatus().getPhase()).isEqualTo("Running");
-            assertThat(pod.getStatus().getPodIP()).startsWith("127.");
+            assertThat(pod.getStatus().getPodIP()).startsWith(podPrefix());
             assertThat(condition(pod, "Ready")).isEqualTo("True");
             assertThat(pod.getStatus().getContainerStatuses().get(0).getState().getRunning()).isNotNull();
             String ip = pod.getStatus().getPodIP();
@@ -134,7 +134,7 @@ class ClusterIT {
                 spec:
                   containers:
                     - name: app
-                      image: farmem-e2e:dev
+                      image: ghcr.io/farmem/farmem-e2e:0.1.0
                       args: [probe-app, --port, "8080"]
                       env:
                         - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
@@ -164,17 +164,8 @@ class ClusterIT {
     }
 
     @Test
-    void servicesAnswerOnTheirLoopbackClusterIpsAndFailClosedWithoutAReadyPod() throws Exception {
-        cluster.local(); // on a real cluster ClusterIPs are the CNI's business
-        // the kubernetes Service leads to the API server, whose certificate names its ClusterIP
-        String apiIp = cluster.client().services().inNamespace("default").withName("kubernetes").get().getSpec().getClusterIP();
-        assertThat(apiIp).startsWith("127.");
-        Config viaService = new ConfigBuilder(Config.fromKubeconfig(Files.readString(cluster.kubeconfig())))
-                .withMasterUrl("https://" + apiIp + ":443").build();
-        try (KubernetesClient client = new KubernetesClientBuilder().withConfig(viaService).build()) {
-            assertThat(client.getKubernetesVersion().getGitVersion()).startsWith("v1.");
-        }
-
+    void servicesAnswerOnTheirClusterIpsThroughKubeProxyAndRefuseWithoutAReadyPod() throws Exception {
+        Pod client = runProbePod("client", "Always");
         runProbePod("served", "Always");
         kubectl.run("label", "pod", "served", "-n", ns, "role=served").check();
         kubectl.run("create", "service", "clusterip", "served", "-n", ns, "--tcp=80:8080").check();
@@ -183,30 +174,13 @@ class ClusterIT {
         kubectl.run("set", "selector", "service", "nobody", "-n", ns, "role=absent").check();
         String served = kubectl.run("get", "service", "served", "-n", ns, "-o", "jsonpath={.spec.clusterIP}").check().out();
         String nobody = kubectl.run("get", "service", "nobody", "-n", ns, "-o", "jsonpath={.spec.clusterIP}").check().out();
-        assertThat(served).startsWith("127.");
-        await("the service answers on its ClusterIP", Duration.ofSeconds(20), () -> {
-            try {
-                return HTTP.send(HttpRequest.newBuilder(URI.create("http://" + served + ":80/healthz")).timeout(Duration.ofSeconds(5)).build(),
-                        HttpResponse.BodyHandlers.ofString()).body().equals("ok");
-            } catch (IOException | InterruptedException e) {
-                return false;
-            }
-        });
-        await("the service's listener is up", Duration.ofSeconds(20), () -> connects(nobody));
-        try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress(nobody, 80), 2000);
-            s.setSoTimeout(5000);
-            assertThat(s.getInputStream().read()).as("a Service without a Ready pod closes the connection").isEqualTo(-1);
-        }
-    }
-
-    private static boolean connects(String ip) {
-        try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress(ip, 80), 1000);
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
+        // from inside a pod, as an application dials a Service: kube-proxy's rules on the pod's node translate it
+        String fetch = "exec 3<>/dev/tcp/%s/80 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && tail -n 1 <&3";
+        await("the service answers on its ClusterIP", Duration.ofSeconds(30), () -> kubectl.run("exec", "-n", ns, client.getMetadata().getName(),
+                "--", "bash", "-c", fetch.formatted(served)).out().strip().equals("ok"));
+        Kubectl.Result refused = kubectl.run("exec", "-n", ns, client.getMetadata().getName(), "--", "bash", "-c",
+                "timeout 5 bash -c 'exec 3<>/dev/tcp/" + nobody + "/80' 2>&1; echo exit=$?");
+        assertThat(refused.out()).as("a Service without a Ready pod refuses at once").contains("Connection refused").doesNotContain("exit=0");
     }
 
     @Test
@@ -239,17 +213,17 @@ class ClusterIT {
                 spec:
                   initContainers:
                     - name: setup
-                      image: farmem-e2e:dev
+                      image: ghcr.io/farmem/farmem-e2e:0.1.0
                       args: [help]
                     - name: sidecar
-                      image: farmem-sidecar-like/farmem-e2e:dev
+                      image: ghcr.io/farmem/farmem-e2e:0.1.0
                       restartPolicy: Always
                       args: [probe-app, --port, "8081"]
                       env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]
                       readinessProbe: {tcpSocket: {port: 8081}, periodSeconds: 1}
                   containers:
                     - name: app
-                      image: farmem-e2e:dev
+                      image: ghcr.io/farmem/farmem-e2e:0.1.0
                       args: [probe-app, --port, "8080"]
                       env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]
                       readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
@@ -268,8 +242,9 @@ class ClusterIT {
     }
 
     @Test
-    void anImageTheKubeletDoesNotKnowStaysWaitingSayingWhy() {
-        kubectl.run("run", "nginx", "-n", ns, "--image=nginx:1.27", "--restart=Never").check();
+    void anImageTheNodeDoesNotHaveStaysWaitingSayingWhy() {
+        // pull policy Never: no node here may reach a registry, and none is tried
+        kubectl.run("run", "nginx", "-n", ns, "--image=nginx:1.27", "--restart=Never", "--image-pull-policy=Never").check();
         await("the unknown image is reported", Duration.ofSeconds(30), () -> {
             Pod p = cluster.client().pods().inNamespace(ns).withName("nginx").get();
             return p.getStatus().getContainerStatuses() != null && !p.getStatus().getContainerStatuses().isEmpty()
@@ -277,13 +252,13 @@ class ClusterIT {
         });
         var waiting = cluster.client().pods().inNamespace(ns).withName("nginx").get().getStatus().getContainerStatuses().get(0).getState().getWaiting();
         assertThat(waiting.getReason()).isEqualTo("ErrImageNeverPull");
-        assertThat(waiting.getMessage()).contains("nginx:1.27", "farmem-agent");
+        assertThat(waiting.getMessage()).contains("nginx:1.27", "not present");
         assertThat(kubectl.run("describe", "pod", "nginx", "-n", ns).check().out()).contains("Failed", "is not present");
         assertThat(cluster.client().pods().inNamespace(ns).withName("nginx").get().getStatus().getPhase()).isEqualTo("Pending");
     }
 
     @Test
-    void aStoppedNodeBecomesNotReadyAndItsProcessesDie() throws Exception {
+    void aStoppedNodeBecomesNotReadyAndItsContainersDieThenItBootsAgain() throws Exception {
         NodeSpec lost = NodeSpec.of("node-lost", "zone-a", "rack-9");
         cluster.startNode(lost);
         Pod pod = runProbePod("on-lost-node", "Always", "node-lost");
@@ -297,19 +272,41 @@ class ClusterIT {
             return status.equals("Unknown") || status.equals("False");
         });
         assertThat(kubectl.run("get", "node", "node-lost").check().out()).contains("NotReady");
-        cluster.client().nodes().withName("node-lost").delete();
+
+        cluster.startNode(lost);
+        await("the pod's container runs again on the rebooted node", Duration.ofSeconds(90), () -> reachable(pod.getStatus().getPodIP())
+                || reachable(cluster.client().pods().inNamespace(ns).withName("on-lost-node").get().getStatus().getPodIP()));
+        cluster.client().pods().inNamespace(ns).withName("on-lost-node").withGracePeriod(0).delete();
+    }
+
+    @Test
+    void aPartitionedNodeTurnsNotReadyAndReturnsWhenHealed() throws Exception {
+        NodeSpec cut = NodeSpec.of("node-cut", "zone-b", "rack-8");
+        cluster.startNode(cut);
+        Pod pod = runProbePod("on-cut-node", "Always", "node-cut");
+        cluster.partitionNode("node-cut");
+        try {
+            assertThat(reachable(pod.getStatus().getPodIP())).as("nothing reaches a partitioned node's pods").isFalse();
+            cluster.local().awaitNode("node-cut", false, Duration.ofSeconds(60));
+        } finally {
+            cluster.healNode("node-cut");
+        }
+        cluster.local().awaitNode("node-cut", true, Duration.ofSeconds(60));
+        await("the pod answers again (it never stopped)", Duration.ofSeconds(30), () -> reachable(pod.getStatus().getPodIP()));
+        cluster.client().pods().inNamespace(ns).withName("on-cut-node").withGracePeriod(0).delete();
+        cluster.stopNode("node-cut");
     }
 
     /** A bare pod of the probe image, returned once it is Ready. */
     private static Pod runProbePod(String name, String restartPolicy, String... node) {
         PodBuilder b = new PodBuilder().withNewMetadata().withName(name).endMetadata().withNewSpec()
                 .withRestartPolicy(restartPolicy)
-                .addNewContainer().withName("app").withImage("farmem-e2e:dev").withArgs("probe-app", "--port", "8080")
+                .addNewContainer().withName("app").withImage(PROBE_IMAGE).withArgs("probe-app", "--port", "8080")
                 .addNewEnv().withName("POD_IP").withNewValueFrom().withNewFieldRef().withFieldPath("status.podIP").endFieldRef().endValueFrom().endEnv()
                 .withNewReadinessProbe().withNewHttpGet().withPath("/healthz").withNewPort(8080).endHttpGet().withPeriodSeconds(1).endReadinessProbe()
                 .endContainer().endSpec();
         if (node.length > 0) {
-            b.editSpec().withNodeSelector(java.util.Map.of("kubernetes.io/hostname", node[0])).endSpec();
+            b.editSpec().withNodeSelector(Map.of("kubernetes.io/hostname", node[0])).endSpec();
         }
         cluster.client().pods().inNamespace(ns).resource(b.build()).create();
         await("pod " + name + " Ready", Duration.ofSeconds(60), () -> {
@@ -325,15 +322,21 @@ class ClusterIT {
     }
 
     private static String get(String ip, String path) throws IOException, InterruptedException {
-        assertThat(ip).startsWith("127."); // never dial outside loopback
+        assertThat(ip).startsWith(podPrefix()); // never dial anything but the cluster's own pods
         HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://" + ip + ":8080" + path))
                 .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
         return r.body();
     }
 
+    /** The start of every pod IP of the local cluster (10.K.), or "" for a KUBECONFIG cluster. */
+    private static String podPrefix() {
+        return cluster.isLocal() ? "10." + cluster.local().controlPlane().network().block() + "." : "";
+    }
+
     private static boolean reachable(String ip) {
         try {
-            get(ip, "/healthz");
+            HTTP.send(HttpRequest.newBuilder(URI.create("http://" + ip + ":8080/healthz")).timeout(Duration.ofSeconds(2)).build(),
+                    HttpResponse.BodyHandlers.ofString());
             return true;
         } catch (IOException e) {
             return false;

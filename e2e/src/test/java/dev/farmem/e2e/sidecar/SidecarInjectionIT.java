@@ -12,7 +12,7 @@ import dev.farmem.e2e.harness.Binaries;
 import dev.farmem.e2e.harness.ControlPlaneExtension;
 import dev.farmem.e2e.harness.Kubectl;
 import dev.farmem.e2e.harness.LocalCluster;
-import dev.farmem.e2e.harness.kubelet.NodeSpec;
+import dev.farmem.e2e.harness.node.NodeSpec;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -37,7 +37,7 @@ import org.junit.jupiter.api.Test;
 /**
  * Issue 8 on a real control plane: the chart's operator serves the injection webhook (TLS from
  * its own CA), a pod of the demo workload that names a Bound claim is admitted with the
- * sidecar, the local kubelet runs both processes, the application writes and reads far memory
+ * sidecar, a real kubelet runs both containers, the application writes and reads far memory
  * through the sidecar and the real agents, its acknowledged rounds survive a kill -9 of the
  * sidecar, a second pod for the same claim is refused while the first runs, and deleting the
  * first pod releases the claim for another one.
@@ -105,7 +105,7 @@ class SidecarInjectionIT {
                 .withNewSpec()
                 .withNewSecurityContext().withRunAsNonRoot(true).withRunAsUser(APP_UID).withNewSeccompProfile().withType("RuntimeDefault")
                 .endSeccompProfile().endSecurityContext()
-                .addNewContainer().withName("app").withImage("ghcr.io/farmem/farmem-demo:e2e")
+                .addNewContainer().withName("app").withImage("ghcr.io/farmem/farmem-demo:0.1.0")
                 .withArgs("--bytes", "2MiB", "--interval-ms", "300")
                 .withNewSecurityContext().withAllowPrivilegeEscalation(false).withNewCapabilities().addToDrop("ALL").endCapabilities()
                 .endSecurityContext().endContainer().endSpec().build();
@@ -161,30 +161,34 @@ class SidecarInjectionIT {
         assertThat(log("demo-next", "app")).doesNotContain("LOST");
     }
 
-    /** The sidecar process of pod {@code uid}: its shared-memory directory lies under the pod's own directory. */
+    /**
+     * The sidecar's JVM of pod {@code uid}, seen from the node's host: a process running SidecarMain in the pod's cgroup
+     * (a kill -9 from inside the container would not do: the JVM is the container's PID 1, which ignores it).
+     */
     static Optional<ProcessHandle> sidecarProcess(String uid) {
+        String podCgroup = "pod" + uid;
         return ProcessHandle.allProcesses()
-                .filter(p -> p.info().commandLine().orElse("").contains("farmem-sidecar.jar"))
-                .filter(p -> environ(p.pid()).contains(uid))
+                .filter(p -> p.info().commandLine().orElse("").contains("dev.farmem.client.sidecar.SidecarMain"))
+                .filter(p -> read(Path.of("/proc", Long.toString(p.pid()), "cgroup")).contains(podCgroup))
                 .findFirst();
     }
 
-    static String environ(long pid) {
+    static String read(Path file) {
         try {
-            return new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "environ")), StandardCharsets.UTF_8);
+            return Files.readString(file, StandardCharsets.UTF_8);
         } catch (IOException e) {
             return "";
         }
     }
 
+    /** What kubectl logs shows for the container, or "" while it has none. */
     static String log(String pod, String container) {
-        return cluster.kubelet().containerLog(APPS, pod, container).map(p -> {
-            try {
-                return Files.readString(p);
-            } catch (IOException e) {
-                return "";
-            }
-        }).orElse("");
+        try {
+            String log = admin.pods().inNamespace(APPS).withName(pod).inContainer(container).getLog();
+            return log == null ? "" : log;
+        } catch (RuntimeException e) {
+            return "";
+        }
     }
 
     static long countLines(String text, String needle) {
@@ -218,15 +222,9 @@ class SidecarInjectionIT {
             for (Pod pod : admin.pods().inNamespace(ns).list().getItems()) {
                 b.append("pod ").append(ns).append('/').append(pod.getMetadata().getName()).append(' ').append(pod.getStatus().getPhase()).append('\n');
                 for (Container c : pod.getSpec().getContainers()) {
-                    cluster.kubelet().containerLog(ns, pod.getMetadata().getName(), c.getName()).ifPresent(log -> {
-                        try {
-                            List<String> lines = Files.readAllLines(log).stream().filter(l -> !l.startsWith("\tat ")).toList();
-                            b.append("  [").append(c.getName()).append("]\n");
-                            lines.subList(Math.max(0, lines.size() - 12), lines.size()).forEach(l -> b.append("  | ").append(l).append('\n'));
-                        } catch (IOException e) {
-                            b.append("  (log unreadable)\n");
-                        }
-                    });
+                    List<String> lines = kubectl().logs(ns, pod.getMetadata().getName(), c.getName()).lines().filter(l -> !l.startsWith("\tat ")).toList();
+                    b.append("  [").append(c.getName()).append("] kubectl logs:\n");
+                    lines.subList(Math.max(0, lines.size() - 12), lines.size()).forEach(l -> b.append("  | ").append(l).append('\n'));
                 }
             }
         }

@@ -59,6 +59,8 @@ public final class Binaries {
     public Path kubeApiserver() { return k8s("kube-apiserver"); }
     public Path kubeControllerManager() { return k8s("kube-controller-manager"); }
     public Path kubeScheduler() { return k8s("kube-scheduler"); }
+    public Path kubelet() { return k8s("kubelet"); }
+    public Path kubeProxy() { return k8s("kube-proxy"); }
 
     private Path k8s(String name) {
         return verified(cache.resolve("k8s").resolve(k8sVersion).resolve("bin").resolve(name), "Kubernetes " + k8sVersion);

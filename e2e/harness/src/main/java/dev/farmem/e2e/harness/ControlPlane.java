@@ -31,13 +31,16 @@ import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
 
 /**
- * etcd, kube-apiserver, kube-controller-manager and kube-scheduler, started on 127.0.0.1 in a directory of their
- * own, with an admin kubeconfig. {@link #close()} stops every process and deletes the directory.
+ * etcd, kube-apiserver, kube-controller-manager and kube-scheduler in a directory of their own, with an admin
+ * kubeconfig. The API server listens on the cluster's bridge address ({@link ClusterNetwork}), where the nodes'
+ * kubelets and the pods reach it; etcd, the controller manager and the scheduler stay on 127.0.0.1.
+ * {@link #close()} stops every process, takes the network down and deletes the directory.
  *
- * <p>Authentication is by static bearer tokens (admin in system:masters, the controller manager and scheduler
- * under their own user names, so RBAC's bootstrap bindings apply); the API server serves a certificate it
- * generates for 127.0.0.1 and the service IP, which is the CA everything here trusts. The service range is a
- * block of 127/8, so a ClusterIP dialled by anything on this machine stays on loopback.
+ * <p>People and controllers authenticate by static bearer tokens (admin in system:masters, the controller manager
+ * and scheduler under their own user names, so RBAC's bootstrap bindings apply); kubelets and kube-proxy by client
+ * certificates of the cluster's CA ({@link ClusterPki}), under the Node authorizer and NodeRestriction. The API
+ * server serves a certificate it generates for its address and the first service IP, which is the CA everything
+ * here trusts. It reaches kubelets by their InternalIP only, so it never asks the machine's resolver for a node name.
  */
 public final class ControlPlane implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofSeconds(120);
@@ -45,7 +48,8 @@ public final class ControlPlane implements AutoCloseable {
     private final Path dir;
     private final boolean deleteOnClose;
     private final List<LocalProcess> processes = new ArrayList<>();
-    private final LoopbackAddresses addresses = LoopbackAddresses.random();
+    private ClusterNetwork network;
+    private ClusterPki pki;
     private final String adminToken = randomToken();
     private int apiserverPort;
     private Path kubeconfig;
@@ -94,9 +98,10 @@ public final class ControlPlane implements AutoCloseable {
     public Path kubeconfig() { return kubeconfig; }
     public Path caFile() { return caFile; }
     public Path directory() { return dir; }
-    public String apiServerHost() { return "127.0.0.1"; }
+    public String apiServerHost() { return network.bridgeAddress(); }
     public int apiServerPort() { return apiserverPort; }
-    public LoopbackAddresses addresses() { return addresses; }
+    public ClusterNetwork network() { return network; }
+    public ClusterPki pki() { return pki; }
 
     private void boot(Binaries bin) {
         try {
@@ -109,6 +114,10 @@ public final class ControlPlane implements AutoCloseable {
                     kcmToken + ",system:kube-controller-manager,system:kube-controller-manager",
                     schedulerToken + ",system:kube-scheduler,system:kube-scheduler") + "\n");
             writeServiceAccountKeys(dir.resolve("pki/sa.key"), dir.resolve("pki/sa.pub"));
+            network = ClusterNetwork.create(bin.repo(), dir);
+            pki = ClusterPki.create(dir.resolve("pki/clients"));
+            Path[] kubeletClient = pki.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters");
+            String host = network.bridgeAddress();
 
             int etcdPort = freePort();
             int etcdPeerPort = freePort();
@@ -127,29 +136,33 @@ public final class ControlPlane implements AutoCloseable {
             Path certDir = dir.resolve("pki");
             LocalProcess apiserver = launch("kube-apiserver", List.of(bin.kubeApiserver().toString(),
                     "--etcd-servers=" + etcdUrl,
-                    "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + apiserverPort,
+                    "--bind-address=" + host, "--advertise-address=" + host, "--secure-port=" + apiserverPort,
                     "--cert-dir=" + certDir,
                     "--token-auth-file=" + tokens,
-                    "--authorization-mode=RBAC",
+                    "--authorization-mode=Node,RBAC",
+                    "--client-ca-file=" + pki.caCert(),
+                    "--kubelet-client-certificate=" + kubeletClient[0], "--kubelet-client-key=" + kubeletClient[1],
+                    // dial kubelets at their InternalIP: never a DNS lookup of a node name through this machine's resolver
+                    "--kubelet-preferred-address-types=InternalIP",
+                    // webhooks and aggregated APIs are dialled at a Ready endpoint's pod IP, which this host routes to,
+                    // as on a control plane that runs no kube-proxy of its own
+                    "--enable-aggregator-routing=true",
                     "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                     "--service-account-key-file=" + dir.resolve("pki/sa.pub"),
                     "--service-account-signing-key-file=" + dir.resolve("pki/sa.key"),
-                    "--service-cluster-ip-range=" + addresses.serviceCidr(),
-                    "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,"
+                    "--service-cluster-ip-range=" + network.serviceCidr(),
+                    "--enable-admission-plugins=NamespaceLifecycle,NodeRestriction,LimitRanger,ServiceAccount,DefaultStorageClass,"
                             + "DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,"
                             + "ResourceQuota,Priority,PodSecurity,TaintNodesByCondition",
-                    // Endpoints may not hold loopback addresses, so the 'kubernetes' Service gets none; clients
-                    // are pointed at 127.0.0.1 directly (KUBERNETES_SERVICE_HOST) or through the service proxy.
-                    "--endpoint-reconciler-type=none",
                     "--allow-privileged=true", "--profiling=false", "--v=1"));
             caFile = certDir.resolve("apiserver.crt");
             await("kube-apiserver serving certificate", apiserver, () -> Files.isRegularFile(caFile)
                     && Files.isRegularFile(certDir.resolve("apiserver.key")));
-            kubeconfig = writeKubeconfig(dir.resolve("admin.kubeconfig"), "farmem-admin", adminToken);
+            kubeconfig = tokenKubeconfig(dir.resolve("admin.kubeconfig"), "farmem-admin", adminToken);
             client = new KubernetesClientBuilder().withConfig(Config.fromKubeconfig(Files.readString(kubeconfig))).build();
             await("kube-apiserver /readyz", apiserver, this::apiserverReady);
 
-            Path kcmConfig = writeKubeconfig(dir.resolve("controller-manager.kubeconfig"), "system:kube-controller-manager", kcmToken);
+            Path kcmConfig = tokenKubeconfig(dir.resolve("controller-manager.kubeconfig"), "system:kube-controller-manager", kcmToken);
             LocalProcess kcm = launch("kube-controller-manager", List.of(bin.kubeControllerManager().toString(),
                     "--kubeconfig=" + kcmConfig,
                     "--bind-address=127.0.0.1", "--secure-port=" + freePort(),
@@ -159,12 +172,13 @@ public final class ControlPlane implements AutoCloseable {
                     "--root-ca-file=" + caFile,
                     // each controller acts as its own ServiceAccount, as the bootstrap RBAC roles expect
                     "--use-service-account-credentials=true",
-                    "--service-cluster-ip-range=" + addresses.serviceCidr(),
+                    "--service-cluster-ip-range=" + network.serviceCidr(),
+                    // each node's pod range is fixed by its index (ClusterNetwork), written into its CNI config
                     "--allocate-node-cidrs=false",
                     // a lost node shows as NotReady in seconds rather than the production 40-50 s
                     "--node-monitor-period=1s", "--node-monitor-grace-period=8s",
                     "--concurrent-gc-syncs=5", "--v=1"));
-            Path schedConfig = writeKubeconfig(dir.resolve("scheduler.kubeconfig"), "system:kube-scheduler", schedulerToken);
+            Path schedConfig = tokenKubeconfig(dir.resolve("scheduler.kubeconfig"), "system:kube-scheduler", schedulerToken);
             int schedulerPort = freePort();
             LocalProcess scheduler = launch("kube-scheduler", List.of(bin.kubeScheduler().toString(),
                     "--kubeconfig=" + schedConfig,
@@ -220,7 +234,20 @@ public final class ControlPlane implements AutoCloseable {
         }
     }
 
-    private Path writeKubeconfig(Path file, String user, String token) throws IOException {
+    private Path tokenKubeconfig(Path file, String user, String token) throws IOException {
+        return kubeconfig(file, user, "token: " + token);
+    }
+
+    /** A kubeconfig that authenticates with a client certificate of {@link #pki()} (a kubelet's, kube-proxy's). */
+    public Path writeKubeconfig(Path file, Path cert, Path key) {
+        try {
+            return kubeconfig(file, "client", "client-certificate: " + cert + "\n    client-key: " + key);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file, e);
+        }
+    }
+
+    private Path kubeconfig(Path file, String user, String credentials) throws IOException {
         String ca = Base64.getEncoder().encodeToString(Files.readAllBytes(caFile));
         String yaml = """
                 apiVersion: v1
@@ -228,12 +255,12 @@ public final class ControlPlane implements AutoCloseable {
                 clusters:
                 - name: farmem-local
                   cluster:
-                    server: https://127.0.0.1:%d
+                    server: https://%s:%d
                     certificate-authority-data: %s
                 users:
                 - name: %s
                   user:
-                    token: %s
+                    %s
                 contexts:
                 - name: farmem-local
                   context:
@@ -241,7 +268,7 @@ public final class ControlPlane implements AutoCloseable {
                     user: %s
                     namespace: default
                 current-context: farmem-local
-                """.formatted(apiserverPort, ca, user, token, user);
+                """.formatted(network.bridgeAddress(), apiserverPort, ca, user, credentials, user);
         Files.writeString(file, yaml, StandardCharsets.UTF_8);
         return file;
     }
@@ -257,6 +284,9 @@ public final class ControlPlane implements AutoCloseable {
             processes.get(i).stop(Duration.ofSeconds(10));
         }
         processes.clear();
+        if (network != null) {
+            network.close();
+        }
         if (deleteOnClose) {
             deleteTree(dir);
         }
@@ -267,7 +297,7 @@ public final class ControlPlane implements AutoCloseable {
 
     /** After a SIGKILL of this JVM (no shutdown hook runs), the directory goes once the components are gone too. */
     private static Process removeWhenJvmDies(Path dir) {
-        String script = "while kill -0 " + ProcessHandle.current().pid() + " 2>/dev/null; do sleep 1; done; sleep 8; rm -rf '"
+        String script = "while kill -0 " + ProcessHandle.current().pid() + " 2>/dev/null; do sleep 1; done; sleep 15; rm -rf '"
                 + dir.toString().replace("'", "") + "'";
         try {
             return new ProcessBuilder("sh", "-c", script).redirectOutput(ProcessBuilder.Redirect.DISCARD)

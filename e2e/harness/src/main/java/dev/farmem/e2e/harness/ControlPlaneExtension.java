@@ -1,7 +1,6 @@
 package dev.farmem.e2e.harness;
 
-import dev.farmem.e2e.harness.kubelet.LocalKubelet;
-import dev.farmem.e2e.harness.kubelet.NodeSpec;
+import dev.farmem.e2e.harness.node.NodeSpec;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -13,6 +12,7 @@ import org.junit.jupiter.api.extension.ConditionEvaluationResult;
 import org.junit.jupiter.api.extension.ExecutionCondition;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
+import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -24,8 +24,8 @@ import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * A Kubernetes cluster for a test class: the local control plane with a local kubelet (one per JVM, shared by every
- * class that uses this extension, so a suite pays the start once), or the cluster KUBECONFIG names.
+ * A Kubernetes cluster for a test class: the local control plane with real nodes (one cluster per JVM, shared by
+ * every class that uses this extension, so a suite pays the start once), or the cluster KUBECONFIG names.
  * <pre>{@code
  * @RegisterExtension
  * static ControlPlaneExtension cluster = ControlPlaneExtension.withNodes(3);
@@ -99,7 +99,7 @@ public final class ControlPlaneExtension implements BeforeAllCallback, Execution
                         });
             } else {
                 for (NodeSpec n : nodes) {
-                    if (!shared.kubelet().isRunning(n.name())) {
+                    if (!shared.isRunning(n.name())) {
                         shared.startNode(n);
                     }
                 }
@@ -121,7 +121,7 @@ public final class ControlPlaneExtension implements BeforeAllCallback, Execution
         return new Kubectl(kubeconfig());
     }
 
-    /** True when the cluster is the local one (node control and the local kubelet are available). */
+    /** True when the cluster is the local one (node faults are available). */
     public boolean isLocal() {
         return externalClient == null;
     }
@@ -135,12 +135,23 @@ public final class ControlPlaneExtension implements BeforeAllCallback, Execution
         return shared;
     }
 
-    public LocalKubelet kubelet() {
-        return local().kubelet();
-    }
-
+    /** Power loss of a node: kubelet, containerd and every container on it die (local cluster only). */
     public void stopNode(String name) {
         local().stopNode(name);
+    }
+
+    /** Cuts the node off the network, and {@link #healNode} reconnects it (local cluster only). */
+    public void partitionNode(String name) {
+        local().partitionNode(name);
+    }
+
+    public void healNode(String name) {
+        local().healNode(name);
+    }
+
+    /** A container's log as {@code kubectl logs} shows it, or a line saying why there is none. */
+    public String logs(String namespace, String pod, String container) {
+        return kubectl().logs(namespace, pod, container);
     }
 
     public void startNode(NodeSpec spec) {

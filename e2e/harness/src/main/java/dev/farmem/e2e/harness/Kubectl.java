@@ -35,6 +35,12 @@ public final class Kubectl {
         return runWithInput(null, args);
     }
 
+    /** {@code kubectl logs} of one container, or a line saying why there is none (for diagnostics). */
+    public String logs(String namespace, String pod, String container) {
+        Result r = run("logs", "-n", namespace, pod, "-c", container, "--tail=200");
+        return r.exitCode() == 0 ? r.out() : "(kubectl logs " + namespace + "/" + pod + " -c " + container + ": " + r.err().strip() + ")";
+    }
+
     /** {@code kubectl apply -f -} and friends: {@code stdin} is written to kubectl's standard input. */
     public Result runWithInput(String stdin, String... args) {
         List<String> cmd = new ArrayList<>();

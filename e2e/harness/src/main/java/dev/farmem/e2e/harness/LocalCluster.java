@@ -1,52 +1,63 @@
 package dev.farmem.e2e.harness;
 
-import dev.farmem.e2e.harness.kubelet.ImageTable;
-import dev.farmem.e2e.harness.kubelet.LocalKubelet;
-import dev.farmem.e2e.harness.kubelet.NodeSpec;
+import dev.farmem.e2e.harness.node.ClusterNode;
+import dev.farmem.e2e.harness.node.NodeImages;
+import dev.farmem.e2e.harness.node.NodeSpec;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.client.KubernetesClient;
 
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
-/** A {@link ControlPlane} and a {@link LocalKubelet} on it: a whole cluster on this machine's loopback. */
+/**
+ * A {@link ControlPlane} and real nodes on it ({@link ClusterNode}: containerd, kubelet and kube-proxy each), loaded
+ * with farmem's images: a whole cluster on this machine, on addresses of its own.
+ */
 public final class LocalCluster implements AutoCloseable {
     private final ControlPlane controlPlane;
-    private final LocalKubelet kubelet;
+    private final Binaries binaries;
+    private final NodeImages images;
+    private final Map<String, ClusterNode> nodes = new LinkedHashMap<>();
 
-    private LocalCluster(ControlPlane controlPlane, LocalKubelet kubelet) {
+    private LocalCluster(ControlPlane controlPlane, Binaries binaries, NodeImages images) {
         this.controlPlane = controlPlane;
-        this.kubelet = kubelet;
+        this.binaries = binaries;
+        this.images = images;
     }
 
     /** Starts a control plane in a temporary directory and the given nodes, and waits until they are Ready. */
     public static LocalCluster start(List<NodeSpec> nodes) {
         Binaries binaries = Binaries.locate();
-        return start(binaries, ControlPlane.start(binaries), nodes);
+        NodeImages images = NodeImages.locate(binaries.repo());
+        return start(binaries, images, ControlPlane.start(binaries), nodes);
     }
 
-    /** Starts the kubelet and nodes on a control plane this cluster then owns (and closes). */
-    public static LocalCluster start(Binaries binaries, ControlPlane cp, List<NodeSpec> nodes) {
-        LocalKubelet kubelet = null;
+    /** Starts the nodes on a control plane this cluster then owns (and closes). */
+    public static LocalCluster start(Binaries binaries, NodeImages images, ControlPlane cp, List<NodeSpec> specs) {
+        LocalCluster cluster = new LocalCluster(cp, binaries, images);
         try {
-            kubelet = new LocalKubelet(cp.client(), cp.apiServerHost(), cp.apiServerPort(), cp.addresses(),
-                    cp.directory().resolve("kubelet"), ImageTable.load(binaries.repo()), binaries.repo(), binaries.kubernetesVersion());
-            LocalCluster cluster = new LocalCluster(cp, kubelet);
-            // register every node first so the node controller's passes cover them together
-            for (NodeSpec n : nodes) {
-                kubelet.startNode(n);
+            List<ClusterNode> started = new ArrayList<>();
+            for (NodeSpec spec : specs) {
+                started.add(cluster.add(spec));
             }
-            for (NodeSpec n : nodes) {
-                cluster.awaitNode(n.name(), true, Duration.ofSeconds(60));
+            // boot in parallel: most of a node's start is loading the images into its containerd
+            CompletableFuture.allOf(started.stream().map(n -> CompletableFuture.runAsync(n::start)).toArray(CompletableFuture[]::new)).join();
+            for (NodeSpec spec : specs) {
+                cluster.awaitNode(spec.name(), true, Duration.ofSeconds(90));
             }
             return cluster;
+        } catch (CompletionException e) {
+            cluster.close();
+            throw e.getCause() instanceof RuntimeException r ? r : e;
         } catch (RuntimeException | Error e) {
-            if (kubelet != null) {
-                kubelet.close();
-            }
-            cp.close();
+            cluster.close();
             throw e;
         }
     }
@@ -54,17 +65,52 @@ public final class LocalCluster implements AutoCloseable {
     public KubernetesClient client() { return controlPlane.client(); }
     public Path kubeconfig() { return controlPlane.kubeconfig(); }
     public ControlPlane controlPlane() { return controlPlane; }
-    public LocalKubelet kubelet() { return kubelet; }
 
-    /** Registers (or restarts) a node and waits until the node controller has it Ready and schedulable. */
-    public void startNode(NodeSpec spec) {
-        kubelet.startNode(spec);
-        awaitNode(spec.name(), true, Duration.ofSeconds(60));
+    /** The node named {@code name}; it must have been started once. */
+    public synchronized ClusterNode node(String name) {
+        ClusterNode n = nodes.get(name);
+        if (n == null) {
+            throw new IllegalArgumentException("no node " + name + " in this cluster; it has " + nodes.keySet());
+        }
+        return n;
     }
 
-    /** Simulates losing a node: its heartbeats stop and its processes die; it turns NotReady within seconds. */
+    public synchronized boolean isRunning(String name) {
+        ClusterNode n = nodes.get(name);
+        return n != null && n.isRunning();
+    }
+
+    /** Starts a new node, or boots a powered-off one again, and waits until it is Ready and schedulable. */
+    public void startNode(NodeSpec spec) {
+        ClusterNode n;
+        synchronized (this) {
+            n = nodes.containsKey(spec.name()) ? nodes.get(spec.name()) : add(spec);
+        }
+        n.start();
+        awaitNode(spec.name(), true, Duration.ofSeconds(90));
+    }
+
+    /** Power loss of a node: its kubelet, containerd and containers die; the node controller marks it NotReady. */
     public void stopNode(String name) {
-        kubelet.stopNode(name);
+        node(name).powerOff();
+    }
+
+    /** Cuts a node off the cluster's network (it keeps running); {@link #healNode} reconnects it. */
+    public void partitionNode(String name) {
+        node(name).partition();
+    }
+
+    public void healNode(String name) {
+        node(name).heal();
+    }
+
+    private synchronized ClusterNode add(NodeSpec spec) {
+        if (nodes.size() >= ClusterNetwork.MAX_NODES) {
+            throw new IllegalStateException("a local cluster has at most " + ClusterNetwork.MAX_NODES + " nodes");
+        }
+        ClusterNode n = new ClusterNode(spec, nodes.size(), controlPlane, binaries, images);
+        nodes.put(spec.name(), n);
+        return n;
     }
 
     /** Waits until the node's Ready condition is (or is not) True, and a Ready node carries no not-ready taint. */
@@ -96,7 +142,12 @@ public final class LocalCluster implements AutoCloseable {
     @Override
     public void close() {
         try {
-            kubelet.close();
+            List<ClusterNode> all;
+            synchronized (this) {
+                all = new ArrayList<>(nodes.values());
+                nodes.clear();
+            }
+            CompletableFuture.allOf(all.stream().map(n -> CompletableFuture.runAsync(n::close)).toArray(CompletableFuture[]::new)).join();
         } finally {
             controlPlane.close();
         }

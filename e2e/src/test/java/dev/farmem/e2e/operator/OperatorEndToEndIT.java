@@ -1,4 +1,4 @@
-package dev.farmem.operator.e2e;
+package dev.farmem.e2e.operator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -42,12 +42,13 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * The issue's proof, in order, on the local control plane with 4 nodes (zones a, b, c, a): CRDs
- * and examples applied with kubectl as a user would, agents run by the local kubelet from the
- * built agent jar, a real client writing and reading through them.
+ * The operator's proof, in order, on the local cluster with 4 real nodes (zones a, b, c, a): CRDs
+ * and examples applied with kubectl as a user would, the operator in this JVM, agents run by the
+ * nodes' kubelets and containerd from the agent image, a real client writing and reading through them
+ * at the agents' pod IPs.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class OperatorEndToEndTest {
+class OperatorEndToEndIT {
     static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
     static final String NS = "farmem-system";
     static final Duration WAIT = Duration.ofSeconds(90);
@@ -182,7 +183,8 @@ class OperatorEndToEndTest {
         assertThat(nodes).hasSize(3);
         assertThat(nodes).allSatisfy(m -> {
             assertThat(m.getStatus().phase).isEqualTo(MemoryNodeStatus.READY);
-            assertThat(m.getStatus().endpoint).startsWith("127.").endsWith(":7070");
+            assertThat(m.getStatus().endpoint).startsWith(cluster.isLocal() ? "10." + cluster.local().controlPlane().network().block() + "." : "")
+                    .endsWith(":7070");
             assertThat(m.getStatus().incarnation).as("the agent process, which tokens name").matches("[0-9a-f]{16}");
             assertThat(m.getStatus().slabs).isEqualTo(16);
         });
@@ -345,31 +347,18 @@ class OperatorEndToEndTest {
         for (var e : client.v1().events().inNamespace("default").list().getItems()) {
             if (!"MemoryNodeLost".equals(e.getReason())) continue;
             String memoryNode = e.getMessage().split(" ")[2];
-            cluster.kubelet().containerLog(NS, memoryNode, "agent").ifPresent(log -> {
-                try {
-                    List<String> lines = java.nio.file.Files.readAllLines(log);
-                    System.out.println("--- " + e.getMessage() + "; its log:");
-                    lines.subList(Math.max(0, lines.size() - 15), lines.size()).forEach(System.out::println);
-                } catch (IOException x) {
-                    System.out.println("--- cannot read log of " + memoryNode + ": " + x.getMessage());
-                }
-            });
+            List<String> lines = kubectl.logs(NS, memoryNode, "agent").lines().toList();
+            System.out.println("--- " + e.getMessage() + "; kubectl logs:");
+            lines.subList(Math.max(0, lines.size() - 15), lines.size()).forEach(System.out::println);
         }
     }
 
-    /** The end of each agent's log: what the local kubelet captured, since kubectl logs needs a real kubelet. */
+    /** The end of each agent's log, as kubectl logs shows it. */
     static void printAgentLogs() {
-        if (!cluster.isLocal()) return;
         for (Pod p : client.pods().inNamespace(NS).list().getItems()) {
-            cluster.kubelet().containerLog(NS, p.getMetadata().getName(), "agent").ifPresent(log -> {
-                try {
-                    List<String> lines = java.nio.file.Files.readAllLines(log);
-                    System.out.println("--- log of " + p.getMetadata().getName() + " (" + p.getStatus().getPhase() + ")");
-                    lines.subList(Math.max(0, lines.size() - 30), lines.size()).forEach(System.out::println);
-                } catch (IOException e) {
-                    System.out.println("--- cannot read log of " + p.getMetadata().getName() + ": " + e.getMessage());
-                }
-            });
+            List<String> lines = kubectl.logs(NS, p.getMetadata().getName(), "agent").lines().toList();
+            System.out.println("--- kubectl logs " + p.getMetadata().getName() + " (" + p.getStatus().getPhase() + ")");
+            lines.subList(Math.max(0, lines.size() - 30), lines.size()).forEach(System.out::println);
         }
     }
 
