@@ -54,11 +54,21 @@ public final class LocalCluster implements AutoCloseable {
             }
             return cluster;
         } catch (CompletionException e) {
-            cluster.close();
-            throw e.getCause() instanceof RuntimeException r ? r : e;
+            RuntimeException cause = e.getCause() instanceof RuntimeException r ? r : e;
+            closeAfterFailure(cluster, cause);
+            throw cause;
         } catch (RuntimeException | Error e) {
-            cluster.close();
+            closeAfterFailure(cluster, e);
             throw e;
+        }
+    }
+
+    /** Clean-up after a failed start must not hide why it failed. */
+    private static void closeAfterFailure(LocalCluster cluster, Throwable failure) {
+        try {
+            cluster.close();
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);
         }
     }
 

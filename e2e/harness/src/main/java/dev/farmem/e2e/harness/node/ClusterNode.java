@@ -90,6 +90,7 @@ public final class ClusterNode implements AutoCloseable {
                 "--root-dir=" + dir.resolve("kubelet"),
                 "--cert-dir=" + dir.resolve("kubelet-pki"),
                 "--node-labels=" + spec.labels().entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(",")),
+                "--register-with-taints=" + String.join(",", spec.taints()),
                 "--v=1"));
         launch("kube-proxy", List.of(binaries.kubeProxy().toString(), "--config=" + dir.resolve("kube-proxy.yaml"), "--v=1"));
         running = true;
