@@ -12,6 +12,7 @@ import dev.farmem.crds.MemoryNode;
 import dev.farmem.crds.MemoryNodeStatus;
 import dev.farmem.e2e.harness.ControlPlaneExtension;
 import dev.farmem.e2e.harness.Kubectl;
+import dev.farmem.e2e.harness.node.NodeSpec;
 import dev.farmem.operator.OperatorMain;
 import dev.farmem.operator.claim.BindingSecret;
 import dev.farmem.operator.pool.AgentDefaults;
@@ -262,6 +263,22 @@ class OperatorEndToEndIT {
         try (FarMemory mem = FarMemory.open(binding, FarMemoryOptions.defaults().cacheBytes(1L << 20))) {
             FarLongArray longs = mem.longArray(0, (64L << 20) / 8);
             for (long i = 0; i < longs.length(); i += 4099) assertThat(longs.get(i)).as("long %d after losing a replica", i).isEqualTo(i * 7);
+        }
+        if (!cluster.isLocal()) return;
+
+        // The machine comes back: its node turns Ready again and the pool, given room, puts a new agent on it.
+        var labels = client.nodes().withName(k8sNode).get().getMetadata().getLabels();
+        cluster.startNode(NodeSpec.of(k8sNode, labels.get(NodeSpec.ZONE_LABEL), labels.get(NodeSpec.RACK_LABEL)));
+        kubectl.run("patch", "farmemorypool", "rack-a", "--type=merge", "-p", "{\"spec\":{\"capacity\":{\"maxNodes\":4}}}").check();
+        await("a new agent Ready on the rebooted " + k8sNode, () -> memoryNodes().stream().anyMatch(m -> k8sNode.equals(m.getSpec().nodeName)
+                && !victim.equals(m.getMetadata().getName()) && m.getStatus() != null && MemoryNodeStatus.READY.equals(m.getStatus().phase)));
+        await("pool Ready with 4 nodes", () -> isTrue(pool().getStatus().conditions, "Ready") && "4/4".equals(pool().getStatus().readyNodes));
+        System.out.printf("FIGURE node stopped -> rebooted node serving again: %.1f s%n", Duration.between(start, Instant.now()).toMillis() / 1000.0);
+        kubectl.run("patch", "farmemorypool", "rack-a", "--type=merge", "-p", "{\"spec\":{\"capacity\":{\"maxNodes\":3}}}").check();
+        await("3 agents again", () -> "3/3".equals(pool().getStatus().readyNodes) && isTrue(pool().getStatus().conditions, "Ready"));
+        try (FarMemory mem = FarMemory.open(binding, FarMemoryOptions.defaults().cacheBytes(1L << 20))) {
+            FarLongArray longs = mem.longArray(0, (64L << 20) / 8);
+            for (long i = 0; i < longs.length(); i += 4099) assertThat(longs.get(i)).as("long %d after the node came back", i).isEqualTo(i * 7);
         }
     }
 

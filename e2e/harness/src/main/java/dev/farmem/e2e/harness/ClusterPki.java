@@ -5,6 +5,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -17,6 +18,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ClusterPki {
     private final Path dir;
+    private final SecureRandom serials = new SecureRandom();
 
     private ClusterPki(Path dir) {
         this.dir = dir;
@@ -39,14 +41,14 @@ public final class ClusterPki {
     public Path caCert() { return dir.resolve("ca.crt"); }
 
     /** A client certificate for {@code user} in {@code group} (may be null), signed by the CA; returns {cert, key}. */
-    public Path[] issue(String file, String user, String group) {
+    public synchronized Path[] issue(String file, String user, String group) {
         Path key = dir.resolve(file + ".key");
         Path csr = dir.resolve(file + ".csr");
         Path cert = dir.resolve(file + ".crt");
         openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", key.toString(), "-out", csr.toString(), "-subj", "/CN=" + user + (group == null ? "" : "/O=" + group));
         openssl("x509", "-req", "-in", csr.toString(), "-CA", caCert().toString(), "-CAkey", dir.resolve("ca.key").toString(),
-                "-CAcreateserial", "-out", cert.toString(), "-days", "2");
+                "-set_serial", Long.toString(serials.nextLong() & Long.MAX_VALUE), "-out", cert.toString(), "-days", "2");
         return new Path[] {cert, key};
     }
 

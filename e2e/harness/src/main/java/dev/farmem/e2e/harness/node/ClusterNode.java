@@ -75,7 +75,7 @@ public final class ClusterNode implements AutoCloseable {
         LocalProcess containerd = launch("containerd", List.of("/usr/bin/containerd", "--config", dir.resolve("containerd.toml").toString()));
         await("containerd socket", containerd, () -> Files.exists(dir.resolve("containerd.sock")) && ctr("version") == 0);
         if (!imagesLoaded) {
-            for (Path archive : images.archives()) {
+            for (Path archive : images.forImport(controlPlane.directory())) {
                 if (ctr("images", "import", archive.toString()) != 0) {
                     throw new IllegalStateException("node " + name() + ": ctr images import " + archive + " failed; see " + logs);
                 }

@@ -19,18 +19,77 @@ public final class NodeImages {
     /** The modules whose build writes an image archive. */
     private static final List<String> IMAGE_MODULES = List.of("memnode-agent", "operator", "client-runtime", "bench", "e2e");
 
-    private final List<Path> archives;
+    private final Path pause;
+    private final List<Path> farmem;
+    private Path bundle;
 
-    private NodeImages(List<Path> archives) {
-        this.archives = List.copyOf(archives);
+    private NodeImages(Path pause, List<Path> farmem) {
+        this.pause = pause;
+        this.farmem = List.copyOf(farmem);
     }
 
-    public List<Path> archives() { return archives; }
+    /** Every archive, as found: the pause image's, then farmem's, one per image. */
+    public List<Path> archives() {
+        List<Path> all = new ArrayList<>(List.of(pause));
+        all.addAll(farmem);
+        return all;
+    }
+
+    /**
+     * What a node imports: the pause image and one docker-archive holding all of farmem's images, made once in
+     * {@code dir}. The images share the JRE base layer, so a node reads it once instead of once per image.
+     */
+    public synchronized List<Path> forImport(Path dir) {
+        if (bundle == null) {
+            bundle = bundle(dir.resolve("farmem-images"));
+        }
+        return List.of(pause, bundle);
+    }
+
+    /** Unpacks every Jib archive over one directory (layers are named by digest), renames each config, merges the manifests. */
+    private Path bundle(Path dir) {
+        try {
+            Files.createDirectories(dir);
+            StringBuilder manifest = new StringBuilder("[");
+            for (int i = 0; i < farmem.size(); i++) {
+                Path archive = farmem.get(i);
+                run(dir, "tar", "--skip-old-files", "-xf", archive.toString());
+                String m = Files.readString(dir.resolve("manifest.json")).strip();
+                Files.delete(dir.resolve("manifest.json"));
+                String config = "config-" + i + ".json";
+                Files.move(dir.resolve("config.json"), dir.resolve(config));
+                if (!m.startsWith("[{\"Config\":\"config.json\"") || !m.endsWith("}]")) {
+                    throw new IllegalStateException(archive + " is not a Jib docker-archive with one image (its manifest: " + m + ")");
+                }
+                manifest.append(i == 0 ? "" : ",").append("{\"Config\":\"").append(config).append('"').append(m, "[{\"Config\":\"config.json\"".length(), m.length() - 1);
+            }
+            Files.writeString(dir.resolve("manifest.json"), manifest.append("]").toString());
+            Path tar = dir.resolveSibling("farmem-images.tar");
+            run(dir, "tar", "-cf", tar.toString(), ".");
+            return tar;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot bundle farmem's images in " + dir, e);
+        }
+    }
+
+    private static void run(Path dir, String... command) {
+        try {
+            Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(300, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                throw new IllegalStateException(String.join(" ", command) + " failed: " + out.strip());
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot run " + command[0], e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
 
     /** Finds farmem's image archives in {@code repo} and builds (or takes from the cache) the pause image. */
     public static NodeImages locate(Path repo) {
         List<Path> found = new ArrayList<>();
-        found.add(pauseArchive(repo));
         List<String> missing = new ArrayList<>();
         for (String module : IMAGE_MODULES) {
             Path dir = repo.resolve(module).resolve("target/image");
@@ -52,7 +111,7 @@ public final class NodeImages {
                     + "run farmem's real images; build them with ./farmem images, or run the suite with ./farmem test "
                     + "(mvn ... -Dfarmem.base.image=$(images/build-base | tail -1))");
         }
-        return new NodeImages(found);
+        return new NodeImages(pauseArchive(repo), found);
     }
 
     private static Path pauseArchive(Path repo) {
