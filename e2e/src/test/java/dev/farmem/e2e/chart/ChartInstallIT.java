@@ -58,7 +58,7 @@ class ChartInstallIT {
     static final String RESTRICTED = "restricted-check";
     static final String POOL = "rack-t";
     static final String CLAIM = "cache";
-    static final Duration WAIT = Duration.ofSeconds(120);
+    static final Duration WAIT = Duration.ofSeconds(180);
 
     static LocalCluster cluster;
     static KubernetesClient admin;

@@ -32,6 +32,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 class ClusterIT {
     static final String PROBE_IMAGE = "ghcr.io/farmem/farmem-e2e:0.1.0";
     /** The nodes the fault tests power off and cut: only their own pods go there. */
+    /** An image of farmem's registry that no build makes, so no node has it. */
+    static final String MISSING_IMAGE = "ghcr.io/farmem/farmem-never-built:0.0.0";
     static final String FAULT_TAINT = "farmem.dev/e2e-fault=true:NoSchedule";
 
     @RegisterExtension
@@ -75,6 +77,9 @@ class ClusterIT {
         long allocatable = cluster.client().nodes().withName("node-1").get().getStatus().getAllocatable().get("memory").getNumericalAmount().longValue();
         assertThat(allocatable).isBetween(1L << 30, NodeSpec.DEFAULT_MEMORY);
         assertThat(kubectl.run("get", "nodes", "-o", "wide").check().out()).contains("containerd://", version);
+        // every container of every pod runs one of farmem's images (the sandboxes run the project's pause image)
+        String images = kubectl.run("get", "pods", "-A", "-o", "jsonpath={..image}").check().out();
+        assertThat(images.split("\\s+")).allMatch(i -> i.isEmpty() || i.startsWith("ghcr.io/farmem/"));
         await("each kubelet's Lease in kube-node-lease", Duration.ofSeconds(30), () -> kubectl.run("get", "leases", "-n", "kube-node-lease",
                 "-o", "name").check().out().lines().toList().containsAll(List.of("lease.coordination.k8s.io/node-1",
                 "lease.coordination.k8s.io/node-2", "lease.coordination.k8s.io/node-3")));
@@ -247,7 +252,7 @@ class ClusterIT {
     @Test
     void anImageTheNodeDoesNotHaveStaysWaitingSayingWhy() {
         // pull policy Never: no node here may reach a registry, and none is tried
-        kubectl.run("run", "nginx", "-n", ns, "--image=nginx:1.27", "--restart=Never", "--image-pull-policy=Never").check();
+        kubectl.run("run", "nginx", "-n", ns, "--image=" + MISSING_IMAGE, "--restart=Never", "--image-pull-policy=Never").check();
         await("the missing image is reported", Duration.ofSeconds(60), () -> {
             Pod p = cluster.client().pods().inNamespace(ns).withName("nginx").get();
             return p.getStatus().getContainerStatuses() != null && !p.getStatus().getContainerStatuses().isEmpty()
@@ -256,7 +261,7 @@ class ClusterIT {
         });
         var waiting = cluster.client().pods().inNamespace(ns).withName("nginx").get().getStatus().getContainerStatuses().get(0).getState().getWaiting();
         assertThat(waiting.getReason()).isEqualTo("ErrImageNeverPull");
-        assertThat(waiting.getMessage()).contains("nginx:1.27", "not present");
+        assertThat(waiting.getMessage()).contains(MISSING_IMAGE, "not present");
         assertThat(kubectl.run("describe", "pod", "nginx", "-n", ns).check().out()).contains("Failed", "is not present");
         assertThat(cluster.client().pods().inNamespace(ns).withName("nginx").get().getStatus().getPhase()).isEqualTo("Pending");
     }
@@ -332,7 +337,7 @@ class ClusterIT {
     private static String get(String ip, String path) throws IOException, InterruptedException {
         assertThat(ip).startsWith(podPrefix()); // never dial anything but the cluster's own pods
         HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://" + ip + ":8080" + path))
-                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+                .timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
         return r.body();
     }
 

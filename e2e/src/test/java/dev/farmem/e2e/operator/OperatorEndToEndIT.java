@@ -52,7 +52,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 class OperatorEndToEndIT {
     static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
     static final String NS = "farmem-system";
-    static final Duration WAIT = Duration.ofSeconds(90);
+    static final Duration WAIT = Duration.ofSeconds(180);
 
     @RegisterExtension
     static ControlPlaneExtension cluster = ControlPlaneExtension.withNodes(4);

@@ -48,7 +48,7 @@ class SidecarInjectionIT {
     static final String APPS = "apps";
     static final String POOL = "rack-s";
     static final String CLAIM = "demo-cache";
-    static final Duration WAIT = Duration.ofSeconds(150);
+    static final Duration WAIT = Duration.ofSeconds(180);
     static final long APP_UID = 2000;
 
     static LocalCluster cluster;

@@ -140,8 +140,11 @@ public final class AgentObjects {
                 .addNewPort().withName("metrics").withContainerPort(agent.metricsPort).withProtocol("TCP").endPort()
                 .withNewReadinessProbe().withNewHttpGet().withPath("/readyz").withNewPort(agent.metricsPort).endHttpGet()
                 .withPeriodSeconds(2).endReadinessProbe()
+                // a JVM that starts slowly on a busy node is not a dead agent: liveness counts only once it has started
+                .withNewStartupProbe().withNewHttpGet().withPath("/healthz").withNewPort(agent.metricsPort).endHttpGet()
+                .withPeriodSeconds(2).withFailureThreshold(90).endStartupProbe()
                 .withNewLivenessProbe().withNewHttpGet().withPath("/healthz").withNewPort(agent.metricsPort).endHttpGet()
-                .withInitialDelaySeconds(10).withPeriodSeconds(10).endLivenessProbe()
+                .withPeriodSeconds(10).endLivenessProbe()
                 .withSecurityContext(securityContext(rdma))
                 .addToVolumeMounts(new VolumeMountBuilder().withName("pool-key").withMountPath(KEY_MOUNT).withReadOnly(true).build());
         if (spec.hugepages != null) {
