@@ -45,8 +45,8 @@ import org.junit.jupiter.api.TestMethodOrder;
 
 /**
  * The chart installed with real Helm (helm-java) into a cluster of its own on this machine: the API
- * server validates every object, the local kubelet runs the operator pod and the agent pods from the
- * built jars, the operator reconciles a pool and a claim with exactly the chart's RBAC (its pod
+ * server validates every object, real kubelets run the operator pod and the agent pods from farmem's
+ * images, the operator reconciles a pool and a claim with exactly the chart's RBAC (its pod
  * authenticates as the chart's ServiceAccount), and a real Prometheus scrapes all of it with the
  * chart's rules and dashboards ({@link MonitoringQueries}).
  */
@@ -101,7 +101,7 @@ class ChartInstallIT {
         assertThat(admin.configMaps().inNamespace(NS).withLabel("grafana_dashboard", "1").list().getItems()).hasSize(3);
         assertThat(admin.admissionRegistration().v1().mutatingWebhookConfigurations().withName("farmem-webhook").get()).isNotNull();
 
-        await("the operator Deployment available (the local kubelet runs the operator jar, /healthz passes)",
+        await("the operator Deployment available (a kubelet runs the operator image, /healthz passes)",
                 () -> operatorDeployment().getStatus() != null && Integer.valueOf(1).equals(operatorDeployment().getStatus().getAvailableReplicas()));
         assertThat(operatorPods()).singleElement().satisfies(p -> assertThat(p.getSpec().getServiceAccountName()).isEqualTo("farmem-operator"));
         // webhook.tls=operator: the operator keeps the CA and writes the caBundle, with the chart's narrow grant on this one object.

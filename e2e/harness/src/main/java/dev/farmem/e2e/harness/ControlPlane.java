@@ -175,8 +175,9 @@ public final class ControlPlane implements AutoCloseable {
                     "--service-cluster-ip-range=" + network.serviceCidr(),
                     // each node's pod range is fixed by its index (ClusterNetwork), written into its CNI config
                     "--allocate-node-cidrs=false",
-                    // a lost node shows as NotReady in seconds rather than the production 40-50 s
-                    "--node-monitor-period=1s", "--node-monitor-grace-period=8s",
+                    // a lost node shows as NotReady in seconds rather than the production 40-50 s; kubelets renew
+                    // their Lease every 2 s (nodeLeaseDurationSeconds 8), so a busy machine does not flap them
+                    "--node-monitor-period=1s", "--node-monitor-grace-period=16s",
                     "--concurrent-gc-syncs=5", "--v=1"));
             Path schedConfig = tokenKubeconfig(dir.resolve("scheduler.kubeconfig"), "system:kube-scheduler", schedulerToken);
             int schedulerPort = freePort();

@@ -222,6 +222,7 @@ public final class ClusterNode implements AutoCloseable {
                 maxPods: %7$d
                 nodeStatusUpdateFrequency: 2s
                 nodeStatusReportFrequency: 10s
+                nodeLeaseDurationSeconds: 8
                 syncFrequency: 10s
                 serializeImagePulls: false
                 enforceNodeAllocatable: [pods]
