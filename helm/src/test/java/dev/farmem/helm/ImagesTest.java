@@ -14,7 +14,6 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -36,7 +35,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * class is skipped, saying why.
  */
 class ImagesTest {
-    private static final Pattern SHADED_MAIN = Pattern.compile("<mainClass>([^<]+)</mainClass>");
+    private static final Pattern IMAGE_MAIN = Pattern.compile("<farmem.image.main>([^<]+)</farmem.image.main>");
     private static final Map<String, Image> images = new HashMap<>();
     /** The file list of each layer by its name in the archive (its digest): the shared base layer is read once. */
     private static final Map<String, Set<String>> LAYER_FILES = new HashMap<>();
@@ -76,25 +75,17 @@ class ImagesTest {
 
     @ParameterizedTest(name = "{0}")
     @CsvSource({"farmem-operator,operator", "farmem-agent,memnode-agent", "farmem-sidecar,client-runtime", "farmem-demo,bench"})
-    void runsWhatTheRunnableJarRunsAsANonRootUser(String image, String module) throws IOException {
+    void runsItsModulesMainAsANonRootUserWithNoDefaultArguments(String image, String module) throws IOException {
         JsonNode config = images.get(image).config().path("config");
         assertThat(config.path("User").asText()).as("numeric, not root, so runAsNonRoot can verify it").isEqualTo("10001:10001");
 
-        Matcher main = SHADED_MAIN.matcher(Files.readString(FarmemChart.ROOT.resolve(module).resolve("pom.xml")));
+        Matcher main = IMAGE_MAIN.matcher(Files.readString(FarmemChart.ROOT.resolve(module).resolve("pom.xml")));
         assertThat(main.find()).isTrue();
         List<String> entrypoint = new ArrayList<>();
         config.path("Entrypoint").forEach(n -> entrypoint.add(n.asText()));
         assertThat(entrypoint).startsWith("java").contains("-XX:MaxRAMPercentage=75").endsWith(main.group(1));
-
-        // The local test-bed kubelet runs "java -jar <jar> <args>" for the image: the same arguments.
-        Properties table = new Properties();
-        try (var in = Files.newBufferedReader(FarmemChart.ROOT.resolve("e2e/harness/src/main/resources/dev/farmem/e2e/harness/images.properties"))) {
-            table.load(in);
-        }
-        List<String> kubelet = List.of(table.getProperty(image).trim().split("\\s+"));
-        List<String> cmd = new ArrayList<>();
-        config.path("Cmd").forEach(n -> cmd.add(n.asText()));
-        assertThat(cmd).isEqualTo(kubelet.subList(1, kubelet.size()));
+        // a pod's args are the program's own flags: the image adds none
+        assertThat(config.path("Cmd").isEmpty()).as("no default arguments").isTrue();
 
         String mainClassFile = "opt/farmem/classes/" + main.group(1).replace('.', '/') + ".class";
         assertThat(images.get(image).layers()).anySatisfy(files -> assertThat(files).contains(mainClassFile));
