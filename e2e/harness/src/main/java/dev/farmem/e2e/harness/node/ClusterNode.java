@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
 
 /**
@@ -275,7 +276,7 @@ public final class ClusterNode implements AutoCloseable {
         }
     }
 
-    private void await(String what, LocalProcess process, java.util.function.BooleanSupplier ready) {
+    private void await(String what, LocalProcess process, BooleanSupplier ready) {
         Instant deadline = Instant.now().plus(START_TIMEOUT);
         while (!ready.getAsBoolean()) {
             if (!process.isAlive()) {
