@@ -48,7 +48,11 @@ public final class CacheRegion {
     public static final int WRITEBACK = 1 << 29;
     public static final int PIN_MASK = WRITEBACK - 1;
 
-    static final int MAGIC = 0x4641524d; // "FARM"
+    /**
+     * "FRM2": the region layout's version (2: CLOCK access bytes before the block table). A sidecar never re-attaches to
+     * a region file another layout wrote, whose offsets it would misread; bump it whenever the layout changes.
+     */
+    static final int MAGIC = 0x46524d32;
     static final int REGION_HEADER = 4096; // keeps frame data page-aligned
     private static final int TAG = 0;
     private static final int VERSION = 8;

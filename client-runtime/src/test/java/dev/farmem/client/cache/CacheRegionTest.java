@@ -3,6 +3,8 @@ package dev.farmem.client.cache;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
@@ -28,6 +30,16 @@ class CacheRegionTest {
             assertThat(r.lookup(probe)).isEqualTo(model.getOrDefault(probe, -1));
         }
         for (Map.Entry<Long, Integer> e : model.entrySet()) assertThat(r.lookup(e.getKey())).isEqualTo(e.getValue());
+    }
+
+    @Test
+    void aRegionFileWrittenWithAnotherLayoutIsNotReattached() {
+        ByteBuffer file = ByteBuffer.allocateDirect(Math.toIntExact(CacheRegion.bytesNeeded(4096, 16))).order(ByteOrder.LITTLE_ENDIAN);
+        CacheRegion.over(file, 4096, 16);
+        assertThat(CacheRegion.holds(file, 4096, 16)).isTrue();
+        assertThat(CacheRegion.holds(file, 4096, 32)).as("another frame count").isFalse();
+        file.putInt(0, 0x4641524d); // "FARM": layout 1, whose table and data offsets differ
+        assertThat(CacheRegion.holds(file, 4096, 16)).isFalse();
     }
 
     @Test
