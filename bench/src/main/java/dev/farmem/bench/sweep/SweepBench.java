@@ -59,16 +59,7 @@ public final class SweepBench {
         /** The flags checked; throws IllegalArgumentException saying which value is wrong. */
         Flags checked() {
             workloadChosen = Workload.parse(workload);
-            for (String p : percents.split(",")) {
-                int pct;
-                try {
-                    pct = Integer.parseInt(p.trim());
-                } catch (NumberFormatException e) {
-                    throw new IllegalArgumentException("--percents entry '" + p + "' is not a whole percentage");
-                }
-                if (pct < 1 || pct > 100) throw new IllegalArgumentException("--percents entry " + pct + " is not in 1..100");
-                percentList.add(pct);
-            }
+            percentList.addAll(Cli.percentages("--percents", percents));
             if (size < (4L << 20) || size > (1L << 30)) throw new IllegalArgumentException("--size must be in 4MiB..1GiB, got " + ByteSize.format(size));
             Cli.inRange("--agents", agents, 1, 16);
             if (!(seconds >= 0.1 && seconds <= 600)) throw new IllegalArgumentException("--seconds " + seconds + " is not in 0.1..600");

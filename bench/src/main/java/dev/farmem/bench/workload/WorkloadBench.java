@@ -76,16 +76,7 @@ public final class WorkloadBench {
             if (batch == 1) throw new IllegalArgumentException("--batch 1 is the single-get side itself: give 2 or more");
             Cli.inRange("--virtual", virtual, 0, 100_000);
             for (String w : workloads.split(",")) workloadList.add(Workload.parse(w.trim()));
-            for (String r : (ratios != null ? ratios : batch > 0 || virtual > 0 ? "25" : "10,25,50,100").split(",")) {
-                int p;
-                try {
-                    p = Integer.parseInt(r.trim());
-                } catch (NumberFormatException e) {
-                    throw new IllegalArgumentException("--ratios entry '" + r + "' is not a whole percentage");
-                }
-                if (p < 1 || p > 100) throw new IllegalArgumentException("--ratios entry " + p + " is not in 1..100");
-                ratioList.add(p);
-            }
+            ratioList.addAll(Cli.percentages("--ratios", ratios != null ? ratios : batch > 0 || virtual > 0 ? "25" : "10,25,50,100"));
             return this;
         }
     }

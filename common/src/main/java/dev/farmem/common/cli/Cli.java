@@ -154,6 +154,22 @@ public final class Cli<T> {
         return (int) inRange(name, (long) value, min, max);
     }
 
+    /** A comma-separated list of whole percentages in 1..100 (cache sizes of the benchmarks), or an error naming the entry. */
+    public static List<Integer> percentages(String name, String list) {
+        List<Integer> out = new ArrayList<>();
+        for (String entry : list.split(",")) {
+            int p;
+            try {
+                p = Integer.parseInt(entry.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(name + " entry '" + entry + "' is not a whole percentage");
+            }
+            if (p < 1 || p > 100) throw new IllegalArgumentException(name + " entry " + p + " is not in 1..100");
+            out.add(p);
+        }
+        return out;
+    }
+
     /** picocli's exception in farmem's words: what was wrong and what to do. */
     private String explain(ParameterException e) {
         if (e instanceof UnmatchedArgumentException u && !u.getUnmatched().isEmpty()) {

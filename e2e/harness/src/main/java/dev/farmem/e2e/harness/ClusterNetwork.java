@@ -2,12 +2,11 @@ package dev.farmem.e2e.harness;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The addresses of one local cluster, all in a /16 of 10/8 that no address or route of this machine uses
@@ -103,22 +102,10 @@ public final class ClusterNetwork implements AutoCloseable {
     static int run(Path bin, List<String> args, boolean check) {
         List<String> command = new ArrayList<>(args);
         command.set(0, bin.resolve(args.get(0)).toString());
-        try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IllegalStateException(String.join(" ", args) + " did not finish within 120 s");
-            }
-            if (check && p.exitValue() != 0) {
-                throw new IllegalStateException(String.join(" ", args) + " failed (exit " + p.exitValue() + "): " + out.strip());
-            }
-            return p.exitValue();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + command.get(0) + ": " + e.getMessage(), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted running " + String.join(" ", args), e);
+        Command result = Command.run(null, Duration.ofSeconds(120), command);
+        if (check) {
+            result.check(String.join(" ", args));
         }
+        return result.exitCode();
     }
 }

@@ -2,13 +2,12 @@ package dev.farmem.e2e.harness;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The cluster's client CA, as kubeadm makes one: kubelets authenticate as {@code system:node:<name>} in
@@ -55,17 +54,6 @@ public final class ClusterPki {
     private void openssl(String... args) {
         List<String> command = new ArrayList<>(List.of("openssl"));
         command.addAll(List.of(args));
-        try {
-            Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IllegalStateException("openssl " + args[0] + " failed: " + out.strip());
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run openssl (is it installed? e2e/setup installs it): " + e.getMessage(), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted running openssl", e);
-        }
+        Command.run(dir, Duration.ofSeconds(30), command).check("openssl " + args[0]);
     }
 }

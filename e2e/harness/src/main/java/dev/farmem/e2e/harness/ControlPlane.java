@@ -20,7 +20,6 @@ import java.security.KeyPairGenerator;
 import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Comparator;
@@ -212,27 +211,7 @@ public final class ControlPlane implements AutoCloseable {
     }
 
     private void await(String what, LocalProcess process, BooleanSupplier ready) {
-        Instant deadline = Instant.now().plus(START_TIMEOUT);
-        while (true) {
-            if (!process.isAlive()) {
-                throw new IllegalStateException(process.name() + " exited with code " + process.exitCode()
-                        + " while waiting for " + what + "; last lines of " + process.log() + ":\n" + process.tail(20));
-            }
-            boolean ok;
-            try {
-                ok = ready.getAsBoolean();
-            } catch (RuntimeException e) {
-                ok = false;
-            }
-            if (ok) {
-                return;
-            }
-            if (Instant.now().isAfter(deadline)) {
-                throw new IllegalStateException("timed out after " + START_TIMEOUT.toSeconds() + "s waiting for " + what
-                        + "; last lines of " + process.log() + ":\n" + process.tail(20));
-            }
-            sleep(200);
-        }
+        process.awaitReady(what, START_TIMEOUT, ready);
     }
 
     private Path tokenKubeconfig(Path file, String user, String token) throws IOException {

@@ -5,9 +5,11 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 
 /** A child process with its output in a log file, stopped with its whole process tree. */
 public final class LocalProcess implements AutoCloseable {
@@ -63,6 +65,39 @@ public final class LocalProcess implements AutoCloseable {
 
     /** Exit code, or -1 while running. */
     public int exitCode() { return process.isAlive() ? -1 : process.exitValue(); }
+
+    /**
+     * Waits until {@code ready} holds (a {@code ready} that throws counts as not yet), failing with the last lines of
+     * the log when this process exits first or {@code timeout} passes.
+     */
+    public void awaitReady(String what, Duration timeout, BooleanSupplier ready) {
+        Instant deadline = Instant.now().plus(timeout);
+        while (true) {
+            if (!isAlive()) {
+                throw new IllegalStateException(name + " exited with code " + exitCode() + " while waiting for " + what
+                        + "; last lines of " + log + ":\n" + tail(20));
+            }
+            boolean ok;
+            try {
+                ok = ready.getAsBoolean();
+            } catch (RuntimeException e) {
+                ok = false;
+            }
+            if (ok) {
+                return;
+            }
+            if (Instant.now().isAfter(deadline)) {
+                throw new IllegalStateException("timed out after " + timeout.toSeconds() + "s waiting for " + what
+                        + "; last lines of " + log + ":\n" + tail(20));
+            }
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted waiting for " + what, e);
+            }
+        }
+    }
 
     /** The last lines of the log, for error messages that say why a component did not come up. */
     public String tail(int lines) {

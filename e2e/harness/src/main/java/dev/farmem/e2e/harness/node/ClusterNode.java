@@ -2,6 +2,7 @@ package dev.farmem.e2e.harness.node;
 
 import dev.farmem.e2e.harness.Binaries;
 import dev.farmem.e2e.harness.ClusterNetwork;
+import dev.farmem.e2e.harness.Command;
 import dev.farmem.e2e.harness.ControlPlane;
 import dev.farmem.e2e.harness.LocalProcess;
 
@@ -10,13 +11,11 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
 
 /**
@@ -74,7 +73,7 @@ public final class ClusterNode implements AutoCloseable {
             configured = true;
         }
         LocalProcess containerd = launch("containerd", List.of("/usr/bin/containerd", "--config", dir.resolve("containerd.toml").toString()));
-        await("containerd socket", containerd, () -> Files.exists(dir.resolve("containerd.sock")) && ctr("version") == 0);
+        containerd.awaitReady("containerd socket", START_TIMEOUT, () -> Files.exists(dir.resolve("containerd.sock")) && ctr("version") == 0);
         if (!imagesLoaded) {
             for (Path archive : images.forImport(controlPlane.directory())) {
                 if (ctr("images", "import", archive.toString()) != 0) {
@@ -257,43 +256,19 @@ public final class ClusterNode implements AutoCloseable {
         return p;
     }
 
+    /** Runs ctr against this node's containerd; its output goes to the node's ctr log. */
     private int ctr(String... args) {
         List<String> command = new ArrayList<>(List.of("ctr", "--address", dir.resolve("containerd.sock").toString(), "-n", "k8s.io"));
         command.addAll(List.of(args));
+        Command result = Command.run(null, Duration.ofSeconds(120), command);
         try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logs.resolve(name() + "-ctr.log").toFile())).start();
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return -1;
-            }
-            return p.exitValue();
+            Files.writeString(logs.resolve(name() + "-ctr.log"), result.output(), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot run ctr: " + e.getMessage(), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
+            throw new UncheckedIOException("cannot write the ctr log in " + logs, e);
         }
+        return result.exitCode();
     }
 
-    private void await(String what, LocalProcess process, BooleanSupplier ready) {
-        Instant deadline = Instant.now().plus(START_TIMEOUT);
-        while (!ready.getAsBoolean()) {
-            if (!process.isAlive()) {
-                throw new IllegalStateException("node " + name() + ": " + process.name() + " exited with code " + process.exitCode()
-                        + " while waiting for " + what + "; last lines of " + process.log() + ":\n" + process.tail(20));
-            }
-            if (Instant.now().isAfter(deadline)) {
-                throw new IllegalStateException("node " + name() + ": no " + what + " after " + START_TIMEOUT.toSeconds() + " s; see " + process.log());
-            }
-            try {
-                Thread.sleep(100);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted", e);
-            }
-        }
-    }
 
     private static long machineMemory() {
         try {

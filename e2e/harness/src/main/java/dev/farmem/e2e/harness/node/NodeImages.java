@@ -1,13 +1,13 @@
 package dev.farmem.e2e.harness.node;
 
+import dev.farmem.e2e.harness.Command;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
@@ -73,18 +73,7 @@ public final class NodeImages {
     }
 
     private static void run(Path dir, String... command) {
-        try {
-            Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(300, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IllegalStateException(String.join(" ", command) + " failed: " + out.strip());
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + command[0], e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        }
+        Command.run(dir, Duration.ofSeconds(300), List.of(command)).check(String.join(" ", command));
     }
 
     /** Finds farmem's image archives in {@code repo} and builds (or takes from the cache) the pause image. */
@@ -116,19 +105,7 @@ public final class NodeImages {
 
     private static Path pauseArchive(Path repo) {
         Path script = repo.resolve("images/build-pause");
-        try {
-            Process p = new ProcessBuilder(script.toString()).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-            if (!p.waitFor(300, TimeUnit.SECONDS) || p.exitValue() != 0 || out.isEmpty()) {
-                throw new IllegalStateException(script + " failed (exit " + (p.isAlive() ? "none" : p.exitValue()) + "): " + out);
-            }
-            String[] lines = out.split("\n");
-            return Path.of(lines[lines.length - 1]);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + script, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted building the pause image", e);
-        }
+        String[] lines = Command.run(null, Duration.ofSeconds(300), List.of(script.toString())).check(script.toString()).output().strip().split("\n");
+        return Path.of(lines[lines.length - 1]); // the script prints the archive's path last
     }
 }
