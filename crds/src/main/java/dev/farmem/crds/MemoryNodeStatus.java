@@ -8,6 +8,10 @@ import java.util.List;
 public class MemoryNodeStatus {
     public static final String READY = "Ready";
     public static final String LOST = "Lost";
+    /** {@link #transport}: the agent serves TCP only. */
+    public static final String TCP = "tcp";
+    /** {@link #transport}: the agent serves RDMA beside TCP on the same endpoint. */
+    public static final String RDMA_AND_TCP = "rdma+tcp";
 
     /** Ready once the agent serves; Lost when its Lease expired. */
     public String phase;
@@ -22,6 +26,10 @@ public class MemoryNodeStatus {
     public Long slabSizeBytes;
     public Integer slabs;
     public String version;
+    /**
+     * What the agent serves, as it found at start: {@link #TCP}, or {@link #RDMA_AND_TCP} when RDMA came up beside TCP.
+     * A pool's transport auto binds a claim to RDMA only when every memory node it uses says {@link #RDMA_AND_TCP}.
+     */
     public String transport;
     public List<Condition> conditions = new ArrayList<>();
 }

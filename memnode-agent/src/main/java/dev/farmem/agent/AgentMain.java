@@ -4,6 +4,7 @@ import dev.farmem.agent.metrics.MetricsServer;
 import dev.farmem.common.ByteSize;
 import dev.farmem.common.Endpoint;
 import dev.farmem.common.token.Incarnation;
+import dev.farmem.crds.MemoryNodeStatus;
 import dev.farmem.transport.rdma.RdmaSupport;
 import dev.farmem.transport.tcp.EventLoops;
 import io.prometheus.client.CollectorRegistry;
@@ -65,11 +66,13 @@ public final class AgentMain {
         Signal.handle(new Signal("INT"), sig -> new Thread(stop, "farmem-agent-stop").start());
 
         started(registration, new AgentInfo(s.node(), agent.incarnation(), s.pool(), advertise, metrics.endpoint(), agent.store().capacity(), s.slabSize(),
-                agent.store().slabCount(), "tcp-" + EventLoops.kind(), MemoryNodeAgent.VERSION, agent.store()::ownedSlabs));
+                agent.store().slabCount(), agent.rdma() != null ? MemoryNodeStatus.RDMA_AND_TCP : MemoryNodeStatus.TCP, MemoryNodeAgent.VERSION,
+                agent.store()::ownedSlabs));
         registration.ready();
         ready.set(true);
-        log.info("serving on {} (advertised {}) as incarnation {}, metrics on http://{}/metrics, {} slabs, transport tcp-{}", agent.endpoint(),
-                advertise, Incarnation.format(agent.incarnation()), metrics.endpoint(), agent.store().slabCount(), EventLoops.kind());
+        log.info("serving on {} (advertised {}) as incarnation {}, metrics on http://{}/metrics, {} slabs, transport {} (tcp-{})", agent.endpoint(),
+                advertise, Incarnation.format(agent.incarnation()), metrics.endpoint(), agent.store().slabCount(),
+                agent.rdma() != null ? MemoryNodeStatus.RDMA_AND_TCP : MemoryNodeStatus.TCP, EventLoops.kind());
         try {
             stopped.await();
         } catch (InterruptedException e) {

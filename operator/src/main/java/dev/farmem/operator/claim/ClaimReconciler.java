@@ -11,6 +11,7 @@ import dev.farmem.operator.allocation.PoolAllocations;
 import dev.farmem.operator.allocation.PoolState;
 import dev.farmem.operator.allocation.SlabAllocator;
 import dev.farmem.operator.metrics.OperatorMetrics;
+import dev.farmem.operator.placement.Placement;
 import dev.farmem.operator.pool.AgentObjects;
 import dev.farmem.operator.status.EventRecorder;
 import io.fabric8.kubernetes.api.model.Secret;
@@ -203,7 +204,8 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         Secret existing = context.getSecondaryResource(Secret.class).orElse(null);
         if (existing != null && !BindingSecret.ownedBy(existing, claim)) return foreignSecret(claim);
         var workflow = context.managedWorkflowAndDependentResourceContext();
-        workflow.put(BindingSecretDependent.Inputs.class, new BindingSecretDependent.Inputs("rdma".equals(pool.getSpec().transport) ? "rdma" : "tcp",
+        String transport = Placement.bindingTransport(pool.getSpec(), nodesOf(extents).stream().map(nodes::get).toList());
+        workflow.put(BindingSecretDependent.Inputs.class, new BindingSecretDependent.Inputs(transport,
                 status.slabSizeBytes, status.epoch, extents, nodes, issuer, Instant.now().plus(BindingSecret.TOKEN_LIFETIME).toEpochMilli()));
         WorkflowReconcileResult result = workflow.reconcileManagedWorkflow();
         for (Exception e : result.getErroredDependents().values()) {

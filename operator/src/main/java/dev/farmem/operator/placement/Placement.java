@@ -1,6 +1,8 @@
 package dev.farmem.operator.placement;
 
 import dev.farmem.crds.FarMemoryPoolSpec;
+import dev.farmem.crds.MemoryNode;
+import dev.farmem.crds.MemoryNodeStatus;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.api.model.Quantity;
@@ -77,6 +79,34 @@ public final class Placement {
             case "auto" -> spec.rdmaResource != null && allocatable(node, spec.rdmaResource).signum() > 0;
             default -> false;
         };
+    }
+
+    /**
+     * What agents on this node are told to serve ({@code --transport}): rdma for an rdma pool (RDMA beside TCP, or the
+     * agent stops saying what is missing); auto on a node with the RDMA device (RDMA where it comes up, TCP always);
+     * tcp elsewhere, whose pods get no device.
+     */
+    public static String agentTransport(FarMemoryPoolSpec spec, Node node) {
+        if ("rdma".equals(spec.transport)) return "rdma";
+        return usesRdma(spec, node) ? "auto" : "tcp";
+    }
+
+    /**
+     * The transport a claim's binding names: rdma for an rdma pool; for an auto pool, rdma only when every memory node
+     * the claim uses reports RDMA beside TCP ({@link MemoryNodeStatus#RDMA_AND_TCP}), because a client uses one
+     * transport for all its nodes and every node also serves TCP; tcp otherwise.
+     */
+    public static String bindingTransport(FarMemoryPoolSpec spec, Collection<MemoryNode> claimNodes) {
+        return switch (spec.transport == null ? "tcp" : spec.transport) {
+            case "rdma" -> "rdma";
+            case "auto" -> !claimNodes.isEmpty() && claimNodes.stream().allMatch(Placement::offersRdma) ? "rdma" : "tcp";
+            default -> "tcp";
+        };
+    }
+
+    /** True when the memory node's agent reported that it serves RDMA. */
+    public static boolean offersRdma(MemoryNode m) {
+        return m != null && m.getStatus() != null && MemoryNodeStatus.RDMA_AND_TCP.equals(m.getStatus().transport);
     }
 
     /** Memory an agent pod requests: the region plus overhead, or only the overhead when hugepages hold the region. */

@@ -119,7 +119,7 @@ public final class AgentObjects {
         env.add(new EnvVarBuilder().withName("FARMEM_NAMESPACE").withNewValueFrom().withNewFieldRef().withFieldPath("metadata.namespace").endFieldRef().endValueFrom().build());
         env.add(new EnvVar("FARMEM_POOL", pool.getMetadata().getName(), null));
         env.add(new EnvVar("FARMEM_NODE_NAME", name, null));
-        env.add(new EnvVar("FARMEM_TRANSPORT", rdma ? "rdma" : "tcp", null));
+        env.add(new EnvVar("FARMEM_TRANSPORT", Placement.agentTransport(spec, node), null));
         // The region is direct memory: the JVM must be allowed that much beside a small heap.
         env.add(new EnvVar("JAVA_TOOL_OPTIONS", "-Xmx128m -XX:MaxDirectMemorySize=" + (spec.capacity.perNodeBytes + (64L << 20)), null));
 

@@ -3,6 +3,8 @@ package dev.farmem.operator.placement;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.farmem.crds.FarMemoryPoolSpec;
+import dev.farmem.crds.MemoryNode;
+import dev.farmem.crds.MemoryNodeStatus;
 import dev.farmem.operator.placement.Placement.Plan;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
@@ -11,6 +13,7 @@ import io.fabric8.kubernetes.api.model.Taint;
 import io.fabric8.kubernetes.api.model.Toleration;
 import io.fabric8.kubernetes.api.model.TolerationBuilder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -113,6 +116,50 @@ class PlacementTest {
         assertThat(plan.ineligible().get("other")).contains("nodeSelector farmem=yes");
         assertThat(plan.ineligible().get("tainted")).contains("taint gpu:NoSchedule");
         assertThat(plan.ineligible().get("nordma")).contains("no allocatable rdma/hca_shared_devices_a");
+    }
+
+    @Test
+    void anAutoPoolBindsToRdmaOnlyWhenEveryNodeOfTheClaimReportsIt() {
+        FarMemoryPoolSpec auto = spec(256 * MIB);
+        auto.transport = "auto";
+        MemoryNode rdmaA = memoryNode(MemoryNodeStatus.RDMA_AND_TCP);
+        MemoryNode rdmaB = memoryNode(MemoryNodeStatus.RDMA_AND_TCP);
+        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, rdmaB))).isEqualTo("rdma");
+        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, memoryNode(MemoryNodeStatus.TCP))))
+                .as("one node without RDMA: the client uses TCP, which every node serves").isEqualTo("tcp");
+        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, memoryNode(null)))).as("a node that has not reported yet").isEqualTo("tcp");
+        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, new MemoryNode()))).as("a node with no status").isEqualTo("tcp");
+        assertThat(Placement.bindingTransport(auto, Arrays.asList(rdmaA, null))).as("a node that is gone").isEqualTo("tcp");
+        assertThat(Placement.bindingTransport(auto, List.of())).isEqualTo("tcp");
+
+        FarMemoryPoolSpec tcp = spec(256 * MIB);
+        tcp.transport = "tcp";
+        assertThat(Placement.bindingTransport(tcp, List.of(rdmaA, rdmaB))).as("a tcp pool stays tcp").isEqualTo("tcp");
+        FarMemoryPoolSpec rdma = spec(256 * MIB);
+        rdma.transport = "rdma";
+        assertThat(Placement.bindingTransport(rdma, List.of(memoryNode(null)))).as("an rdma pool's agents serve RDMA or do not start").isEqualTo("rdma");
+    }
+
+    @Test
+    void agentsAreToldToServeRdmaWhereThePoolAndTheNodeAllowIt() {
+        Node withDevice = node("a", "z", true, 1024 * MIB).editStatus().addToAllocatable("rdma/hca", new Quantity("4")).endStatus().build();
+        Node without = node("b", "z", true, 1024 * MIB).build();
+        FarMemoryPoolSpec spec = spec(256 * MIB);
+        spec.rdmaResource = "rdma/hca";
+        spec.transport = "auto";
+        assertThat(Placement.agentTransport(spec, withDevice)).as("RDMA where it comes up, TCP always").isEqualTo("auto");
+        assertThat(Placement.agentTransport(spec, without)).isEqualTo("tcp");
+        spec.transport = "rdma";
+        assertThat(Placement.agentTransport(spec, withDevice)).isEqualTo("rdma");
+        spec.transport = "tcp";
+        assertThat(Placement.agentTransport(spec, withDevice)).isEqualTo("tcp");
+    }
+
+    private static MemoryNode memoryNode(String transport) {
+        MemoryNode m = new MemoryNode();
+        m.setStatus(new MemoryNodeStatus());
+        m.getStatus().transport = transport;
+        return m;
     }
 
     @Test

@@ -67,6 +67,17 @@ class AgentObjectsTest {
         assertThat(sc.getRunAsNonRoot()).isFalse();
         assertThat(sc.getAllowPrivilegeEscalation()).isFalse();
         assertThat(sc.getSeccompProfile().getType()).isEqualTo("RuntimeDefault");
+        assertThat(c.getEnv()).anySatisfy(e -> assertThat(e).extracting("name", "value").containsExactly("FARMEM_TRANSPORT", "rdma"));
+    }
+
+    @Test
+    void anAutoAgentServesRdmaWhereItComesUpAndTcpWithoutTheDevice() {
+        Container c = podFor(pool("auto", "rdma/hca_shared_devices_a"), rdmaNode("rdma/hca_shared_devices_a")).getSpec().getContainers().get(0);
+        assertThat(c.getEnv()).anySatisfy(e -> assertThat(e).extracting("name", "value").containsExactly("FARMEM_TRANSPORT", "auto"));
+        assertThat(c.getResources().getLimits()).containsEntry("rdma/hca_shared_devices_a", new Quantity("1"));
+        Container plain = podFor(pool("auto", "rdma/hca_shared_devices_a"), node(false)).getSpec().getContainers().get(0);
+        assertThat(plain.getEnv()).anySatisfy(e -> assertThat(e).extracting("name", "value").containsExactly("FARMEM_TRANSPORT", "tcp"));
+        assertThat(plain.getResources().getLimits()).doesNotContainKey("rdma/hca_shared_devices_a");
     }
 
     @Test
