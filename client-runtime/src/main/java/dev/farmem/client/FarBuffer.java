@@ -1,7 +1,9 @@
 package dev.farmem.client;
 
 import dev.farmem.client.cache.CacheRegion;
+import dev.farmem.client.cache.Translation;
 import dev.farmem.client.engine.BlockCache;
+import dev.farmem.client.engine.ThreadLocalCounter;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,14 +15,19 @@ import java.util.concurrent.CompletionException;
  * A window of far memory, indexed from 0, read and written through the local cache.
  * Little-endian. Thread-safe like plain memory: concurrent writes to the same bytes race.
  *
- * <p>Reads that hit are optimistic and lock-free: look the block up, read, and check that the
- * frame still holds the block (its version did not move). Writes pin the frame, store, then
- * set the lines' dirty bits.
+ * <p>Reads that hit are optimistic and lock-free, with the region's
+ * {@link CacheRegion#tryOptimisticRead(long, Translation) tryOptimisticRead} and
+ * {@link CacheRegion#validate(long, long, Translation) validate} through the thread's
+ * translation entry: translate the block (a compare when the thread's last access was to the
+ * same block), read, and check that the frame still holds the block. Writes pin the frame,
+ * store, then set the lines' dirty bits.
  */
 public final class FarBuffer {
 
     private final BlockCache engine;
     private final CacheRegion region;
+    /** Hands out each thread's translation entry, which also counts its hits (one lookup per access). */
+    private final ThreadLocalCounter hits;
     private final long base;
     private final long length;
     private final long claimSize;
@@ -31,6 +38,7 @@ public final class FarBuffer {
     FarBuffer(BlockCache engine, long base, long length, long claimSize) {
         this.engine = engine;
         this.region = engine.region();
+        this.hits = engine.hits();
         this.base = base;
         this.length = length;
         this.claimSize = claimSize;
@@ -67,11 +75,12 @@ public final class FarBuffer {
         int off = (int) addr & blockMask;
         if (off > blockSize - 8) return getAcrossBlocks(addr, 8);
         long block = addr >>> blockShift;
-        long stamp = region.tryOptimisticRead(block);
+        Translation t = hits.mine();
+        long stamp = region.tryOptimisticRead(block, t);
         if (stamp >= 0) {
             long x = region.getLong(region.stampFrame(stamp), off);
-            if (region.validate(block, stamp)) {
-                hit(stamp);
+            if (region.validate(block, stamp, t)) {
+                hit(stamp, t);
                 return x;
             }
         }
@@ -88,11 +97,12 @@ public final class FarBuffer {
         int off = (int) addr & blockMask;
         if (off > blockSize - 4) return (int) getAcrossBlocks(addr, 4);
         long block = addr >>> blockShift;
-        long stamp = region.tryOptimisticRead(block);
+        Translation t = hits.mine();
+        long stamp = region.tryOptimisticRead(block, t);
         if (stamp >= 0) {
             int x = region.getInt(region.stampFrame(stamp), off);
-            if (region.validate(block, stamp)) {
-                hit(stamp);
+            if (region.validate(block, stamp, t)) {
+                hit(stamp, t);
                 return x;
             }
         }
@@ -168,6 +178,7 @@ public final class FarBuffer {
                         + length + " bytes at far address " + base + " (claim size " + claimSize + " bytes): nothing was read");
             }
         }
+        Translation t = hits.mine();
         long[] blocks = new long[Math.min(n, BATCH_WAVE)];
         int[] head = new int[blocks.length];
         int[] next = new int[n];
@@ -182,11 +193,11 @@ public final class FarBuffer {
                     continue;
                 }
                 long block = addr >>> blockShift;
-                long stamp = region.tryOptimisticRead(block);
+                long stamp = region.tryOptimisticRead(block, t);
                 if (stamp >= 0) {
                     long x = region.getLong(region.stampFrame(stamp), off);
-                    if (region.validate(block, stamp)) {
-                        hit(stamp);
+                    if (region.validate(block, stamp, t)) {
+                        hit(stamp, t);
                         out[i] = x;
                         continue;
                     }
@@ -198,7 +209,7 @@ public final class FarBuffer {
                     blocks[wave++] = block;
                     head[k] = -1;
                 } else {
-                    engine.countHit(); // as a second getLong of a block just fetched would
+                    t.countHit(); // as a second getLong of a block just fetched would
                 }
                 next[i] = head[k];
                 head[k] = i;
@@ -278,11 +289,12 @@ public final class FarBuffer {
     private long getInBlock(long addr, int n) {
         int off = (int) addr & blockMask;
         long block = addr >>> blockShift;
-        long stamp = region.tryOptimisticRead(block);
+        Translation t = hits.mine();
+        long stamp = region.tryOptimisticRead(block, t);
         if (stamp >= 0) {
             long x = region.getLittleEndian(region.stampFrame(stamp), off, n);
-            if (region.validate(block, stamp)) {
-                hit(stamp);
+            if (region.validate(block, stamp, t)) {
+                hit(stamp, t);
                 return x;
             }
         }
@@ -314,18 +326,19 @@ public final class FarBuffer {
     }
 
     private boolean readOptimistic(long block, int at, byte[] dst, int off, int n) {
-        long stamp = region.tryOptimisticRead(block);
+        Translation t = hits.mine();
+        long stamp = region.tryOptimisticRead(block, t);
         if (stamp < 0) return false;
         region.getBytes(region.stampFrame(stamp), at, dst, off, n);
-        if (!region.validate(block, stamp)) return false;
-        hit(stamp);
+        if (!region.validate(block, stamp, t)) return false;
+        hit(stamp, t);
         return true;
     }
 
-    /** A validated optimistic read: the frame was used, and it counts as a hit. */
-    private void hit(long stamp) {
+    /** A validated optimistic read: the frame was used (CLOCK), and it counts as a hit of this thread. */
+    private void hit(long stamp, Translation t) {
         region.touch(region.stampFrame(stamp));
-        engine.countHit();
+        t.countHit();
     }
 
     // ---- writes ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -277,6 +278,94 @@ class FarMemoryTest {
         }
     }
 
+    /**
+     * The threads' translation entries under eviction: each step reads a run of consecutive longs
+     * of one block (after the first, every read is served by the thread's entry without the block
+     * table) while the other threads' misses evict that block's frame and re-use it for other
+     * blocks, or bring the block back into another frame. Every long names its own index or
+     * holds its owner's last write, so a read through a stale entry (another block's bytes, or an
+     * earlier tenancy's) fails against the shadow copy.
+     */
+    @Test
+    void runsOfReadsThroughTheThreadsTranslationEntryNeverSeeAnotherBlockOrAnEarlierTenancy() throws Exception {
+        Binding b = pool.bind("entries", 2 * MIB, 2, 4096);
+        int threads = 4;
+        long longsPerBlock = 4096 / 8;
+        long[] shadow = new long[(int) (2 * MIB / 8)];
+        try (FarMemory mem = FarMemory.open(b, smallCache(16 * 4096).flusherLowWatermark(0.05))) { // 16 frames, 64 hot blocks
+            FarLongArray arr = mem.longArray(0, shadow.length);
+            for (int i = 0; i < shadow.length; i++) {
+                shadow[i] = ~(long) i;
+                arr.set(i, shadow[i]);
+            }
+            long evictionsBefore = mem.stats().evictions();
+            long hitsBefore = mem.stats().hits();
+            StressThreads.run(threads, 200_000, 2_000_000_000L, me -> rnd -> {
+                long block = 1 + rnd.nextInt(64) * 7L;
+                int from = rnd.nextInt((int) longsPerBlock - 64);
+                for (int k = from; k < from + 64; k++) {
+                    long i = block * longsPerBlock + k;
+                    if (k % threads == me && rnd.nextInt(16) == 0) {
+                        long v = rnd.nextLong();
+                        arr.set(i, v);
+                        shadow[(int) i] = v;
+                    } else if (k % threads == me) { // only the owner's writes are ordered with this thread's reads
+                        long x = arr.get(i);
+                        if (x != shadow[(int) i]) throw new AssertionError("index " + i + ": read " + x + ", shadow " + shadow[(int) i]);
+                    } else { // another owner's long: its first value or a random one that owner wrote, never another index's first value
+                        long x = arr.get(i);
+                        if (x != ~i && ~x >= 0 && ~x < shadow.length) throw new AssertionError("index " + i + ": read the first value of index " + ~x);
+                    }
+                }
+            });
+            assertThat(mem.stats().evictions() - evictionsBefore).as("evictions during the reads").isGreaterThan(1000);
+            assertThat(mem.stats().hits() - hitsBefore).as("hits, most of them through an entry").isGreaterThan(10 * (mem.stats().evictions() - evictionsBefore));
+            mem.flush();
+        }
+        try (FarMemory fresh = FarMemory.open(b, smallCache(MIB))) {
+            FarLongArray arr = fresh.longArray(0, shadow.length);
+            for (int i = 0; i < shadow.length; i++) {
+                if (arr.get(i) != shadow[i]) throw new AssertionError("index " + i + ": far " + arr.get(i) + ", shadow " + shadow[i]);
+            }
+        }
+    }
+
+    /**
+     * A thread's entry outliving its frame: readers read a long of a block (their entry now names
+     * the block's frame), pause while two other threads scan cold blocks (every read a miss, so
+     * CLOCK evicts the paused reader's frame and gives it to another block), and read another long
+     * of the same block, whose translation the entry still holds. A stamp that validated after its
+     * frame changed would return the other block's long.
+     */
+    @Test
+    void aThreadsEntryThatOutlivedItsFrameIsNeverUsed() throws Exception {
+        Binding b = pool.bind("stale-entries", 2 * MIB, 2, 4096);
+        long longsPerBlock = 4096 / 8;
+        int blocks = (int) (2 * MIB / 4096);
+        try (FarMemory mem = FarMemory.open(b, smallCache(16 * 4096))) {
+            FarLongArray arr = mem.longArray(0, 2 * MIB / 8);
+            for (long i = 0; i < arr.length(); i++) arr.set(i, ~i); // every long names its own index
+            long evictionsBefore = mem.stats().evictions();
+            StressThreads.run(4, 3_000, 2_000_000_000L, me -> rnd -> {
+                long block = rnd.nextInt(blocks);
+                if (me < 2) { // a cold scan: misses that evict
+                    long i = block * longsPerBlock + rnd.nextInt((int) longsPerBlock);
+                    if (arr.get(i) != ~i) throw new AssertionError("cold read of index " + i + " read " + arr.get(i));
+                    return;
+                }
+                long first = block * longsPerBlock + rnd.nextInt((int) longsPerBlock);
+                for (int k = 0; k < 2; k++) { // a miss, then a hit: only a hit leaves the block in the entry
+                    if (arr.get(first) != ~first) throw new AssertionError("index " + first + " read " + arr.get(first));
+                }
+                LockSupport.parkNanos(300_000); // the scanners evict meanwhile
+                long again = block * longsPerBlock + rnd.nextInt((int) longsPerBlock);
+                long x = arr.get(again);
+                if (x != ~again) throw new AssertionError("index " + again + " read through a stale entry: got the long of index " + ~x);
+            });
+            assertThat(mem.stats().evictions() - evictionsBefore).as("evictions while the readers paused").isGreaterThan(1000);
+        }
+    }
+
     @Test
     void aStoppedReplicaIsCountedAndTheClaimKeepsWorkingOnTheOthers() {
         try (EmbeddedPool own = EmbeddedPool.start(2, 16 * MIB, MIB)) {
@@ -328,6 +417,25 @@ class FarMemoryTest {
         assertThatThrownBy(() -> buf.getLong(0)).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
         assertThatThrownBy(mem::flush).isInstanceOf(IllegalStateException.class).hasMessageContaining("open it again");
         mem.close(); // closing twice is harmless
+    }
+
+    @Test
+    void aClosedMemorysTranslationEntriesServeNothingAndAnotherMemoryTranslatesItsOwn() {
+        Binding b = pool.bind("closed-entries", MIB, 1, 4096);
+        FarMemory first = FarMemory.open(b, smallCache(64 * 1024));
+        FarBuffer old = first.buffer();
+        old.putLong(8, 1);
+        assertThat(old.getLong(8)).isEqualTo(1); // this thread's entry of the first memory now translates block 0
+        first.close();
+        try (FarMemory second = FarMemory.open(b, smallCache(128 * 1024))) {
+            FarBuffer buf = second.buffer();
+            buf.getLong(4096 * 5); // the block goes into another frame than in the first memory
+            buf.putLong(8, 2);
+            assertThat(buf.getLong(8)).isEqualTo(2);
+            assertThatThrownBy(() -> old.getLong(8)).as("a read through the closed memory, whose entry still names block 0")
+                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+            assertThat(buf.getLong(8)).isEqualTo(2);
+        }
     }
 
     @Test

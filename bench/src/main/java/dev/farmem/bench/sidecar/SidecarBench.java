@@ -54,9 +54,9 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code ./farmem bench sidecar}: what sidecar mode costs the application, side by side with
- * in-process mode in one run. (1) The hit path, JMH: random 8-byte reads and writes of a wholly
- * cached far memory attached to a sidecar, of the same in-process, and reads of a plain
- * off-heap buffer. (2) A miss: a random 4 KiB block fetched at queue depth 1 through a sidecar
+ * in-process mode in one run. (1) The hit path, JMH: random and sequential 8-byte reads and
+ * writes of a wholly cached far memory attached to a sidecar, of the same in-process, and of a
+ * plain off-heap buffer. (2) A miss: a random 4 KiB block fetched at queue depth 1 through a sidecar
  * in another JVM vs by the in-process engine, alternating rounds, same agent, same seed.
  */
 public final class SidecarBench {
@@ -135,6 +135,19 @@ public final class SidecarBench {
                 s.get("sidecarRead")[0] / s.get("plainRead")[0]);
         System.out.printf(Locale.ROOT, "hit path, random 8-byte writes: sidecar mode %s, in-process %s ns/op; ratio sidecar / in-process: %.2fx%n",
                 fmt(s.get("sidecarWrite")), fmt(s.get("inProcessWrite")), s.get("sidecarWrite")[0] / s.get("inProcessWrite")[0]);
+        String[][] rows = {
+            {"random     reads ", "sidecarRead", "inProcessRead", "plainRead"},
+            {"random     writes", "sidecarWrite", "inProcessWrite", "plainWrite"},
+            {"sequential reads ", "sidecarSeqRead", "inProcessSeqRead", "plainSeqRead"},
+            {"sequential writes", "sidecarSeqWrite", "inProcessSeqWrite", "plainSeqWrite"},
+        };
+        System.out.println("hit path, 8-byte accesses, ns/op: sidecar mode, in-process, plain off-heap; ratios to plain (targets: random reads <= 1.5x, sequential <= 2x)");
+        for (String[] row : rows) {
+            double sc = s.get(row[1])[0];
+            double ip = s.get(row[2])[0];
+            double pl = s.get(row[3])[0];
+            System.out.printf(Locale.ROOT, "  %s  %8.2f %8.2f %8.2f   sidecar / plain %6.2fx, in-process / plain %6.2fx%n", row[0], sc, ip, pl, sc / pl, ip / pl);
+        }
     }
 
     /**
@@ -149,7 +162,8 @@ public final class SidecarBench {
         h.size = ByteSize.format(size);
         h.setUp();
         try {
-            String[] modes = {"sidecarRead", "inProcessRead", "plainRead", "sidecarWrite", "inProcessWrite"};
+            String[] modes = {"sidecarRead", "inProcessRead", "plainRead", "sidecarWrite", "inProcessWrite", "plainWrite",
+                "sidecarSeqRead", "inProcessSeqRead", "plainSeqRead", "sidecarSeqWrite", "inProcessSeqWrite", "plainSeqWrite"};
             int ops = 2_000_000;
             double[][] nsPerOp = new double[modes.length][rounds];
             for (int r = -2; r < rounds; r++) { // two warm-up rounds
@@ -163,7 +177,14 @@ public final class SidecarBench {
                             case 1 -> sink += h.inProcessRead(c);
                             case 2 -> sink += h.plainRead(c);
                             case 3 -> h.sidecarWrite(c);
-                            default -> h.inProcessWrite(c);
+                            case 4 -> h.inProcessWrite(c);
+                            case 5 -> h.plainWrite(c);
+                            case 6 -> sink += h.sidecarSeqRead(c);
+                            case 7 -> sink += h.inProcessSeqRead(c);
+                            case 8 -> sink += h.plainSeqRead(c);
+                            case 9 -> h.sidecarSeqWrite(c);
+                            case 10 -> h.inProcessSeqWrite(c);
+                            default -> h.plainSeqWrite(c);
                         }
                     }
                     long t = cpu.getCurrentThreadCpuTime() - t0;
@@ -177,6 +198,14 @@ public final class SidecarBench {
                     + "plain %.1f ns/op; writes sidecar %.1f, in-process %.1f ns/op%n", rounds, ops, med[0], med[1], med[2], med[3], med[4]);
             System.out.printf(Locale.ROOT, "  read ratio sidecar / in-process: %.2fx (in-process / plain %.2fx); write ratio sidecar / in-process: %.2fx%n",
                     med[0] / med[1], med[1] / med[2], med[3] / med[4]);
+            String[] names = {"random     reads ", "random     writes", "sequential reads ", "sequential writes"};
+            System.out.println("  by thread CPU time, ns/op: sidecar mode, in-process, plain off-heap; ratios to plain (targets: random reads <= 1.5x, sequential <= 2x)");
+            for (int k = 0; k < 4; k++) {
+                double sc = med[3 * k];
+                double ip = med[3 * k + 1];
+                double pl = med[3 * k + 2];
+                System.out.printf(Locale.ROOT, "  %s  %8.2f %8.2f %8.2f   sidecar / plain %6.2fx, in-process / plain %6.2fx%n", names[k], sc, ip, pl, sc / pl, ip / pl);
+            }
         } finally {
             h.tearDown();
         }
@@ -208,15 +237,24 @@ public final class SidecarBench {
         private ByteBuffer plain;
         private Path dir;
         private final long[] offsets = new long[OFFSETS];
+        private long bytes;
 
         @State(Scope.Thread)
         public static class Cursor {
             int next;
+            long sequential;
+
+            /** The next 8-byte index of a walk over the whole memory that starts again at 0. */
+            long step(long bytes) {
+                long at = sequential;
+                sequential = at + 8 == bytes ? 0 : at + 8;
+                return at;
+            }
         }
 
         @Setup(Level.Trial)
         public void setUp() throws IOException {
-            long bytes = ByteSize.parse(size, "size");
+            bytes = ByteSize.parse(size, "size");
             long slab = Math.min(64L << 20, bytes);
             pool = EmbeddedPool.start(1, 2 * bytes, slab);
             FarMemoryOptions all = FarMemoryOptions.defaults().cacheBytes(bytes).backgroundFlusher(false);
@@ -276,6 +314,45 @@ public final class SidecarBench {
         public void inProcessWrite(Cursor c) {
             int i = c.next++;
             inProcessBuf.putLong(offsets[i & (OFFSETS - 1)], i);
+        }
+
+        @Benchmark
+        public void plainWrite(Cursor c) {
+            int i = c.next++;
+            plain.putLong((int) offsets[i & (OFFSETS - 1)], i);
+        }
+
+        @Benchmark
+        public long sidecarSeqRead(Cursor c) {
+            return sidecarBuf.getLong(c.step(bytes));
+        }
+
+        @Benchmark
+        public long inProcessSeqRead(Cursor c) {
+            return inProcessBuf.getLong(c.step(bytes));
+        }
+
+        @Benchmark
+        public long plainSeqRead(Cursor c) {
+            return plain.getLong((int) c.step(bytes));
+        }
+
+        @Benchmark
+        public void sidecarSeqWrite(Cursor c) {
+            long at = c.step(bytes);
+            sidecarBuf.putLong(at, at);
+        }
+
+        @Benchmark
+        public void inProcessSeqWrite(Cursor c) {
+            long at = c.step(bytes);
+            inProcessBuf.putLong(at, at);
+        }
+
+        @Benchmark
+        public void plainSeqWrite(Cursor c) {
+            long at = c.step(bytes);
+            plain.putLong((int) at, at);
         }
     }
 

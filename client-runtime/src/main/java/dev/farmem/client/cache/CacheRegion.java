@@ -342,6 +342,32 @@ public final class CacheRegion {
         return stampOf(f, v);
     }
 
+    /**
+     * {@link #tryOptimisticRead(long)} through a thread's translation entry: the entry's stamp
+     * when it translates {@code block} (a compare, no table), else the region's, remembered in the
+     * entry. Validate with {@link #validate(long, long, Translation)}, which forgets a stale entry.
+     */
+    public long tryOptimisticRead(long block, Translation entry) {
+        if (entry.block == block) return entry.stamp;
+        long s = tryOptimisticRead(block);
+        if (s >= 0) {
+            entry.block = block;
+            entry.stamp = s;
+        }
+        return s;
+    }
+
+    /**
+     * {@link #validate(long, long)} for a stamp {@link #tryOptimisticRead(long, Translation)}
+     * gave; when it fails the entry is forgotten, so the next access translates the block again
+     * instead of failing on the same stale stamp.
+     */
+    public boolean validate(long block, long stamp, Translation entry) {
+        if (validate(block, stamp)) return true;
+        entry.forget();
+        return false;
+    }
+
     /** The frame a stamp of {@link #tryOptimisticRead} names. */
     public int stampFrame(long stamp) { return (int) (stamp & ((1L << stampFrameBits) - 1)); }
 

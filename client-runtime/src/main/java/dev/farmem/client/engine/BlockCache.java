@@ -8,7 +8,7 @@ import java.util.concurrent.Executor;
  * What the access path ({@code FarBuffer}) needs from whoever serves the misses of a
  * {@link CacheRegion}: the in-process {@link CacheEngine}, or an application attached to a
  * sidecar over shared memory ({@code dev.farmem.client.sidecar.SidecarClient}). Hits never go
- * through here except {@link #countHit()}.
+ * through here: they use the threads' translation entries of {@link #hits()}, which count them.
  */
 public interface BlockCache extends AutoCloseable {
 
@@ -64,8 +64,12 @@ public interface BlockCache extends AutoCloseable {
     /** Marks bytes {@code [offset, offset + length)} of a pinned frame dirty; call after writing them. */
     void markDirty(int frame, int offset, int length);
 
-    /** Counts an access served by an optimistic read. */
-    void countHit();
+    /**
+     * The hit counter: its cells are the threads' translation entries of {@link #region()}
+     * ({@link ThreadLocalCounter#mine()}), in which an access served by an optimistic read counts
+     * itself. {@link #pin} counts its hits there too.
+     */
+    ThreadLocalCounter hits();
 
     /** Every write that completed before this call is acknowledged by every live replica when it returns. */
     void flush();

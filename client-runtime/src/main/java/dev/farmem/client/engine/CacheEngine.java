@@ -3,6 +3,7 @@ package dev.farmem.client.engine;
 import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.client.cache.ClockHand;
 import dev.farmem.client.cache.DirtyLineMask;
+import dev.farmem.client.cache.Translation;
 import dev.farmem.transport.TransportException;
 import dev.farmem.transport.WriteBatch;
 import dev.farmem.transport.wire.Protocol;
@@ -116,11 +117,16 @@ public final class CacheEngine implements BlockCache {
      * {@link #unpin}); fetches the block on a miss. Counts one hit or one miss.
      */
     public int pin(long block) {
-        int f = region.cachedFrame(block);
-        if (f >= 0 && tryPin(f, block)) {
-            metrics.countHit();
-            region.touch(f);
-            return f;
+        Translation t = metrics.hits.mine(); // the thread's entry translates the block and counts the hit
+        long s = region.tryOptimisticRead(block, t);
+        if (s >= 0) {
+            int f = region.stampFrame(s);
+            if (tryPin(f, block)) {
+                t.countHit();
+                region.touch(f);
+                return f;
+            }
+            t.forget();
         }
         return pinWaiting(block, false);
     }
@@ -231,9 +237,9 @@ public final class CacheEngine implements BlockCache {
         return new Look(load, demand, false, -1);
     }
 
-    /** Counts an access served by an optimistic read. */
-    public void countHit() {
-        metrics.countHit();
+    @Override
+    public ThreadLocalCounter hits() {
+        return metrics.hits;
     }
 
     public void unpin(int frame) {

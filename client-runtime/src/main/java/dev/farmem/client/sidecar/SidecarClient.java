@@ -1,6 +1,7 @@
 package dev.farmem.client.sidecar;
 
 import dev.farmem.client.cache.CacheRegion;
+import dev.farmem.client.cache.Translation;
 import dev.farmem.client.engine.BlockCache;
 import dev.farmem.client.engine.ThreadLocalCounter;
 import java.io.IOException;
@@ -166,16 +167,18 @@ public final class SidecarClient implements BlockCache {
         ensureOpen();
         AppThread t = threads.get();
         int h = t.freeHazard();
-        int f = region.lookup(block);
-        if (f >= 0) {
+        long s = region.tryOptimisticRead(block, t.translation); // the entry translates the block and counts the hit
+        if (s >= 0) {
+            int f = region.stampFrame(s);
             control.hazard(t.slot, h, f + 1L);
             if ((region.state(f) & CacheRegion.EXCLUSIVE) == 0 && region.tag(f) == block + 1) {
                 t.held[h] = f;
-                hits.increment();
+                t.translation.countHit();
                 region.touch(f);
                 return f;
             }
             control.hazard(t.slot, h, 0L);
+            t.translation.forget();
         }
         int frame = t.call(SharedControl.OP_MISS, block, h);
         t.held[h] = frame;
@@ -201,8 +204,8 @@ public final class SidecarClient implements BlockCache {
     }
 
     @Override
-    public void countHit() {
-        hits.increment();
+    public ThreadLocalCounter hits() {
+        return hits;
     }
 
     /** Asks the sidecar to write back every dirty line; returns once every live replica acknowledged. */
@@ -289,6 +292,8 @@ public final class SidecarClient implements BlockCache {
         final int slot;
         final int[] held = {-1, -1, -1, -1};
         final Doorbell bell;
+        /** The thread's translation entry, looked up once here rather than on every pin. */
+        final Translation translation = hits.mine();
         long seq;
 
         AppThread(int slot, long seq, Doorbell bell) {

@@ -138,6 +138,57 @@ class CacheRegionTest {
         }
     }
 
+    @Test
+    void aTranslationEntryServesItsBlockUntilTheFrameChangesThenIsForgotten() {
+        for (CacheRegion r : new CacheRegion[] {CacheRegion.allocate(4096, 4, 100), CacheRegion.allocate(4096, 4)}) {
+            Translation t = new Translation();
+            assertThat(r.tryOptimisticRead(7, t)).as("nothing cached: nothing remembered").isEqualTo(-1);
+            assertThat(t.block()).isEqualTo(-1);
+            load(r, 2, 7);
+            long stamp = r.tryOptimisticRead(7, t);
+            assertThat(r.stampFrame(stamp)).isEqualTo(2);
+            assertThat(t.block()).as("the entry remembers the block").isEqualTo(7);
+            assertThat(r.tryOptimisticRead(7, t)).as("a repeated access gets the entry's stamp").isEqualTo(stamp);
+            assertThat(r.validate(7, stamp, t)).isTrue();
+
+            r.beginChange(2); // eviction starts: the remembered stamp must not validate, and the entry goes
+            assertThat(r.tryOptimisticRead(7, t)).as("the entry still answers before the read...").isEqualTo(stamp);
+            assertThat(r.validate(7, stamp, t)).as("...but its read does not validate").isFalse();
+            assertThat(t.block()).isEqualTo(-1);
+            assertThat(r.tryOptimisticRead(7, t)).as("while the frame changes the block is not readable").isEqualTo(-1);
+
+            r.remove(7); // the frame is re-used for another block
+            r.setTag(2, 9 + 1);
+            r.insert(9, 2);
+            r.endChange(2);
+            assertThat(r.tryOptimisticRead(7, t)).isEqualTo(-1);
+            long nine = r.tryOptimisticRead(9, t);
+            assertThat(r.stampFrame(nine)).as("the same frame, now for block 9").isEqualTo(2);
+            assertThat(nine).isNotEqualTo(stamp);
+            assertThat(r.validate(9, nine, t)).isTrue();
+            assertThat(r.validate(7, stamp, new Translation())).as("an entry left from block 7's tenancy").isFalse();
+
+            r.beginChange(2); // ... and block 7 comes back into the same frame: an old stamp of it still fails
+            r.remove(9);
+            r.setTag(2, 7 + 1);
+            r.insert(7, 2);
+            r.endChange(2);
+            Translation stale = new Translation();
+            stale.block = 7;
+            stale.stamp = stamp;
+            assertThat(r.validate(7, r.tryOptimisticRead(7, stale), stale)).as("an entry from before the eviction").isFalse();
+            assertThat(r.validate(7, r.tryOptimisticRead(7, stale), stale)).as("translated again after it was forgotten").isTrue();
+        }
+    }
+
+    @Test
+    void aTranslationEntryCountsItsThreadsHits() {
+        Translation t = new Translation();
+        t.countHit();
+        t.countHits(41);
+        assertThat(t.hits()).isEqualTo(42);
+    }
+
     /** Loads {@code block} into an empty {@code frame} the way the engine does. */
     private static void load(CacheRegion r, int frame, long block) {
         r.beginChange(frame);

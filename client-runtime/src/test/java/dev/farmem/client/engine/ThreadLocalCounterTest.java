@@ -25,6 +25,18 @@ class ThreadLocalCounterTest {
     }
 
     @Test
+    void aThreadsCellIsItsTranslationEntryAndHitsCountedThereAreSummed() throws Exception {
+        ThreadLocalCounter c = new ThreadLocalCounter();
+        assertThat(c.mine()).isSameAs(c.mine());
+        c.mine().countHit(); // as the hit path counts, with the entry in hand
+        Thread other = new Thread(() -> c.mine().countHit());
+        other.start();
+        other.join();
+        assertThat(c.sum()).isEqualTo(2);
+        assertThat(new ThreadLocalCounter().mine()).as("another counter (another region): another entry").isNotSameAs(c.mine());
+    }
+
+    @Test
     void addsCountsTakenInBulkToTheSameSum() throws Exception {
         ThreadLocalCounter c = new ThreadLocalCounter();
         c.increment();
