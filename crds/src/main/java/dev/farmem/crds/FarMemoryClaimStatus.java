@@ -28,6 +28,10 @@ public class FarMemoryClaimStatus {
     public String bindingSecret;
     /** Claim slabs as compact runs; each run lives on every one of its replicas. */
     public List<Extent> extents;
+    /** While replicas are being filled (re-replication, a move): bytes the copies filled so far. */
+    public Long bytesCopied;
+    /** While replicas are being filled: bytes the copies still have to fill; absent when every replica is complete. */
+    public Long bytesToGo;
 
     public static class Extent {
         public Long firstSlab;
@@ -43,10 +47,16 @@ public class FarMemoryClaimStatus {
         }
     }
 
-    /** A copy of an extent on memory node {@link #node} starting at that node's slab {@link #firstSlab}. */
+    /**
+     * A copy of an extent on memory node {@link #node} starting at that node's slab {@link #firstSlab}. A replica
+     * that is {@link #filling} joined to replace the one on node {@link #replaces} (lost, or moving away) and is being
+     * filled by an agent-to-agent copy: clients write to it and do not read it until the copy is done.
+     */
     public static class Replica {
         public String node;
         public Integer firstSlab;
+        public Boolean filling;
+        public String replaces;
 
         public Replica() {}
 

@@ -35,6 +35,10 @@ import org.slf4j.LoggerFactory;
  * was issued: its region is new and holds none of the claim's data, so the replica is lost, exactly
  * as a node that cannot be reached, and is never read. A slab with no live replica left fails its
  * reads and writes with an error that names each replica's node and why it was lost.
+ *
+ * <p>A replica the binding marks {@code filling} joined to replace a lost one and is being filled by a copy: it is a
+ * write target like the others (so the copy never has to bring it a write made since it joined), and never read
+ * until a later binding says it is complete.
  */
 public final class ReplicaRouter implements AutoCloseable {
 
@@ -46,6 +50,8 @@ public final class ReplicaRouter implements AutoCloseable {
     /** Per claim slab: node index and remote slab of each replica. */
     private final int[][] slabNodes;
     private final int[][] slabRemote;
+    /** Per claim slab and replica: a replica still being filled, written to and never read. */
+    private final boolean[][] slabFilling;
     private final LongAdder replicaFailures;
     private final AtomicIntegerArray failed;
     /** Per node, why it was taken out (the first failure), for errors about slabs with no replica left. */
@@ -62,13 +68,16 @@ public final class ReplicaRouter implements AutoCloseable {
         int slabs = Math.toIntExact(binding.slabCount());
         slabNodes = new int[slabs][];
         slabRemote = new int[slabs][];
+        slabFilling = new boolean[slabs][];
         for (Binding.Extent e : binding.extents()) {
             for (int k = 0; k < e.count(); k++) {
                 int s = Math.toIntExact(e.firstSlab() + k);
                 int n = e.replicas().size();
                 slabNodes[s] = new int[n];
                 slabRemote[s] = new int[n];
+                slabFilling[s] = new boolean[n];
                 for (int r = 0; r < n; r++) {
+                    slabFilling[s][r] = e.replicas().get(r).filling();
                     slabNodes[s][r] = index.get(e.replicas().get(r).node());
                     slabRemote[s][r] = e.replicas().get(r).firstSlab() + k;
                 }
@@ -117,6 +126,7 @@ public final class ReplicaRouter implements AutoCloseable {
         int n = slabNodes[s].length;
         for (int t = tried; t < n; t++) {
             int r = (first + t) % n;
+            if (slabFilling[s][r]) continue;
             int node = slabNodes[s][r];
             MemoryNodeConnection c = connections.get(node);
             if (c == null) continue;
@@ -200,8 +210,10 @@ public final class ReplicaRouter implements AutoCloseable {
     private TransportException noReplicaLeft(int s, String what, Throwable last) {
         int[] nodes = slabNodes[s];
         ErrorCode code = allRestarted(nodes) ? ErrorCode.STALE_INCARNATION : ErrorCode.CONNECTION_CLOSED;
+        List<String> filling = new ArrayList<>();
+        for (int r = 0; r < nodes.length; r++) if (slabFilling[s][r] && what.equals("read")) filling.add(nodeNames[nodes[r]]);
         return new TransportException(code, "slab " + s + " of claim " + binding.claim() + " has no live replica left for the " + what + " ("
-                + whyLost(nodes) + ")" + (code == ErrorCode.STALE_INCARNATION
+                + whyLost(nodes) + (filling.isEmpty() ? "" : "; " + String.join(", ", filling) + " still being filled by a copy, not readable") + ")" + (code == ErrorCode.STALE_INCARNATION
                 ? ": its data is gone unless the operator re-replicated it (read the claim's status)" : ""), last);
     }
 

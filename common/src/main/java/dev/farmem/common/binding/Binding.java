@@ -48,8 +48,16 @@ public record Binding(
     /** Claim slabs {@code [firstSlab, firstSlab + count)} and the replicas that hold them. */
     public record Extent(long firstSlab, int count, List<Replica> replicas) {}
 
-    /** A copy of an extent: on {@code node}, starting at that node's slab {@code firstSlab}. */
-    public record Replica(String node, int firstSlab) {}
+    /**
+     * A copy of an extent: on {@code node}, starting at that node's slab {@code firstSlab}. A {@code filling} replica
+     * joined the claim to replace a lost one and is still being filled by a copy from the others (re-replication):
+     * clients write to it like to any replica, and never read it, since its unfilled lines are not the claim's data.
+     */
+    public record Replica(String node, int firstSlab, @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean filling) {
+        public Replica(String node, int firstSlab) {
+            this(node, firstSlab, false);
+        }
+    }
 
     /** Where one claim slab lives on one replica. */
     public record Location(String node, Endpoint endpoint, int remoteSlab) {}

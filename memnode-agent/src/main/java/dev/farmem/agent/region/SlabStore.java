@@ -50,6 +50,8 @@ public final class SlabStore {
     private static final class Slab {
         final StampedLock lock = new StampedLock();
         volatile Owner owner;
+        /** Non-null while the slab is a replica being filled by a copy (see {@link JoiningSlab}); null once complete. */
+        volatile JoiningSlab joining;
     }
 
     private SlabStore(long slabSize, ByteBuffer[] slabs) {
@@ -169,12 +171,22 @@ public final class SlabStore {
             Owner o = slab.owner;
             if (o != null && refuses(o, token)) throw fenced(s, o, token.epoch());
             if (o == null || !o.claimUid().equals(token.claimUid()) || token.epoch() > o.epoch()) onTakeover.accept(s);
-            if (o == null || !o.claimUid().equals(token.claimUid())) {
+            boolean newOwner = o == null || !o.claimUid().equals(token.claimUid());
+            if (newOwner) {
                 zero(slabs[s]);
                 if (o == null) owned.incrementAndGet();
                 slab.owner = new Owner(token.claimUid(), token.epoch());
+                // A new claim's zeros are its data; a joining replica's are not.
+                slab.joining = token.rights().joins() ? new JoiningSlab(slabSize) : null;
             } else if (token.epoch() > o.epoch()) {
                 slab.owner = new Owner(token.claimUid(), token.epoch());
+                // The operator names only new replicas in a COPY token. A complete slab of the same claim here is one this
+                // node held before (freed, then allocated again): stale, so it starts empty and is filled. A join already
+                // running goes on (its present lines hold every write since it began).
+                if (token.rights().joins() && complete(s)) {
+                    zero(slabs[s]);
+                    slab.joining = new JoiningSlab(slabSize);
+                }
             }
         } finally {
             slab.lock.unlockWrite(stamp);
@@ -211,6 +223,64 @@ public final class SlabStore {
 
     public void endAccess(int slab, long stamp) {
         state[slab].lock.unlockRead(stamp);
+    }
+
+    /**
+     * Whether the slab holds the claim's data: false while it is a joining replica being filled.
+     * Reads of such a slab are refused, whatever the token says: its unfilled lines are zeros, not data.
+     */
+    public boolean complete(int slab) {
+        JoiningSlab j = state[slab].joining;
+        // Clients may have written every line since the join: then the copy has nothing left to fill.
+        return j == null || j.missingLines() == 0;
+    }
+
+    /**
+     * Records that a client wrote {@code [offset, offset + length)} of a joining slab, so that the copy never
+     * overwrites it. Call it between {@link #beginAccess} and {@link #endAccess}, after the bytes are in. A no-op for a
+     * complete slab.
+     */
+    public void written(int slab, long offset, int length) {
+        JoiningSlab j = state[slab].joining;
+        if (j != null) j.written(offset, length);
+    }
+
+    /**
+     * Fills the lines of {@code [offset, offset + length)} of a joining slab that no client wrote since it joined with
+     * {@code src}'s bytes (from {@code src}'s position, which is not moved), if the slab is still owned by
+     * {@code claimUid} at {@code epoch}. Holds the slab exclusively, so no client write lands in between: a line is
+     * either written by a client (and kept) or filled here (and a later write overwrites it). The slab turns complete
+     * when its last line is filled.
+     *
+     * @return the bytes this call filled (0 when the slab is already complete)
+     * @throws dev.farmem.transport.TransportException FENCED when the slab has another owner now
+     */
+    public long fill(int slab, long offset, ByteBuffer src, String claimUid, long epoch) {
+        Slab st = state[slab];
+        long stamp = st.lock.writeLock();
+        try {
+            TransportException denied = checkAccess(slab, offset, src.remaining(), claimUid, epoch);
+            if (denied != null) throw denied;
+            JoiningSlab j = st.joining;
+            if (j == null) return 0;
+            long filled = j.fill(slabs[slab], offset, src);
+            if (j.missingLines() == 0) st.joining = null;
+            return filled;
+        } finally {
+            st.lock.unlockWrite(stamp);
+        }
+    }
+
+    /** Bytes of the slab a copy still has to fill: 0 for a complete slab. */
+    public long bytesToFill(int slab) {
+        JoiningSlab j = state[slab].joining;
+        return j == null ? 0 : j.missingLines() * JoiningSlab.LINE;
+    }
+
+    /** Whether every 64-byte line of {@code [offset, offset + length)} is present already (written or filled): a copy skips it. */
+    public boolean present(int slab, long offset, int length) {
+        JoiningSlab j = state[slab].joining;
+        return j == null || j.present(offset, length);
     }
 
     private static TransportException fenced(int slab, Owner o, long epoch) {

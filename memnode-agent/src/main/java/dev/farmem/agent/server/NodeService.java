@@ -1,5 +1,6 @@
 package dev.farmem.agent.server;
 
+import dev.farmem.agent.copy.SlabCopies;
 import dev.farmem.agent.metrics.AgentMetrics;
 import dev.farmem.agent.region.SlabStore;
 import dev.farmem.common.token.CapabilityToken;
@@ -26,6 +27,8 @@ public final class NodeService {
     private final int maxSegments;
     /** One wrapper per slab, made once, to copy in and out of the region without allocating. */
     private final ByteBuf[] regionSlabs;
+    /** The copies that fill this node's joining slabs (re-replication). */
+    private final SlabCopies copies;
 
     public NodeService(SlabStore store, TokenVerifier verifier, AgentMetrics metrics, int maxFrameSize, int maxSegments) {
         this.store = store;
@@ -35,6 +38,11 @@ public final class NodeService {
         this.maxSegments = maxSegments;
         this.regionSlabs = new ByteBuf[store.slabCount()];
         for (int i = 0; i < regionSlabs.length; i++) regionSlabs[i] = Unpooled.wrappedBuffer(store.slab(i).duplicate().clear());
+        this.copies = new SlabCopies(store, metrics.registry());
+    }
+
+    public SlabCopies copies() {
+        return copies;
     }
 
     public SlabStore store() {
@@ -93,7 +101,14 @@ public final class NodeService {
             return new TransportException(ErrorCode.FORBIDDEN, "the token does not grant slab " + slab);
         }
         if (write && !grant.rights().canWrite()) {
-            return new TransportException(ErrorCode.FORBIDDEN, "the token grants slab " + slab + " read-only");
+            return new TransportException(ErrorCode.FORBIDDEN, "the token grants slab " + slab + (grant.rights().canRead() ? " read-only" : " for " + grant.rights() + " only"));
+        }
+        if (!write && !grant.rights().canRead()) {
+            return new TransportException(ErrorCode.FORBIDDEN, "the token grants slab " + slab + " for " + grant.rights() + " only, not READ");
+        }
+        if (!write && slab >= 0 && slab < store.slabCount() && !store.complete(slab)) {
+            // Its unfilled lines are zeros, not the claim's data.
+            return new TransportException(ErrorCode.FORBIDDEN, "slab " + slab + " is a replica that is still being filled by a copy: read another replica");
         }
         return store.checkAccess(slab, offset, length, grant.claimUid(), grant.epoch());
     }

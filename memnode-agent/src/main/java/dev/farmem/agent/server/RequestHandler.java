@@ -10,6 +10,8 @@ import dev.farmem.transport.wire.BadFrame;
 import dev.farmem.transport.wire.Protocol;
 import dev.farmem.transport.wire.WireCodec;
 import dev.farmem.transport.wire.WireFrame;
+import dev.farmem.transport.wire.WireFrame.Copy;
+import dev.farmem.transport.wire.WireFrame.CopyOk;
 import dev.farmem.transport.wire.WireFrame.Hello;
 import dev.farmem.transport.wire.WireFrame.Ping;
 import dev.farmem.transport.wire.WireFrame.Read;
@@ -146,6 +148,8 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
         } else if (f instanceof Ping) {
             ctx.write(WireCodec.pong(ctx.alloc(), f.requestId()), ctx.voidPromise());
             metrics.served(Op.PING, start);
+        } else if (f instanceof Copy copy) {
+            copy(ctx, copy);
         } else if (f instanceof BadFrame bad) {
             refuseAndClose(ctx, bad.requestId(), bad.code(), bad.message());
         } else if (f instanceof Hello) {
@@ -209,12 +213,28 @@ final class RequestHandler extends ChannelInboundHandlerAdapter {
             for (int i = 0, s = w.first(); i < count; i++, s = w.next(s)) {
                 region.setBytes((int) w.offset(s), w.body(), w.dataIndex(s), w.length(s));
             }
+            if (!store.complete(slab)) {
+                // A joining replica: the copy must not overwrite what a client wrote since the join.
+                for (int i = 0, s = w.first(); i < count; i++, s = w.next(s)) store.written(slab, w.offset(s), w.length(s));
+            }
         } finally {
             store.endAccess(slab, stamp);
         }
         ctx.write(WireCodec.writevOk(ctx.alloc(), id), ctx.voidPromise());
         metrics.written(total);
         metrics.served(Op.WRITEV, start);
+    }
+
+    /** The operator's COPY (re-replication): start, follow or restart a copy into this node's joining slabs. */
+    private void copy(ChannelHandlerContext ctx, Copy c) {
+        CopyOk ok;
+        try {
+            ok = service.copies().request(grant, c);
+        } catch (TransportException e) {
+            refuse(ctx, c.requestId(), e);
+            return;
+        }
+        ctx.write(WireCodec.copyOk(ctx.alloc(), ok.requestId(), ok.state(), ok.bytesCopied(), ok.bytesToGo(), ok.message()), ctx.voidPromise());
     }
 
     private void refuse(ChannelHandlerContext ctx, long id, TransportException e) {

@@ -13,6 +13,14 @@ import java.util.Set;
  * these, with the memory nodes the pool's {@link PoolState} found Lost.
  */
 public final class MemoryNodes {
+    /**
+     * The one way to move a memory node's slabs elsewhere (a drain, a scale-down, an upgrade): annotate its MemoryNode
+     * {@code farmem.io/move-slabs: "true"}. It takes no new slabs, every claim replica on it gets a new replica on
+     * another node, filled by an agent-to-agent copy from it, and is dropped once that copy is done; its slabs have
+     * moved when no claim status names the node any more.
+     */
+    public static final String MOVE_ANNOTATION = "farmem.io/move-slabs";
+
     private MemoryNodes() {}
 
     public static boolean isReady(MemoryNode m) {
@@ -28,9 +36,14 @@ public final class MemoryNodes {
         return m.getStatus() != null && MemoryNodeStatus.LOST.equals(m.getStatus().phase) || foundLost.contains(m.getMetadata().getName());
     }
 
-    /** Accepts new slabs: Ready and not Lost. Others keep the slabs claims hold on them. */
+    /** Accepts new slabs: Ready, not Lost and not moving its slabs away. Others keep the slabs claims hold on them. */
     public static boolean acceptsSlabs(MemoryNode m, Set<String> foundLost) {
-        return isReady(m) && !isLost(m, foundLost);
+        return isReady(m) && !isLost(m, foundLost) && !isMovingAway(m);
+    }
+
+    /** Its slabs are to move to other nodes ({@link #MOVE_ANNOTATION}). */
+    public static boolean isMovingAway(MemoryNode m) {
+        return m != null && m.getMetadata().getAnnotations() != null && "true".equals(m.getMetadata().getAnnotations().get(MOVE_ANNOTATION));
     }
 
     /** The memory nodes as the allocator sees them. */

@@ -70,18 +70,22 @@ public final class PoolAllocations {
         List<Extent> out = new ArrayList<>();
         for (FarMemoryClaimStatus.Extent e : status.extents) {
             List<Replica> replicas = new ArrayList<>();
-            for (FarMemoryClaimStatus.Replica r : e.replicas) replicas.add(new Replica(r.node, r.firstSlab));
+            for (FarMemoryClaimStatus.Replica r : e.replicas) replicas.add(new Replica(r.node, r.firstSlab, Boolean.TRUE.equals(r.filling)));
             out.add(new Extent(e.firstSlab, e.count, List.copyOf(replicas)));
         }
         return List.copyOf(out);
     }
 
-    /** The allocator's extents as a claim status records them. */
+    /** The allocator's extents as a claim status records them (a filling replica's {@code replaces} is the caller's to set). */
     public static List<FarMemoryClaimStatus.Extent> toStatus(List<Extent> extents) {
         List<FarMemoryClaimStatus.Extent> out = new ArrayList<>();
         for (Extent e : extents) {
             List<FarMemoryClaimStatus.Replica> replicas = new ArrayList<>();
-            for (Replica r : e.replicas()) replicas.add(new FarMemoryClaimStatus.Replica(r.node(), r.firstSlab()));
+            for (Replica r : e.replicas()) {
+                FarMemoryClaimStatus.Replica sr = new FarMemoryClaimStatus.Replica(r.node(), r.firstSlab());
+                if (r.filling()) sr.filling = true;
+                replicas.add(sr);
+            }
             out.add(new FarMemoryClaimStatus.Extent(e.firstSlab(), e.count(), replicas));
         }
         return out;

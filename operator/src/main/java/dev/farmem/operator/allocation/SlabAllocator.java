@@ -134,6 +134,76 @@ public final class SlabAllocator {
         return new Allocation(result, null);
     }
 
+    /** The outcome of {@link #placeReplica}: a new replica, or why none could be placed. */
+    public record Placed(Replica replica, String failure) {
+        public boolean ok() {
+            return failure == null;
+        }
+    }
+
+    /**
+     * Places one more replica of a claim's extent at claim slab {@code extentFirstSlab} (re-replication, a move): a run
+     * of the extent's slab count on an accepting node that holds none of the extent's replicas, in a zone none of
+     * them is in when the pool's accepting nodes span enough zones (the same rule as {@link #allocate}); the node
+     * with the most free slabs first. The replica is recorded in the claim's extents, marked {@code filling}; the
+     * caller records the claim status, or calls {@link #setExtents} with the old extents to undo.
+     */
+    public synchronized Placed placeReplica(String claim, long extentFirstSlab) {
+        List<Extent> held = claims.get(claim);
+        if (held == null) throw new IllegalStateException("claim " + claim + " holds no slabs to place a replica for");
+        Extent extent = held.stream().filter(e -> e.firstSlab() == extentFirstSlab).findFirst()
+                .orElseThrow(() -> new IllegalStateException("claim " + claim + " has no extent at slab " + extentFirstSlab));
+        Set<String> taken = new HashSet<>();
+        Set<String> takenZones = new HashSet<>();
+        for (Replica r : extent.replicas()) {
+            taken.add(r.node());
+            NodeState s = nodes.get(r.node());
+            if (s != null) takenZones.add(s.zone);
+        }
+        long zones = nodes.values().stream().filter(s -> s.accepting).map(s -> s.zone).distinct().count();
+        boolean distinctZones = zones >= extent.replicas().size() + 1;
+        List<String> order = nodes.entrySet().stream()
+                .filter(e -> e.getValue().accepting && !taken.contains(e.getKey()) && largestFreeRun(e.getValue())[1] >= extent.count())
+                .filter(e -> !distinctZones || !takenZones.contains(e.getValue().zone))
+                .sorted(Comparator.comparingInt((Map.Entry<String, NodeState> e) -> -e.getValue().free()).thenComparing(Map.Entry::getKey))
+                .map(Map.Entry::getKey).toList();
+        if (order.isEmpty()) {
+            return new Placed(null, "no accepting memory node " + (distinctZones ? "in another zone " : "") + "without a replica of claim slabs "
+                    + extentFirstSlab + ".." + (extentFirstSlab + extent.count() - 1) + " has " + extent.count() + " free slabs in a row");
+        }
+        String node = order.get(0);
+        int first = largestFreeRun(nodes.get(node))[0];
+        nodes.get(node).used.set(first, first + extent.count());
+        Replica placed = new Replica(node, first, true);
+        List<Extent> next = new ArrayList<>();
+        for (Extent e : held) {
+            if (e != extent) {
+                next.add(e);
+                continue;
+            }
+            List<Replica> replicas = new ArrayList<>(e.replicas());
+            replicas.add(placed);
+            next.add(new Extent(e.firstSlab(), e.count(), List.copyOf(replicas)));
+        }
+        claims.put(claim, List.copyOf(next));
+        return new Placed(placed, null);
+    }
+
+    /**
+     * Sets a claim's extents to {@code extents}: slabs no longer named are freed (a replica that was replaced), slabs
+     * newly named are taken. Throws, changing nothing, when a newly named slab is held by another claim.
+     */
+    public synchronized void setExtents(String claim, List<Extent> extents) {
+        List<Extent> held = claims.remove(claim);
+        if (held != null) rollback(held);
+        try {
+            restore(claim, extents);
+        } catch (IllegalStateException e) {
+            if (held != null) restore(claim, held);
+            throw e;
+        }
+    }
+
     /** Returns a claim's slabs to the pool; freeing a claim that holds none does nothing. */
     public synchronized void free(String claim) {
         List<Extent> held = claims.remove(claim);

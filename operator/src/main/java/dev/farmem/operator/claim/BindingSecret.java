@@ -66,7 +66,7 @@ public final class BindingSecret {
      * The agent process a token for this node must name. The agent writes it once, with its endpoint, and a restarted agent
      * refuses to serve the same MemoryNode, so a claim's tokens never move to an empty region.
      */
-    private static long incarnationOf(String name, MemoryNode m) {
+    static long incarnationOf(String name, MemoryNode m) {
         String text = m.getStatus().incarnation;
         if (text == null) throw new IllegalStateException("memory node " + name + " has not reported its incarnation yet");
         try {

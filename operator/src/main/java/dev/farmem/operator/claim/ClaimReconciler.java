@@ -33,6 +33,8 @@ import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -43,11 +45,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Binds a FarMemoryClaim in named steps: {@code findPool -> allocate -> checkReplicas ->
- * writeBinding -> report} (findPool: the pool and whether the claim fits it; allocate: slabs,
+ * Binds a FarMemoryClaim in named steps: {@code findPool -> allocate -> checkReplicas -> heal ->
+ * writeBinding -> fill -> report} (findPool: the pool and whether the claim fits it; allocate: slabs,
  * recorded in the status, the only record, before anyone is told; checkReplicas: lost replicas,
- * and whether some data is gone; writeBinding: the binding Secret, a dependent resource the
- * workflow writes after the status, hence explicit invocation; report: the status, through
+ * and whether some data is gone; heal: new replicas for those on lost or leaving nodes, recorded,
+ * then joined on their agents ({@link ReplicaHealing}); writeBinding: the binding Secret, a
+ * dependent resource the workflow writes after the status, hence explicit invocation; fill: the
+ * agents' copies into the new replicas, followed until done; report: the status, through
  * {@link ClaimStatusAggregator}). A claim that cannot be bound stays Pending with the reason.
  * Deleting a claim frees its slabs and deletes its binding Secret.
  */
@@ -59,6 +63,8 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
     private static final Logger LOG = LoggerFactory.getLogger(ClaimReconciler.class);
     static final Duration RETRY_PENDING = Duration.ofSeconds(5);
     static final Duration RESYNC_BOUND = Duration.ofSeconds(60);
+    /** How often a claim whose replicas are being filled asks the agents for progress. */
+    static final Duration FOLLOW_COPY = Duration.ofSeconds(2);
 
     private final String namespace;
     private final PoolAllocations allocations;
@@ -125,9 +131,87 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         Set<String> lost = nodesOf(extents).stream().filter(n -> MemoryNodes.isLost(nodes.get(n), state.foundLost())).collect(Collectors.toSet());
         Step replicas = checkReplicas(extents, lost, status);
         if (replicas.stops()) return report(claim, status, events, replicas.then());
-        String problem = writeBinding(context, claim, pool, state, status.status(), extents, nodes);
-        status.serving(lost, problem);
-        return report(claim, status, events, UpdateControl.<FarMemoryClaim>noUpdate().rescheduleAfter(problem == null ? RESYNC_BOUND : RETRY_PENDING));
+        Heal heal = heal(client, events, claim, pool, state, nodes, lost, status);
+        extents = PoolAllocations.extentsOf(status.status());
+        String problem = heal.joinProblem() != null ? heal.joinProblem() : writeBinding(context, claim, pool, state, status.status(), extents, nodes);
+        ReplicaHealing.Progress progress = problem == null && heal.filling() ? fill(client, events, claim, pool, state, nodes, lost, status) : null;
+        status.serving(lost, problem, progress, heal.failures());
+        metrics.rereplication(claim.getMetadata().getNamespace() + "/" + claim.getMetadata().getName(), poolName, progress == null ? 0 : progress.toGo());
+        boolean healing = heal.filling() || !heal.failures().isEmpty();
+        return report(claim, status, events, UpdateControl.<FarMemoryClaim>noUpdate()
+                .rescheduleAfter(healing ? FOLLOW_COPY : problem == null ? RESYNC_BOUND : RETRY_PENDING));
+    }
+
+    /** What {@link #heal} leaves for the rest of the reconcile: whether replicas are being filled, why the new ones could not join or be placed. */
+    private record Heal(boolean filling, String joinProblem, List<String> failures) {}
+
+    /**
+     * Heal, first half: a new replica for every one on a lost node or a node moving its slabs away, recorded at a new
+     * epoch before anyone is told (as an allocation), then joined on its agent before any binding names it.
+     */
+    private Heal heal(KubernetesClient client, EventRecorder events, FarMemoryClaim claim, FarMemoryPool pool, PoolState state,
+                      Map<String, MemoryNode> nodes, Set<String> lost, ClaimStatusAggregator status) {
+        FarMemoryClaimStatus st = status.status();
+        Set<String> leaving = new HashSet<>(lost);
+        for (FarMemoryClaimStatus.Extent e : st.extents) {
+            for (FarMemoryClaimStatus.Replica r : e.replicas) if (MemoryNodes.isMovingAway(nodes.get(r.node))) leaving.add(r.node);
+        }
+        List<String> failures = new ArrayList<>();
+        boolean anyToHeal = st.extents.stream().anyMatch(e -> e.replicas.stream().anyMatch(r -> leaving.contains(r.node) || ReplicaHealing.filling(r)));
+        if (!anyToHeal) return new Heal(false, null, failures);
+        TokenIssuer issuer = issuer(client, state, pool.getMetadata().getName());
+        if (issuer == null) return new Heal(false, null, List.of("the key of pool " + pool.getMetadata().getName() + " is missing"));
+        String key = PoolAllocations.key(claim);
+        SlabAllocator allocator = state.allocator();
+        allocator.setNodes(MemoryNodes.allocatorNodes(nodes.values(), state.foundLost()));
+        List<Binding.Extent> before = PoolAllocations.extentsOf(st);
+        Long epochBefore = st.epoch;
+        if (ReplicaHealing.place(key, st, allocator, leaving, lost, failures)) {
+            st.epoch = state.nextEpoch();
+            try {
+                // Locked, as an allocation: the status is the record of the new replicas' slabs.
+                status.write(events, true);
+            } catch (KubernetesClientException e) {
+                if (e.getCode() == 409 || !persisted(client, claim, st)) {
+                    allocator.setExtents(key, before);
+                    st.extents = PoolAllocations.toStatus(before);
+                    st.epoch = epochBefore;
+                }
+                throw e;
+            }
+            events.normal(claim, "Rereplicating", "new replicas on " + fillingNodes(st) + " replace those on " + String.join(", ", leaving.stream().sorted().toList())
+                    + "; the agents copy the data while the claim stays in use");
+            LOG.info("claim {}/{}: new replicas on {} (epoch {})", claim.getMetadata().getNamespace(), claim.getMetadata().getName(), fillingNodes(st), st.epoch);
+        }
+        boolean filling = st.extents.stream().anyMatch(e -> e.replicas.stream().anyMatch(ReplicaHealing::filling));
+        if (!filling) return new Heal(false, null, failures);
+        List<String> joinFailures = ReplicaHealing.join(claim.getMetadata().getUid(), st, nodes, issuer);
+        return new Heal(true, joinFailures.isEmpty() ? null : String.join("; ", joinFailures), failures);
+    }
+
+    /**
+     * Heal, second half, once the binding names the new replicas: fence, copy, follow; a replica whose copy is done is
+     * recorded complete and the one it replaced is dropped (its slabs freed).
+     */
+    private ReplicaHealing.Progress fill(KubernetesClient client, EventRecorder events, FarMemoryClaim claim, FarMemoryPool pool, PoolState state,
+                                         Map<String, MemoryNode> nodes, Set<String> lost, ClaimStatusAggregator status) {
+        FarMemoryClaimStatus st = status.status();
+        List<FarMemoryClaimStatus.Replica> completed = new ArrayList<>();
+        ReplicaHealing.Progress p = ReplicaHealing.fill(claim.getMetadata().getUid(), st, nodes, lost, issuer(client, state, pool.getMetadata().getName()), completed);
+        if (!completed.isEmpty()) {
+            // Locked, as an allocation: the replaced replicas' slabs are free only once the status no longer names them.
+            status.write(events, true);
+            state.allocator().setExtents(PoolAllocations.key(claim), PoolAllocations.extentsOf(st));
+            events.normal(claim, "Rereplicated", "replicas on " + String.join(", ", completed.stream().map(r -> r.node).sorted().toList())
+                    + " are complete; " + (p.filling() - completed.size()) + " still filling");
+            LOG.info("claim {}/{}: replicas on {} complete", claim.getMetadata().getNamespace(), claim.getMetadata().getName(),
+                    completed.stream().map(r -> r.node).toList());
+        }
+        return p;
+    }
+
+    private static String fillingNodes(FarMemoryClaimStatus st) {
+        return String.join(", ", st.extents.stream().flatMap(e -> e.replicas.stream()).filter(ReplicaHealing::filling).map(r -> r.node).sorted().distinct().toList());
     }
 
     /** Find the pool: a claim without one waits (or, once bound, has lost its memory); a size that is not whole slabs is the user's to fix. */
@@ -183,12 +267,17 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         return Step.NEXT;
     }
 
-    /** Check replicas: a claim keeps working on live replicas; when every replica of some slab is lost, its data is gone. */
+    /**
+     * Check replicas: a claim keeps working on live replicas; when every complete replica of some slab is lost (a
+     * replica still being filled holds only part of it), its data is gone.
+     */
     private static Step checkReplicas(List<Binding.Extent> extents, Set<String> lost, ClaimStatusAggregator status) {
-        List<Long> gone = extents.stream().filter(e -> e.replicas().stream().allMatch(r -> lost.contains(r.node()))).map(Binding.Extent::firstSlab).toList();
+        List<String> gone = extents.stream().filter(e -> e.replicas().stream().allMatch(r -> r.filling() || lost.contains(r.node())))
+                .map(e -> e.firstSlab() + ".." + (e.firstSlab() + e.count() - 1)).toList();
         if (gone.isEmpty()) return Step.NEXT;
-        status.released("DataLost", "every replica of claim slabs starting at " + gone
-                + " was on a lost memory node (" + String.join(", ", lost) + "): the data is gone; delete and recreate the claim");
+        status.released("DataLost", "every complete replica of claim slabs " + gone
+                + " was on a lost memory node (" + String.join(", ", lost.stream().sorted().toList())
+                + "): the data of those slabs is gone (clients get an error for them, never zeros); delete and recreate the claim");
         return new Step(UpdateControl.<FarMemoryClaim>noUpdate().rescheduleAfter(RESYNC_BOUND));
     }
 

@@ -63,12 +63,32 @@ final class ClaimStatusAggregator {
         Conditions.set(status.conditions, Conditions.BOUND, true, "Allocated", message, generation);
     }
 
-    /** Bound and serving: which replicas are on lost memory nodes, and the binding Secret's problem (null when written). */
-    void serving(Collection<String> lostReplicaNodes, String bindingProblem) {
-        boolean degraded = !lostReplicaNodes.isEmpty();
-        Conditions.set(status.conditions, Conditions.DEGRADED, degraded, degraded ? "ReplicasLost" : "AsExpected",
-                degraded ? "replicas on lost memory nodes: " + String.join(", ", lostReplicaNodes.stream().sorted().toList())
-                        + "; the claim works on the others" : "every replica is on a live memory node", generation);
+    /**
+     * Bound and serving: which replicas are on lost memory nodes, the binding Secret's problem (null when written), the
+     * copies filling new replicas (null when none runs) and why replicas could not be replaced. Degraded until every
+     * slab has its replicas again, with the copies' progress in {@code bytesCopied} and {@code bytesToGo}.
+     */
+    void serving(Collection<String> lostReplicaNodes, String bindingProblem, ReplicaHealing.Progress copies, List<String> healFailures) {
+        boolean filling = status.extents != null && status.extents.stream().anyMatch(e -> e.replicas.stream().anyMatch(ReplicaHealing::filling));
+        status.bytesCopied = copies == null || !filling ? null : copies.copied();
+        status.bytesToGo = copies == null || !filling ? null : copies.toGo();
+        List<String> lost = lostReplicaNodes.stream().sorted().toList();
+        String reason;
+        String message;
+        if (filling) {
+            reason = "Rereplicating";
+            message = "new replicas are being filled by agent-to-agent copies" + (copies == null ? "" : ": " + copies.copied() + " bytes copied, "
+                    + copies.toGo() + " to go") + (lost.isEmpty() ? "" : "; lost: " + String.join(", ", lost))
+                    + (copies == null || copies.problems().isEmpty() ? "" : "; " + String.join("; ", copies.problems()));
+        } else if (!lost.isEmpty()) {
+            reason = "ReplicasLost";
+            message = "replicas on lost memory nodes: " + String.join(", ", lost) + "; the claim works on the others";
+        } else {
+            reason = "AsExpected";
+            message = "every replica is on a live memory node";
+        }
+        if (!healFailures.isEmpty()) message += "; " + String.join("; ", healFailures);
+        Conditions.set(status.conditions, Conditions.DEGRADED, filling || !lost.isEmpty(), reason, message, generation);
         phase(FarMemoryClaimStatus.BOUND, bindingProblem == null ? null : "BindingNotWritten", bindingProblem);
     }
 

@@ -28,6 +28,7 @@ public final class OperatorMetrics implements Metrics {
     private final Counter reconciles;
     private final Counter reconcileErrors;
     private final Histogram reconcileDuration;
+    private final Gauge rereplicationToGo;
     private final Map<String, Boolean> pools = new ConcurrentHashMap<>();
     /** claim uid -> {pool, phase}, for the claims-by-phase gauge. */
     private final Map<String, String[]> claims = new ConcurrentHashMap<>();
@@ -44,6 +45,8 @@ public final class OperatorMetrics implements Metrics {
         reconcileErrors = Counter.build("farmem_operator_reconcile_errors_total", "reconciles that failed").labelNames("controller").register(registry);
         reconcileDuration = Histogram.build("farmem_operator_reconcile_duration_seconds", "one reconcile").labelNames("controller")
                 .buckets(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5).register(registry);
+        rereplicationToGo = Gauge.build("farmem_operator_claim_rereplication_bytes_to_go",
+                "bytes the agent-to-agent copies of a claim still have to fill (0 when every slab has its replicas)").labelNames("pool", "claim").register(registry);
         new Collector() {
             @Override
             public List<MetricFamilySamples> collect() {
@@ -76,6 +79,15 @@ public final class OperatorMetrics implements Metrics {
 
     public void claim(String uid, String pool, String phase) {
         claims.put(uid, new String[] {pool, phase});
+    }
+
+    /** A claim's copies: bytes still to fill; 0 when none runs. {@code claim} is namespace/name. */
+    public void rereplication(String claim, String pool, long bytesToGo) {
+        if (bytesToGo == 0) {
+            rereplicationToGo.remove(pool, claim);
+        } else {
+            rereplicationToGo.labels(pool, claim).set(bytesToGo);
+        }
     }
 
     public void forgetClaim(String uid) {

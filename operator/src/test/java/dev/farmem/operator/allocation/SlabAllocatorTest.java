@@ -20,6 +20,36 @@ import org.junit.jupiter.api.Test;
 class SlabAllocatorTest {
 
     @Test
+    void aReplacementReplicaGoesToANodeWithoutAReplicaOfTheExtentInAnotherZone() {
+        SlabAllocator a = new SlabAllocator();
+        a.setNodes(List.of(new Node("a1", "zone-a", 8, true), new Node("b1", "zone-b", 8, true), new Node("b2", "zone-b", 8, true),
+                new Node("c1", "zone-c", 4, true)));
+        a.restore("claim", List.of(new Extent(0, 2, List.of(new Replica("a1", 0), new Replica("b1", 0)))));
+        a.setNodes(List.of(new Node("a1", "zone-a", 8, true), new Node("b1", "zone-b", 8, false), new Node("b2", "zone-b", 8, true),
+                new Node("c1", "zone-c", 4, true)));
+
+        SlabAllocator.Placed p = a.placeReplica("claim", 0);
+
+        // b1 is lost: b2 has the most free slabs, but zone-b and zone-a hold replicas and zone-c has room.
+        assertThat(p.ok()).isTrue();
+        assertThat(p.replica()).isEqualTo(new Replica("c1", 0, true));
+        assertThat(a.extentsOf("claim").orElseThrow().get(0).replicas()).containsExactly(new Replica("a1", 0), new Replica("b1", 0), new Replica("c1", 0, true));
+        a.setExtents("claim", List.of(new Extent(0, 2, List.of(new Replica("a1", 0), new Replica("c1", 0)))));
+        assertThat(a.usedSlabs("b1")).isZero();
+        assertThat(a.usedSlabs("c1")).isEqualTo(2);
+    }
+
+    @Test
+    void aReplacementThatFitsNowhereSaysWhy() {
+        SlabAllocator a = new SlabAllocator();
+        a.setNodes(List.of(new Node("n1", "", 4, true), new Node("n2", "", 4, true)));
+        a.restore("claim", List.of(new Extent(0, 3, List.of(new Replica("n1", 0), new Replica("n2", 0)))));
+        SlabAllocator.Placed p = a.placeReplica("claim", 0);
+        assertThat(p.ok()).isFalse();
+        assertThat(p.failure()).contains("has 3 free slabs in a row");
+    }
+
+    @Test
     void randomClaimsNeverShareASlabAndKeepReplicasApart() {
         for (int seed = 0; seed < 300; seed++) {
             Random rnd = new Random(seed);

@@ -17,8 +17,17 @@ import java.nio.charset.StandardCharsets;
  * WRITEV_OK  0x83  (empty)
  * PING       0x04  (empty)
  * PONG       0x84  (empty)
+ * COPY       0x05  i32 slab | i32 sourceSlab | i32 slabCount | u16 endpointLength | source endpoint (ASCII host:port)
+ *                  | u16 tokenLength | source token (ASCII)
+ * COPY_OK    0x85  u8 state (0 running, 1 done, 2 failed) | u8 0 | i64 bytesCopied | i64 bytesToGo | u16 messageLength | message (UTF-8)
  * ERROR      0xFF  u16 ErrorCode.wire | u16 messageLength | message (UTF-8)
  * </pre>
+ *
+ * COPY (re-replication) is the operator's, on a connection whose HELLO presented a COPY token for
+ * the slabs {@code slab .. slab + slabCount - 1} of this node: fill them from the same number of slabs at
+ * {@code sourceSlab} of the source agent, which this node reaches with the source token. It starts
+ * the copy (or finds it running, or restarts it after a failure) and answers at once with its
+ * progress; the operator sends it again to follow the copy until the state is done.
  *
  * A response carries the request's id. Requests may be pipelined; the node answers each
  * connection's requests in order, but a client must not rely on that.
@@ -44,17 +53,22 @@ public final class Protocol {
     public static final byte READ = 0x02;
     public static final byte WRITEV = 0x03;
     public static final byte PING = 0x04;
+    public static final byte COPY = 0x05;
     public static final byte RESPONSE = (byte) 0x80;
     public static final byte HELLO_OK = (byte) (HELLO | RESPONSE);
     public static final byte READ_OK = (byte) (READ | RESPONSE);
     public static final byte WRITEV_OK = (byte) (WRITEV | RESPONSE);
     public static final byte PONG = (byte) (PING | RESPONSE);
+    public static final byte COPY_OK = (byte) (COPY | RESPONSE);
     public static final byte ERROR = (byte) 0xFF;
 
     public static final int READ_BODY = 16;
     public static final int WRITEV_BODY_HEADER = 8;
     public static final int SEGMENT_HEADER = 12;
     public static final int HELLO_OK_BODY = 24;
+    /** COPY's fixed part: the slabs, before the endpoint and the token. */
+    public static final int COPY_BODY_HEADER = 12;
+    public static final int MAX_ENDPOINT_LENGTH = 512;
 
     private Protocol() {}
 
@@ -69,6 +83,8 @@ public final class Protocol {
             case READ -> "READ";
             case WRITEV -> "WRITEV";
             case PING -> "PING";
+            case COPY -> "COPY";
+            case COPY_OK -> "COPY_OK";
             case HELLO_OK -> "HELLO_OK";
             case READ_OK -> "READ_OK";
             case WRITEV_OK -> "WRITEV_OK";

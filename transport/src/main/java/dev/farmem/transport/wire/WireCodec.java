@@ -2,6 +2,9 @@ package dev.farmem.transport.wire;
 
 import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.WriteBatch;
+import dev.farmem.transport.wire.WireFrame.Copy;
+import dev.farmem.transport.wire.WireFrame.CopyOk;
+import dev.farmem.transport.wire.WireFrame.CopyState;
 import dev.farmem.transport.wire.WireFrame.ErrorReply;
 import dev.farmem.transport.wire.WireFrame.Hello;
 import dev.farmem.transport.wire.WireFrame.HelloOk;
@@ -140,6 +143,33 @@ public final class WireCodec {
         return header(alloc.directBuffer(Protocol.HEADER_SIZE), op, requestId, 0);
     }
 
+    /** A COPY request (see {@link Protocol}). */
+    public static ByteBuf copy(ByteBufAllocator alloc, long requestId, int slab, int sourceSlab, int slabCount, String sourceEndpoint, String sourceToken) {
+        byte[] endpoint = sourceEndpoint.getBytes(StandardCharsets.US_ASCII);
+        byte[] token = sourceToken.getBytes(StandardCharsets.US_ASCII);
+        if (endpoint.length > Protocol.MAX_ENDPOINT_LENGTH || token.length > Protocol.MAX_TOKEN_LENGTH) {
+            throw new IllegalArgumentException("COPY source endpoint (" + endpoint.length + " bytes) or token (" + token.length + " bytes) too long");
+        }
+        int body = Protocol.COPY_BODY_HEADER + 2 + endpoint.length + 2 + token.length;
+        ByteBuf out = alloc.buffer(Protocol.HEADER_SIZE + body);
+        header(out, Protocol.COPY, requestId, body);
+        out.writeIntLE(slab).writeIntLE(sourceSlab).writeIntLE(slabCount);
+        out.writeShortLE(endpoint.length).writeBytes(endpoint);
+        out.writeShortLE(token.length).writeBytes(token);
+        return out;
+    }
+
+    /** A COPY_OK with the copy's progress; the message is cut at {@link Protocol#MAX_ERROR_MESSAGE} bytes. */
+    public static ByteBuf copyOk(ByteBufAllocator alloc, long requestId, CopyState state, long bytesCopied, long bytesToGo, String message) {
+        byte[] text = message.getBytes(StandardCharsets.UTF_8);
+        int length = Math.min(text.length, Protocol.MAX_ERROR_MESSAGE);
+        ByteBuf out = alloc.buffer(Protocol.HEADER_SIZE + 20 + length);
+        header(out, Protocol.COPY_OK, requestId, 20 + length);
+        out.writeByte(state.wire()).writeByte(0).writeLongLE(bytesCopied).writeLongLE(bytesToGo);
+        out.writeShortLE(length).writeBytes(text, 0, length);
+        return out;
+    }
+
     /** An ERROR; a message longer than {@link Protocol#MAX_ERROR_MESSAGE} bytes of UTF-8 is cut there. */
     public static ByteBuf error(ByteBufAllocator alloc, long requestId, ErrorCode code, String message) {
         byte[] text = message.getBytes(StandardCharsets.UTF_8);
@@ -168,6 +198,7 @@ public final class WireCodec {
             case Protocol.READ -> read(requestId, in, index, length, maxFrameSize);
             case Protocol.WRITEV -> writev(requestId, in, index, length, maxSegments);
             case Protocol.PING -> length == 0 ? new Ping(requestId) : bad(requestId, op, "PING with a body of " + length + " bytes");
+            case Protocol.COPY -> copy(requestId, in, index, length);
             default -> bad(requestId, op, "unknown op " + Protocol.opName(op) + (isReply(op) ? ": a node takes requests, not replies" : ""));
         };
     }
@@ -184,6 +215,7 @@ public final class WireCodec {
             case Protocol.WRITEV_OK -> length == 0 ? new WritevOk(requestId) : bad(requestId, op, "WRITEV_OK with a body of " + length + " bytes");
             case Protocol.PONG -> length == 0 ? new Pong(requestId) : bad(requestId, op, "PONG with a body of " + length + " bytes");
             case Protocol.ERROR -> errorReply(requestId, in, index, length);
+            case Protocol.COPY_OK -> copyOk(requestId, in, index, length);
             default -> bad(requestId, op, "unknown op " + Protocol.opName(op) + (isReply(op) ? "" : ": a client takes replies, not requests"));
         };
     }
@@ -259,6 +291,39 @@ public final class WireCodec {
             return bad(id, Protocol.WRITEV, "WRITEV has " + (size - pos) + " bytes after its last segment");
         }
         return new Writev(id, slab, count, in.retainedSlice(at, size));
+    }
+
+    private static WireFrame copy(long id, ByteBuf in, int at, int size) {
+        if (size < Protocol.COPY_BODY_HEADER + 4) return bad(id, Protocol.COPY, "COPY body of " + size + " bytes is shorter than its header");
+        int slab = in.getIntLE(at);
+        int sourceSlab = in.getIntLE(at + 4);
+        int count = in.getIntLE(at + 8);
+        if (slab < 0 || sourceSlab < 0 || count < 1) {
+            return bad(id, Protocol.COPY, "COPY of " + count + " slabs from " + sourceSlab + " to " + slab + ": slabs must be >= 0 and the count >= 1");
+        }
+        int pos = Protocol.COPY_BODY_HEADER;
+        int endpointLength = in.getUnsignedShortLE(at + pos);
+        if (endpointLength < 1 || endpointLength > Protocol.MAX_ENDPOINT_LENGTH || size - pos - 2 - endpointLength < 2) {
+            return bad(id, Protocol.COPY, "COPY source endpoint length " + endpointLength + " does not fit the frame");
+        }
+        String endpoint = in.toString(at + pos + 2, endpointLength, StandardCharsets.US_ASCII);
+        pos += 2 + endpointLength;
+        int tokenLength = in.getUnsignedShortLE(at + pos);
+        if (tokenLength < 1 || tokenLength > Protocol.MAX_TOKEN_LENGTH || tokenLength != size - pos - 2) {
+            return bad(id, Protocol.COPY, "COPY source token length " + tokenLength + " does not match the frame");
+        }
+        return new Copy(id, slab, sourceSlab, count, endpoint, in.toString(at + pos + 2, tokenLength, StandardCharsets.US_ASCII));
+    }
+
+    private static WireFrame copyOk(long id, ByteBuf in, int at, int size) {
+        if (size < 20) return bad(id, Protocol.COPY_OK, "COPY_OK body of " + size + " bytes is shorter than its header");
+        CopyState state = CopyState.fromWire(in.getUnsignedByte(at));
+        if (state == null) return bad(id, Protocol.COPY_OK, "COPY_OK state " + in.getUnsignedByte(at) + " is not 0, 1 or 2");
+        long copied = in.getLongLE(at + 2);
+        long toGo = in.getLongLE(at + 10);
+        int length = in.getUnsignedShortLE(at + 18);
+        if (length != size - 20) return bad(id, Protocol.COPY_OK, "COPY_OK message length " + length + " does not match the frame");
+        return new CopyOk(id, state, copied, toGo, in.toString(at + 20, length, StandardCharsets.UTF_8));
     }
 
     private static WireFrame errorReply(long id, ByteBuf in, int at, int size) {

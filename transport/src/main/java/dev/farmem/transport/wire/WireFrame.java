@@ -10,7 +10,8 @@ import io.netty.buffer.ByteBuf;
  * for the others.
  */
 public sealed interface WireFrame permits WireFrame.Hello, WireFrame.HelloOk, WireFrame.Read, WireFrame.ReadOk, WireFrame.Writev,
-        WireFrame.WritevOk, WireFrame.Ping, WireFrame.Pong, WireFrame.ErrorReply, BadFrame {
+        WireFrame.WritevOk, WireFrame.Ping, WireFrame.Pong, WireFrame.ErrorReply,
+        WireFrame.Copy, WireFrame.CopyOk, BadFrame {
 
     long requestId();
 
@@ -127,6 +128,35 @@ public sealed interface WireFrame permits WireFrame.Hello, WireFrame.HelloOk, Wi
         @Override
         public byte op() {
             return Protocol.ERROR;
+        }
+    }
+
+    /** Operator to destination node: fill {@code slabCount} slabs from {@code slab} with the source's from {@code sourceSlab}. */
+    record Copy(long requestId, int slab, int sourceSlab, int slabCount, String sourceEndpoint, String sourceToken) implements WireFrame {
+        @Override
+        public byte op() {
+            return Protocol.COPY;
+        }
+    }
+
+    /** A copy's progress: {@code state} running, done or failed ({@code message} says why). */
+    record CopyOk(long requestId, CopyState state, long bytesCopied, long bytesToGo, String message) implements WireFrame {
+        @Override
+        public byte op() {
+            return Protocol.COPY_OK;
+        }
+    }
+
+    /** Where a copy is, as COPY_OK carries it. */
+    enum CopyState {
+        RUNNING, DONE, FAILED;
+
+        public int wire() {
+            return ordinal();
+        }
+
+        static CopyState fromWire(int wire) {
+            return wire >= 0 && wire < values().length ? values()[wire] : null;
         }
     }
 }

@@ -81,6 +81,14 @@ class WireCodecTest {
     }
 
     @Test
+    void copyAndItsProgressRoundTrip() {
+        List<WireFrame> requests = decodeAtNode(WireCodec.preamble(A), WireCodec.copy(A, 1, 7, 3, 2, "10.0.0.5:7000", "payload.sig"));
+        assertThat(requests).containsExactly(new WireFrame.Copy(1, 7, 3, 2, "10.0.0.5:7000", "payload.sig"));
+        List<WireFrame> replies = decodeAtClient(WireCodec.copyOk(A, 2, WireFrame.CopyState.FAILED, 1L << 33, 5, "source gone: é"));
+        assertThat(replies).containsExactly(new WireFrame.CopyOk(2, WireFrame.CopyState.FAILED, 1L << 33, 5, "source gone: é"));
+    }
+
+    @Test
     void eachTypedFrameNamesItsOp() {
         assertThat(List.of(new Hello(0, ""), new HelloOk(0, 1, 0, 0, 0, 0), new Read(0, 0, 0, 0), new Ping(0), new WritevOk(0), new Pong(0),
                 new ErrorReply(0, ErrorCode.INTERNAL, "")).stream().map(f -> Protocol.opName(f.op())))
@@ -124,7 +132,14 @@ class WireCodecTest {
                 "WRITEV segment 0 length 8 does not fit the frame");
         assertBadRequest(Protocol.WRITEV, body(b -> b.writeIntLE(0).writeIntLE(1).writeLongLE(0).writeIntLE(2).writeZero(5)), ErrorCode.BAD_FRAME,
                 "WRITEV has 3 bytes after its last segment");
-        assertBadRequest((byte) 0x05, body(b -> { }), ErrorCode.BAD_FRAME, "unknown op 0x05");
+        assertBadRequest((byte) 0x06, body(b -> { }), ErrorCode.BAD_FRAME, "unknown op 0x06");
+        assertBadRequest(Protocol.COPY, body(b -> { }), ErrorCode.BAD_FRAME, "COPY body of 0 bytes is shorter than its header");
+        assertBadRequest(Protocol.COPY, body(b -> b.writeIntLE(0).writeIntLE(0).writeIntLE(0).writeShortLE(1).writeByte('h').writeShortLE(1).writeByte('t')),
+                ErrorCode.BAD_FRAME, "the count >= 1");
+        assertBadRequest(Protocol.COPY, body(b -> b.writeIntLE(0).writeIntLE(0).writeIntLE(1).writeShortLE(9).writeByte('h').writeShortLE(1).writeByte('t')),
+                ErrorCode.BAD_FRAME, "COPY source endpoint length 9 does not fit the frame");
+        assertBadRequest(Protocol.COPY, body(b -> b.writeIntLE(0).writeIntLE(0).writeIntLE(1).writeShortLE(1).writeByte('h').writeShortLE(3).writeByte('t')),
+                ErrorCode.BAD_FRAME, "COPY source token length 3 does not match the frame");
         assertBadRequest(Protocol.READ_OK, body(b -> { }), ErrorCode.BAD_FRAME, "unknown op READ_OK: a node takes requests, not replies");
     }
 
@@ -140,7 +155,9 @@ class WireCodecTest {
         assertBadReply(Protocol.ERROR, body(b -> b.writeShortLE(1)), "ERROR body of 2 bytes is too short");
         assertBadReply(Protocol.ERROR, body(b -> b.writeShortLE(1).writeShortLE(10).writeZero(3)), "ERROR message length 10 does not match the frame's 3 bytes");
         assertBadReply(Protocol.READ, body(b -> b.writeZero(16)), "unknown op READ: a client takes replies, not requests");
-        assertBadReply((byte) 0x85, body(b -> { }), "unknown op 0x85");
+        assertBadReply((byte) 0x86, body(b -> { }), "unknown op 0x86");
+        assertBadReply(Protocol.COPY_OK, body(b -> b.writeByte(7).writeZero(19)), "COPY_OK state 7 is not 0, 1 or 2");
+        assertBadReply(Protocol.COPY_OK, body(b -> b.writeByte(0).writeZero(17).writeShortLE(4)), "COPY_OK message length 4 does not match the frame");
     }
 
     /**

@@ -227,6 +227,11 @@ public final class RdmaAgentServer implements RdmaService {
                     try {
                         TransportException fenced = store.checkAccess(s, 0, 0, grant.claimUid(), grant.epoch());
                         if (fenced != null) throw fenced;
+                        // A joining replica tracks the lines clients write, which one-sided RDMA writes would bypass (re-replication).
+                        if (!store.complete(s) || !grant.rights().canRead()) {
+                            throw new TransportException(ErrorCode.FORBIDDEN, "slab " + s + " is a replica still being filled by a copy (or the token is "
+                                    + grant.rights() + "): RDMA does not serve it; use TCP until the copy is done");
+                        }
                         var mr = keys.key(s, grant.rights().canWrite());
                         grants.add(new RdmaProtocol.Grant(s, mr.getRkey(), mr.getAddr(), grant.rights().canWrite()));
                     } finally {
