@@ -94,7 +94,7 @@ public final class TransportBench {
         String address = f.address;
         boolean rdma = transport.equals("rdma");
         long nanos = (long) (seconds * 1e9);
-        System.out.printf(Locale.ROOT, "machine: %d cpus, %s %s, netty %s, jvm flags %s%n", Runtime.getRuntime().availableProcessors(),
+        System.out.printf(Locale.ROOT, "machine: %d cpus, %s %s, agent netty %s, client netty nio (callers write), jvm flags %s%n", Runtime.getRuntime().availableProcessors(),
                 System.getProperty("java.vm.name"), System.getProperty("java.version"), EventLoops.kind(),
                 ManagementFactory.getRuntimeMXBean().getInputArguments());
         System.out.printf(Locale.ROOT, "run: %.0f s farmem warm-up, %d warm-up + %d rounds x %.1f s per figure and side, pipeline depth %d, one client connection, %s%n",

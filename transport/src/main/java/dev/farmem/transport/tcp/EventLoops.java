@@ -36,6 +36,11 @@ public final class EventLoops {
         return EPOLL ? new EpollEventLoopGroup(threads, factory) : new NioEventLoopGroup(threads, factory);
     }
 
+    /** NIO event loops, whatever the platform: for channels whose JDK socket callers write to themselves ({@link DirectChannel}). */
+    static EventLoopGroup nioGroup(int threads, String name) {
+        return new NioEventLoopGroup(threads, new DefaultThreadFactory(name, true));
+    }
+
     public static Class<? extends SocketChannel> socketChannel() {
         return EPOLL ? EpollSocketChannel.class : NioSocketChannel.class;
     }

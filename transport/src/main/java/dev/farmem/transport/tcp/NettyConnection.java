@@ -19,22 +19,20 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.nio.ByteBuffer;
 import java.util.Map;
-import java.util.Queue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The client side of one TCP connection to a memory node. Callers on any thread have
- * {@link WireCodec} encode their request into a pooled buffer and queue it; one task on the connection's event loop writes
- * everything queued and flushes once, so concurrent callers share syscalls. Responses are matched
- * to requests by id and complete their futures on the event loop: callbacks must not block (use
- * the {@code *Async} stages of {@link CompletableFuture} to move work elsewhere).
+ * {@link WireCodec} encode their request into a pooled buffer and send it through the connection's
+ * {@link FrameWriter}: on a {@link DirectChannel} the caller writes it to the socket itself, otherwise
+ * the event loop writes it. Responses are matched to requests by id and complete their futures on
+ * the event loop, which wakes a waiting caller directly: callbacks must not block (use the
+ * {@code *Async} stages of {@link CompletableFuture} to move work elsewhere).
  */
 final class NettyConnection implements MemoryNodeConnection {
 
@@ -47,8 +45,7 @@ final class NettyConnection implements MemoryNodeConnection {
     private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong(HELLO_ID + 1);
     private final Semaphore room;
-    private final Queue<ByteBuf> outbox = new ConcurrentLinkedQueue<>();
-    private final AtomicBoolean drainScheduled = new AtomicBoolean();
+    private final FrameWriter writer;
     private final long timeoutNanos;
     private volatile TransportException closedBecause;
     private ScheduledFuture<?> sweeper;
@@ -65,6 +62,10 @@ final class NettyConnection implements MemoryNodeConnection {
         this.room = new Semaphore(options.maxBytesInFlight());
         this.timeoutNanos = options.requestTimeout().toNanos();
         this.maxFrameSize = options.maxFrameSize();
+        this.writer = channel instanceof DirectChannel direct
+                ? new DirectWriter(direct, e -> fail(new TransportException(ErrorCode.CONNECTION_CLOSED,
+                        "connection to " + endpoint + " failed: " + e.getMessage(), e)))
+                : new LoopWriter(channel);
     }
 
     ChannelInboundHandlerAdapter handler() {
@@ -84,8 +85,8 @@ final class NettyConnection implements MemoryNodeConnection {
             return CompletableFuture.failedFuture(new TransportException(ErrorCode.UNAUTHENTICATED, e.getMessage()));
         }
         register(p);
-        enqueue(WireCodec.preamble(alloc));
-        enqueue(frame);
+        writer.send(WireCodec.preamble(alloc));
+        writer.send(frame);
         return p.future.thenApply(ignored -> this);
     }
 
@@ -108,7 +109,7 @@ final class NettyConnection implements MemoryNodeConnection {
         long id = ids.getAndIncrement();
         Pending p = new Pending(id, Kind.READ, dst, length, held, System.nanoTime() + timeoutNanos);
         if (!register(p)) return p.future;
-        enqueue(WireCodec.read(alloc, id, slab, offset, length));
+        writer.send(WireCodec.read(alloc, id, slab, offset, length));
         return p.future;
     }
 
@@ -140,7 +141,7 @@ final class NettyConnection implements MemoryNodeConnection {
             frame.release();
             return p.future;
         }
-        enqueue(frame);
+        writer.send(frame);
         return p.future;
     }
 
@@ -149,7 +150,7 @@ final class NettyConnection implements MemoryNodeConnection {
         long id = ids.getAndIncrement();
         Pending p = new Pending(id, Kind.PING, null, 0, 0, System.nanoTime() + timeoutNanos);
         if (!register(p)) return p.future.thenApply(x -> 0L); // already failed
-        enqueue(WireCodec.ping(alloc, id));
+        writer.send(WireCodec.ping(alloc, id));
         return p.future.thenApply(x -> System.nanoTime() - p.sentNanos);
     }
 
@@ -196,23 +197,6 @@ final class NettyConnection implements MemoryNodeConnection {
         return true;
     }
 
-    private void enqueue(ByteBuf frame) {
-        outbox.add(frame);
-        if (drainScheduled.compareAndSet(false, true)) channel.eventLoop().execute(this::drain);
-    }
-
-    /** On the event loop: writes everything queued, one flush. */
-    private void drain() {
-        drainScheduled.set(false);
-        ByteBuf frame;
-        boolean wrote = false;
-        while ((frame = outbox.poll()) != null) {
-            channel.write(frame, channel.voidPromise());
-            wrote = true;
-        }
-        if (wrote) channel.flush();
-    }
-
     private void expireOverdue() {
         long now = System.nanoTime();
         for (Pending p : pending.values()) {
@@ -232,10 +216,7 @@ final class NettyConnection implements MemoryNodeConnection {
             if (pending.remove(p.id, p)) p.fail(reason);
         }
         channel.close();
-        channel.eventLoop().execute(() -> {
-            ByteBuf frame;
-            while ((frame = outbox.poll()) != null) frame.release();
-        });
+        writer.discardQueued();
     }
 
     private enum Kind { HELLO, READ, WRITEV, PING }

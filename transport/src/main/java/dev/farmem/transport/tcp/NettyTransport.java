@@ -46,15 +46,22 @@ public final class NettyTransport implements Transport {
         this(TcpOptions.defaults());
     }
 
+    /**
+     * A transport with its own I/O threads, where callers write their requests to the socket
+     * themselves ({@link DirectWriter}) and the threads only read replies. They are NIO threads
+     * even where epoll loads: a JDK socket can be written from any thread safely, a native one's
+     * descriptor cannot (see {@link DirectChannel}).
+     */
     public NettyTransport(TcpOptions options) {
-        this(options, EventLoops.group(options.ioThreads(), "farmem-tcp-client"), true);
+        this(options, EventLoops.nioGroup(options.ioThreads(), "farmem-tcp-client"), true);
     }
 
     /**
      * A transport whose connections run on {@code group}, which the caller owns (and shuts down
      * after closing this): a caller serving other channels on the same event loop (the sidecar's
      * doorbells) then answers a miss on the thread that reads the memory node's response, with
-     * no hand-off. {@code options.ioThreads()} is not used.
+     * no hand-off. Requests are written by that event loop ({@link LoopWriter}): the group may be
+     * epoll, whose sockets callers cannot write to themselves. {@code options.ioThreads()} is not used.
      */
     public NettyTransport(TcpOptions options, EventLoopGroup group) {
         this(options, group, false);
@@ -64,9 +71,9 @@ public final class NettyTransport implements Transport {
         this.options = options;
         this.group = group;
         this.ownsGroup = ownsGroup;
-        this.bootstrap = new Bootstrap()
-                .group(group)
-                .channel(EventLoops.socketChannel())
+        Bootstrap b = new Bootstrap().group(group);
+        if (ownsGroup) b.channelFactory(DirectChannel::new); else b.channel(EventLoops.socketChannel());
+        this.bootstrap = b
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.ALLOCATOR, PooledByteBufAllocator.DEFAULT)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) options.connectTimeout().toMillis());
