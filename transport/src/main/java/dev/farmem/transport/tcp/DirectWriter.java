@@ -10,16 +10,15 @@ import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 
 /**
- * The caller writes its request to the socket itself: a miss costs no hand-off to the event loop
- * (which would have to wake, write and sleep again) before it reaches the wire. The event loop
- * only reads. When the socket's send buffer is full, the unwritten rest and every frame after it
- * go to the event loop, which writes them as the socket drains (Netty's own write path); callers
- * write directly again once it has written everything. One lock orders the writers.
- *
- * <p>Every request is written by its caller, pipelined ones too: one system call each, where the
- * event loop would gather a burst into one, but no thread in between. Measured on a loaded 2-core
- * machine (docs/benchmarks.md, "Transport"), writing only a connection's lone request directly and
- * gathering the rest on the loop was not faster and had the event loop's latency tail.
+ * A request with no other in flight on its connection (a miss at queue depth 1) is written to the
+ * socket by its caller: it costs no hand-off to the event loop, which would have to wake, write
+ * and sleep again before the request reaches the wire. A request sent while others await their
+ * replies goes to the event loop, which is awake for those replies anyway and writes every frame
+ * queued by then with one system call: written by their callers, a pipelined burst cost a system
+ * call each and lost two thirds of the pipelined throughput (docs/benchmarks.md, "Transport").
+ * When the socket's send buffer is full, the unwritten rest goes to the event loop too, which
+ * writes it as the socket drains (Netty's own write path). Callers write directly again once the
+ * loop has written everything it was given; one lock orders the writers.
  */
 final class DirectWriter implements FrameWriter {
 
@@ -41,7 +40,7 @@ final class DirectWriter implements FrameWriter {
     }
 
     @Override
-    public void send(ByteBuf frame) {
+    public void send(ByteBuf frame, boolean alone) {
         IOException failed = null;
         lock.lock();
         try {
@@ -49,7 +48,7 @@ final class DirectWriter implements FrameWriter {
                 frame.release();
                 return;
             }
-            if (!viaLoop) {
+            if (!viaLoop && alone) {
                 try {
                     ByteBuffer bytes = frame.nioBuffer();
                     socket.write(bytes);

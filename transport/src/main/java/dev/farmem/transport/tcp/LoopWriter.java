@@ -23,7 +23,7 @@ final class LoopWriter implements FrameWriter {
     }
 
     @Override
-    public void send(ByteBuf frame) {
+    public void send(ByteBuf frame, boolean alone) {
         outbox.add(frame);
         if (drainScheduled.compareAndSet(false, true)) channel.eventLoop().execute(this::drain);
     }

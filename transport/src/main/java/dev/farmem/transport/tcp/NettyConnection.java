@@ -29,8 +29,8 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The client side of one TCP connection to a memory node. Callers on any thread have
  * {@link WireCodec} encode their request into a pooled buffer and send it through the connection's
- * {@link FrameWriter}: on a {@link DirectChannel} the caller writes it to the socket itself, otherwise
- * the event loop writes it. Responses are matched to requests by id and complete their futures on
+ * {@link FrameWriter}: on a {@link DirectChannel} the caller of a lone request writes it to the socket
+ * itself, otherwise the event loop writes it. Responses are matched to requests by id and complete their futures on
  * the event loop, which wakes a waiting caller directly: callbacks must not block (use the
  * {@code *Async} stages of {@link CompletableFuture} to move work elsewhere).
  */
@@ -85,8 +85,8 @@ final class NettyConnection implements MemoryNodeConnection {
             return CompletableFuture.failedFuture(new TransportException(ErrorCode.UNAUTHENTICATED, e.getMessage()));
         }
         register(p);
-        writer.send(WireCodec.preamble(alloc));
-        writer.send(frame);
+        writer.send(WireCodec.preamble(alloc), false);
+        writer.send(frame, false);
         return p.future.thenApply(ignored -> this);
     }
 
@@ -108,8 +108,9 @@ final class NettyConnection implements MemoryNodeConnection {
         }
         long id = ids.getAndIncrement();
         Pending p = new Pending(id, Kind.READ, dst, length, held, System.nanoTime() + timeoutNanos);
+        boolean alone = pending.isEmpty();
         if (!register(p)) return p.future;
-        writer.send(WireCodec.read(alloc, id, slab, offset, length));
+        writer.send(WireCodec.read(alloc, id, slab, offset, length), alone);
         return p.future;
     }
 
@@ -137,11 +138,12 @@ final class NettyConnection implements MemoryNodeConnection {
         // The codec copies the segments now: the caller may reuse its buffers as soon as this returns.
         ByteBuf frame = WireCodec.writev(alloc, id, slab, batch);
         Pending p = new Pending(id, Kind.WRITEV, null, 0, held, System.nanoTime() + timeoutNanos);
+        boolean alone = pending.isEmpty();
         if (!register(p)) {
             frame.release();
             return p.future;
         }
-        writer.send(frame);
+        writer.send(frame, alone);
         return p.future;
     }
 
@@ -149,8 +151,9 @@ final class NettyConnection implements MemoryNodeConnection {
     public CompletableFuture<Long> ping() {
         long id = ids.getAndIncrement();
         Pending p = new Pending(id, Kind.PING, null, 0, 0, System.nanoTime() + timeoutNanos);
+        boolean alone = pending.isEmpty();
         if (!register(p)) return p.future.thenApply(x -> 0L); // already failed
-        writer.send(WireCodec.ping(alloc, id));
+        writer.send(WireCodec.ping(alloc, id), alone);
         return p.future.thenApply(x -> System.nanoTime() - p.sentNanos);
     }
 

@@ -24,9 +24,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Callers write their frames to the socket themselves; when the peer stops reading and the
- * socket fills, the event loop takes over the rest; either way the peer receives every frame
- * whole and in the order sent, whichever threads sent them.
+ * A caller writes a lone frame to the socket itself and hands the others to the event loop; when
+ * the peer stops reading and the socket fills, the event loop takes over the rest. Whatever path a
+ * frame takes, the peer receives every frame whole and in the order sent, whichever threads sent them.
  */
 class DirectWriterTest {
 
@@ -63,13 +63,13 @@ class DirectWriterTest {
     void framesSentWhileThePeerDoesNotReadArriveWholeAndInOrderOnceItReads() throws Exception {
         // 32 MiB is far more than loopback's socket buffers hold: most of it waits for the event loop.
         int frames = 512;
-        for (int i = 0; i < frames; i++) writer.send(frame(i));
+        for (int i = 0; i < frames; i++) writer.send(frame(i), true);
         assertEquals(frames, readFrames(frames).size());
         assertEquals(null, failure.get());
     }
 
     @Test
-    void framesOfManyThreadsArriveWholeEachThreadsInItsOrder() throws Exception {
+    void framesOfManyThreadsAloneOrNotArriveWholeEachThreadsInItsOrder() throws Exception {
         int threads = 4;
         int perThread = 64;
         CountDownLatch start = new CountDownLatch(1);
@@ -82,7 +82,7 @@ class DirectWriterTest {
                 } catch (InterruptedException e) {
                     return;
                 }
-                for (int i = 0; i < perThread; i++) writer.send(frame(first + i));
+                for (int i = 0; i < perThread; i++) writer.send(frame(first + i), i % 3 != 0);
             });
             s.start();
             senders.add(s);
@@ -103,7 +103,7 @@ class DirectWriterTest {
     void aFrameSentAfterTheConnectionFailedIsDroppedNotWritten() throws Exception {
         writer.discardQueued();
         ByteBuf f = frame(0);
-        writer.send(f);
+        writer.send(f, true);
         assertEquals(0, f.refCnt());
         peer.configureBlocking(false);
         assertEquals(0, peer.read(ByteBuffer.allocate(16)));
