@@ -48,7 +48,10 @@ final class DirectWriter implements FrameWriter {
                 frame.release();
                 return;
             }
-            if (!viaLoop && alone) {
+            // The JDK closes a channel that an interrupted thread does I/O on: an interrupted caller's
+            // frame goes to the event loop, or one interrupt would fail every request of the connection.
+            // (An interrupt that arrives during the write itself still closes it; the requests then fail.)
+            if (!viaLoop && alone && !Thread.currentThread().isInterrupted()) {
                 try {
                     ByteBuffer bytes = frame.nioBuffer();
                     socket.write(bytes);

@@ -100,6 +100,21 @@ class DirectWriterTest {
     }
 
     @Test
+    void anInterruptedCallersFrameIsWrittenByTheEventLoopAndTheConnectionStaysOpen() throws Exception {
+        Thread.currentThread().interrupt();
+        try {
+            writer.send(frame(7), true);
+        } finally {
+            assertTrue(Thread.interrupted(), "the caller's interrupt is left to the caller");
+        }
+        assertEquals(List.of(7), readFrames(1));
+        assertTrue(channel.isOpen());
+        writer.send(frame(8), true);
+        assertEquals(List.of(8), readFrames(1));
+        assertEquals(null, failure.get());
+    }
+
+    @Test
     void aFrameSentAfterTheConnectionFailedIsDroppedNotWritten() throws Exception {
         writer.discardQueued();
         ByteBuf f = frame(0);
