@@ -57,7 +57,7 @@ public final class Demo {
         @Option(names = "--seed", paramLabel = "N", defaultValue = "42", description = "random seed")
         long seed;
         @Option(names = "--link-mbps", paramLabel = "N", defaultValue = "" + DEFAULT_LINK_MBPS,
-                description = "pass every request through an emulated network link of N Mb/s shared by fetches and write-backs "
+                description = "pass every request through an emulated network full-duplex link of N Mb/s each way (fetches in, write-backs out), wire and packet headers counted "
                         + "(0: plain loopback, whose spare bandwidth hides what the bytes written back cost)")
         long linkMbps;
         @Option(names = "--json", description = "one JSON object per run instead of the table")
@@ -101,7 +101,7 @@ public final class Demo {
                     s.threads(), s.seed());
             System.out.printf("workload %s: %s%n", s.workload().id(), s.workload().description());
             if (s.linkMbps() > 0) {
-                System.out.printf("network: loopback TCP through an emulated %d Mb/s link shared by fetches and write-backs "
+                System.out.printf("network: loopback TCP through an emulated full-duplex %d Mb/s link, headers counted "
                         + "(as many bytes per miss as 100 Gb/s RDMA at 100x the miss rate; --link-mbps 0 for bare loopback)%n", s.linkMbps());
             } else {
                 System.out.println("network: bare loopback TCP (bandwidth to spare: bytes written back cost little here)");

@@ -123,7 +123,7 @@ public final class WorkloadBench {
         System.out.printf(Locale.ROOT, "farmem workload benchmark: far memory %s per workload on %d loopback agents (x%d), %d threads, %d runs x %d s (+%d s warm-up), seed %d%n",
                 ByteSize.format(size), agents, replication, threads, runs, seconds, warmup, seed);
         System.out.println(machine());
-        if (linkMbps > 0) System.out.printf("network: loopback TCP through an emulated %d Mb/s link shared by fetches and write-backs%n", linkMbps);
+        if (linkMbps > 0) System.out.printf("network: loopback TCP through an emulated full-duplex %d Mb/s link (fetches in, write-backs out), headers counted%n", linkMbps);
         List<Row> rows = new ArrayList<>();
         try (EmbeddedPool pool = EmbeddedPool.start(agents, perAgent, slab)) {
             for (Workload w : workloads) {
@@ -171,7 +171,7 @@ public final class WorkloadBench {
         System.out.printf(Locale.ROOT, "farmem read benchmark: zipf 0.99 8-byte reads, %s; far memory %s on %d loopback agents (x%d), %d runs x %d s (+%d s warm-up), seed %d%n",
                 title, ByteSize.format(size), agents, replication, runs, seconds, warmup, seed);
         System.out.println(machine());
-        if (linkMbps > 0) System.out.printf("network: loopback TCP through an emulated %d Mb/s link shared by fetches and write-backs%n", linkMbps);
+        if (linkMbps > 0) System.out.printf("network: loopback TCP through an emulated full-duplex %d Mb/s link (fetches in, write-backs out), headers counted%n", linkMbps);
         System.out.printf(Locale.ROOT, "%n%6s %26s %26s %14s %8s %8s %14s %14s%n", "cache", "ops/s " + a.name() + " [min-max]",
                 "ops/s " + b.name() + " [min-max]", b.name() + "/" + a.name(), "hits", "hits", "p50 us/call", "p50 us/call");
         System.out.printf(Locale.ROOT, "%6s %26s %26s %14s %8s %8s %14s %14s%n", "", "", "", "", a.name(), b.name(), a.name(), b.name());
