@@ -244,11 +244,13 @@ public final class FarBuffer {
             }
         }
         for (Runnable r : mustWait) r.run(); // completes its future; failures land there
-        BlockCache.spinForMiss(CompletableFuture.allOf(done));
+        CompletableFuture<Void> all = CompletableFuture.allOf(done);
+        BlockCache.spinForMiss(all);
+        all.handle((ok, err) -> null).join(); // parks once for the whole wave, not once per miss
         RuntimeException failure = null;
         for (CompletableFuture<?> d : done) {
             try {
-                d.join(); // parks
+                d.join(); // done: returns at once
             } catch (CompletionException e) {
                 if (failure == null) failure = e.getCause() instanceof RuntimeException r ? r : e;
             }

@@ -78,7 +78,7 @@ public final class FarMemory implements AutoCloseable {
             this.router = new ReplicaRouter(binding, transport, metrics.replicaFailures, options.requestTimeoutMillis());
             this.engine = new CacheEngine(region, router, metrics, binding.claim(), binding.sizeBytes(), binding.slabSize(),
                     options.trackingGranularity(), options.prefetchDepth(), options.backgroundFlusher(),
-                    options.flusherLowWatermark());
+                    options.flusherLowWatermark(), true); // the region dies with this process: frames are reused once sent
         } catch (RuntimeException e) {
             metrics.unregister();
             if (ownedTransport != null) ownedTransport.close();

@@ -10,6 +10,7 @@ import dev.farmem.transport.wire.Protocol;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
@@ -17,8 +18,10 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -32,8 +35,15 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Frame life cycle: a miss claims a clean victim ({@code EXCLUSIVE}), makes its version odd,
  * moves the table entry to the new block, fetches, makes the version even and releases the
  * frame. Writers pin frames; readers read optimistically and validate the version. A dirty
- * frame is never evicted: it is written back first and reused only after every replica
- * acknowledged, so a refetch cannot read stale bytes.
+ * frame is never evicted: its dirty lines are taken and sent first. The transport copies a
+ * WRITEV's bytes before {@code writev} returns, so the frame is clean and may be reused from then
+ * on, without waiting for the replicas' acknowledgement (a page-sized write-back on a busy link
+ * takes far longer to be acknowledged than to be sent); the write stays in flight by block
+ * instead, and a miss on that block fetches only once it was acknowledged, so a refetch cannot
+ * read stale bytes. A block has at most one write-back in flight, so two cannot overtake each other.
+ * Not so for a region that outlives this process (a sidecar's, in a shared file): there a frame
+ * keeps its write-back flag until the acknowledgement, because a sidecar started again after a
+ * crash marks such frames dirty again, and only then is no line lost that a dead connection dropped.
  */
 public final class CacheEngine implements BlockCache {
 
@@ -65,11 +75,36 @@ public final class CacheEngine implements BlockCache {
     /** The last miss of each of a few sequential streams (threads scanning their own ranges); under lock. */
     private final long[] streams = new long[8];
     private int nextStream;
+    /**
+     * Write-backs sent and not yet acknowledged by every replica, by block (at most one per
+     * block): a miss on one of these blocks fetches after it, a new write-back of it waits for it.
+     */
+    private final ConcurrentHashMap<Long, CompletableFuture<Void>> writesInFlight = new ConcurrentHashMap<>();
+    /**
+     * Why a write-back reached no replica, since the last flush: its frames were already reused,
+     * so the lines cannot be put back; the next {@link #flush()} reports it instead of returning.
+     */
+    private final AtomicReference<Throwable> lostWriteBack = new AtomicReference<>();
+    /** Frames are reusable once their write-back is sent (in-process), not only once it is acknowledged (a sidecar's shared region). */
+    private final boolean reuseOnSend;
     private volatile boolean closed;
 
+    /** An engine over a region that may outlive this process (a sidecar's): frames are reused only once their write-back is acknowledged. */
     public CacheEngine(CacheRegion region, ReplicaRouter router, ClientMetrics metrics, String claim, long claimBytes,
                        long slabSize, int trackingGranularity, int prefetchDepth, boolean backgroundFlusher,
                        double flusherLowWatermark) {
+        this(region, router, metrics, claim, claimBytes, slabSize, trackingGranularity, prefetchDepth, backgroundFlusher,
+                flusherLowWatermark, false);
+    }
+
+    /**
+     * With {@code reuseOnSend} (a region that dies with this process) a dirty frame is reusable as
+     * soon as its write-back is sent; see the class comment.
+     */
+    public CacheEngine(CacheRegion region, ReplicaRouter router, ClientMetrics metrics, String claim, long claimBytes,
+                       long slabSize, int trackingGranularity, int prefetchDepth, boolean backgroundFlusher,
+                       double flusherLowWatermark, boolean reuseOnSend) {
+        this.reuseOnSend = reuseOnSend;
         this.region = region;
         this.clock = new ClockHand(region);
         this.router = router;
@@ -282,7 +317,16 @@ public final class CacheEngine implements BlockCache {
         return (int) Math.min(prefetchDepth, blockCount - 1 - block);
     }
 
+    /** Fetches the block into the frame, after the block's write-back in flight, if any, ended (the agent has the newest bytes then). */
     private CompletableFuture<Void> startFetch(int frame, long block) {
+        CompletableFuture<Void> written = writesInFlight.get(block);
+        if (written != null && !written.isDone()) {
+            return written.handle((ok, err) -> null).thenCompose(v -> fetchNow(frame, block));
+        }
+        return fetchNow(frame, block);
+    }
+
+    private CompletableFuture<Void> fetchNow(int frame, long block) {
         long address = block << blockShift;
         long start = System.nanoTime();
         CompletableFuture<Void> f;
@@ -348,11 +392,16 @@ public final class CacheEngine implements BlockCache {
         }
     }
 
-    /** No clean frame was free: write back a cold dirty one, or wait for pins and write-backs to end. */
+    /**
+     * No clean frame was free: write back a cold dirty one (clean once sent: its acknowledgement
+     * is not waited for, see the class comment; a failure is reported by the next flush), or wait
+     * for pins and write-backs to end.
+     */
     private void makeRoom(int dirtyFrame, long block, long deadline) {
         if (flusher != null) LockSupport.unpark(flusher);
         if (dirtyFrame >= 0 && region.tryBeginWriteBack(dirtyFrame)) {
-            await(writeBack(dirtyFrame), "writing back a frame to make room");
+            CompletableFuture<Void> written = writeBack(dirtyFrame);
+            if (!reuseOnSend) await(written, "writing back a frame to make room");
             return;
         }
         if (System.nanoTime() > deadline) {
@@ -371,21 +420,33 @@ public final class CacheEngine implements BlockCache {
     }
 
     /**
-     * Writes back the dirty lines of a frame whose write-back flag the caller holds; the flag is
-     * released once every replica acknowledged (or all failed: then the lines stay dirty).
+     * Writes back the dirty lines of a frame whose write-back flag the caller holds, after the
+     * write-back of its block already in flight, if any, ended; the flag is released once the
+     * lines are sent. The future completes when every replica acknowledged them.
      */
     CompletableFuture<Void> writeBack(int frame) {
+        CompletableFuture<Void> earlier = writesInFlight.get(region.tag(frame) - 1);
+        if (earlier != null) {
+            try {
+                earlier.join(); // parks; rare: the block was written back, written again and chosen again within one round trip
+            } catch (CompletionException | CancellationException e) {
+                // recorded in lostWriteBack by the write-back that failed
+            }
+        }
         WriteBatch batch = new WriteBatch(8);
         Taken t = take(frame, batch);
         if (t == null) return CompletableFuture.completedFuture(null);
         return send(t.slab(), batch, List.of(t));
     }
 
-    /**
-     * The dirty lines a write-back took from one frame: the mask to put back if the write fails,
-     * the lines it held, and the claim slab the frame's block lies in.
-     */
-    private record Taken(int frame, long[] mask, int dirtyLines, long slab) {}
+    /** The dirty lines a write-back took from one frame: its block, the lines it held, and the claim slab the block lies in. */
+    private record Taken(int frame, long block, int dirtyLines, long slab) {}
+
+    /** True when a write-back of the block of a frame whose write-back flag the caller holds is still in flight. */
+    private boolean writingBack(int frame) {
+        CompletableFuture<Void> w = writesInFlight.get(region.tag(frame) - 1);
+        return w != null && !w.isDone();
+    }
 
     /**
      * Takes the dirty mask of a frame whose write-back flag the caller holds and adds its runs
@@ -425,24 +486,23 @@ public final class CacheEngine implements BlockCache {
                 batch.add(offset + at, region.buffer(), region.dataIndex(frame, at), lengths[i] << CacheRegion.LINE_SHIFT);
             }
         }
-        return new Taken(frame, taken, dirtyLines, address / slabSize);
+        return new Taken(frame, address >>> blockShift, dirtyLines, address / slabSize);
     }
 
     /**
-     * Sends one WRITEV of claim slab {@code slab} carrying the lines taken from {@code frames};
-     * releases their write-back flags when every replica acknowledged, or puts their lines back
-     * in the dirty masks when all failed.
+     * Sends one WRITEV of claim slab {@code slab} carrying the lines taken from {@code frames},
+     * and releases their write-back flags as soon as it is sent (the transport copied the bytes;
+     * in a region that outlives this process, once acknowledged): the write stays in flight by
+     * block until every replica acknowledged it. When all failed, the failure is kept for the next
+     * {@link #flush()} (the slab has no replica left to retry on).
      */
     private CompletableFuture<Void> send(long slab, WriteBatch batch, List<Taken> frames) {
         long bytes = batch.totalBytes();
         long start = System.nanoTime();
-        CompletableFuture<Void> sent;
-        try {
-            sent = router.writev(slab, batch);
-        } catch (RuntimeException e) {
-            sent = CompletableFuture.failedFuture(e);
-        }
-        return sent.whenComplete((ok, err) -> {
+        CompletableFuture<Void> sent = writev(slab, batch);
+        // in flight before the frames can be reused, so a miss on their blocks sees it
+        for (Taken t : frames) writesInFlight.put(t.block(), sent);
+        CompletableFuture<Void> acknowledged = sent.whenComplete((ok, err) -> {
             if (err == null) {
                 metrics.observeWriteback(System.nanoTime() - start);
                 metrics.writtenBackBytes.add(bytes);
@@ -453,12 +513,21 @@ public final class CacheEngine implements BlockCache {
                 }
             } else {
                 metrics.writebackErrors.increment();
-                for (Taken t : frames) {
-                    for (int w = 0; w < t.mask().length; w++) if (t.mask()[w] != 0) markDirtyBits(t.frame(), w, t.mask()[w]);
-                }
+                lostWriteBack.compareAndSet(null, err instanceof CompletionException && err.getCause() != null ? err.getCause() : err);
             }
-            for (Taken t : frames) region.endWriteBack(t.frame());
+            for (Taken t : frames) writesInFlight.remove(t.block(), sent);
+            if (!reuseOnSend) for (Taken t : frames) region.endWriteBack(t.frame());
         });
+        if (reuseOnSend) for (Taken t : frames) region.endWriteBack(t.frame());
+        return acknowledged;
+    }
+
+    private CompletableFuture<Void> writev(long slab, WriteBatch batch) {
+        try {
+            return router.writev(slab, batch);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
     }
 
     /**
@@ -477,11 +546,18 @@ public final class CacheEngine implements BlockCache {
             this.inFlight = inFlight;
         }
 
-        /** Adds a frame whose write-back flag the caller holds. */
-        void add(int frame) {
+        /**
+         * Adds a frame whose write-back flag the caller holds; false (and the flag released) when
+         * its block has a write-back in flight, which this one must not overtake.
+         */
+        boolean add(int frame) {
+            if (writingBack(frame)) {
+                region.endWriteBack(frame);
+                return false;
+            }
             WriteBatch spare = new WriteBatch(8);
             Taken t = take(frame, spare);
-            if (t == null) return;
+            if (t == null) return true;
             WriteBatch batch = batches.get(t.slab());
             if (batch != null && (batch.size() + spare.size() > COALESCED_MAX_SEGMENTS || batch.totalBytes() + spare.totalBytes() > COALESCED_MAX_BYTES)) {
                 sendGroup(t.slab());
@@ -490,10 +566,11 @@ public final class CacheEngine implements BlockCache {
             if (batch == null) {
                 batches.put(t.slab(), spare);
                 taken.put(t.slab(), new ArrayList<>(List.of(t)));
-                return;
+                return true;
             }
             for (int i = 0; i < spare.size(); i++) batch.add(spare.remoteOffset(i), spare.source(i), spare.sourceIndex(i), spare.length(i));
             taken.get(t.slab()).add(t);
+            return true;
         }
 
         private void sendGroup(long slab) {
@@ -510,16 +587,10 @@ public final class CacheEngine implements BlockCache {
         }
     }
 
-    private void markDirtyBits(int frame, int word, long bits) {
-        long old = region.orMask(frame, word, bits);
-        long fresh = bits & ~old;
-        metrics.dirtyLines.add(Long.bitCount(fresh));
-        if (old == 0 && fresh != 0) metrics.dirtyWords.increment();
-    }
-
     /**
      * Makes every write that completed before this call durable on every live replica: writes
-     * back all dirty frames and waits for write-backs already in flight.
+     * back all dirty frames and waits for write-backs already in flight. Throws when a write-back
+     * since the last flush reached no replica (its slab has none left): the lines it carried are lost.
      */
     public void flush() {
         ensureOpen();
@@ -527,14 +598,15 @@ public final class CacheEngine implements BlockCache {
     }
 
     private void flushAll() {
+        // in flight from frames possibly reused since; one request carries many blocks
+        List<CompletableFuture<Void>> pending = new ArrayList<>(new LinkedHashSet<>(writesInFlight.values()));
         Coalescer out = new Coalescer(new AtomicInteger());
         List<Integer> busy = new ArrayList<>();
         for (int f = 0; f < region.frameCount(); f++) {
             if (!region.isDirty(f) && (region.state(f) & CacheRegion.WRITEBACK) == 0) continue;
-            if (region.tryBeginWriteBack(f)) out.add(f);
-            else busy.add(f);
+            if (!region.tryBeginWriteBack(f) || !out.add(f)) busy.add(f);
         }
-        List<CompletableFuture<Void>> pending = out.finish();
+        pending.addAll(out.finish());
         RuntimeException failure = null;
         for (CompletableFuture<Void> p : pending) {
             try {
@@ -560,6 +632,12 @@ public final class CacheEngine implements BlockCache {
                     break;
                 }
             }
+        }
+        Throwable lost = lostWriteBack.getAndSet(null);
+        if (lost != null) { // the older failure, of lines whose frames were reused; this flush's own one rides along
+            RuntimeException e = rethrow("writing back lines of claim " + claim + " since the last flush", new CompletionException(lost));
+            if (failure != null && failure != e) e.addSuppressed(failure);
+            throw e;
         }
         if (failure != null) throw failure;
     }
