@@ -1,6 +1,7 @@
 package dev.farmem.agent;
 
 import dev.farmem.agent.metrics.AgentMetrics;
+import dev.farmem.agent.rdma.RdmaMetrics;
 import dev.farmem.agent.rdma.RdmaService;
 import dev.farmem.agent.region.SlabStore;
 import dev.farmem.agent.server.AgentServer;
@@ -26,6 +27,8 @@ public final class MemoryNodeAgent implements AutoCloseable {
     private final AgentServer server;
     private final TokenVerifier verifier;
     private volatile RdmaService rdma;
+    /** Registered with TCP's even when the agent serves TCP only: the documented names always exist (zero then). */
+    private final RdmaMetrics rdmaMetrics;
 
     private MemoryNodeAgent(AgentSettings settings, CollectorRegistry registry) {
         this.settings = settings;
@@ -34,6 +37,7 @@ public final class MemoryNodeAgent implements AutoCloseable {
         this.metrics = new AgentMetrics(registry, VERSION, "tcp-" + EventLoops.kind());
         metrics.region(store.capacity(), store.slabCount());
         metrics.slabsOwned(0);
+        this.rdmaMetrics = new RdmaMetrics(registry);
         this.server = AgentServer.start(settings.listen(), store, verifier, metrics, settings.maxFrameSize(), settings.maxSegments(),
                 settings.ioThreads(), settings.limits());
     }
@@ -62,7 +66,7 @@ public final class MemoryNodeAgent implements AutoCloseable {
      * Returns the RDMA endpoint; throws {@link IllegalStateException} saying why when RDMA cannot be served.
      */
     public synchronized Endpoint serveRdma(String host) {
-        if (rdma == null) rdma = RdmaService.start(new InetSocketAddress(host, endpoint().port()), store, verifier);
+        if (rdma == null) rdma = RdmaService.start(new InetSocketAddress(host, endpoint().port()), store, verifier, settings.limits(), rdmaMetrics);
         return rdma.endpoint();
     }
 

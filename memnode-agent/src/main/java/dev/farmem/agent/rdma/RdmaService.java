@@ -1,6 +1,7 @@
 package dev.farmem.agent.rdma;
 
 import dev.farmem.agent.region.SlabStore;
+import dev.farmem.agent.server.ConnectionLimits;
 import dev.farmem.agent.server.TokenVerifier;
 import dev.farmem.common.Endpoint;
 import dev.farmem.transport.rdma.DisniRuntime;
@@ -26,10 +27,12 @@ public interface RdmaService extends AutoCloseable {
     /**
      * Listens on {@code listen} (an address of an RDMA device: rdma_cm cannot listen on a wildcard or loopback
      * address through DiSNI) and serves {@code store}'s slabs. Throws {@link IllegalStateException} saying why when
-     * RDMA cannot be served here.
+     * RDMA cannot be served here. {@code limits} are the TCP server's: the HELLO timeout and the cap on connections
+     * that have not presented a HELLO hold for rdma_cm connections too.
      */
-    static RdmaService start(InetSocketAddress listen, SlabStore store, TokenVerifier verifier) {
+    static RdmaService start(InetSocketAddress listen, SlabStore store, TokenVerifier verifier, ConnectionLimits limits, RdmaMetrics metrics) {
         return DisniRuntime.create(RdmaService.class, "dev.farmem.agent.rdma.disni.RdmaAgentServer",
-                new Class<?>[] {InetSocketAddress.class, SlabStore.class, TokenVerifier.class}, listen, store, verifier);
+                new Class<?>[] {InetSocketAddress.class, SlabStore.class, TokenVerifier.class, ConnectionLimits.class, RdmaMetrics.class},
+                listen, store, verifier, limits, metrics);
     }
 }

@@ -11,7 +11,7 @@ import org.junit.platform.launcher.core.LauncherFactory;
 import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 
 /**
- * Runs one test class with JUnit's launcher and prints one line per test ({@code GUEST-TEST PASSED|FAILED|SKIPPED
+ * Runs test classes with JUnit's launcher and prints one line per test ({@code GUEST-TEST PASSED|FAILED|SKIPPED
  * name: why}): how the RDMA guest runs the transport contract and the host reads its results. Exits 0 when every
  * test passed.
  */
@@ -36,7 +36,9 @@ public final class GuestJUnit {
             }
         };
         Launcher launcher = LauncherFactory.create();
-        launcher.execute(LauncherDiscoveryRequestBuilder.request().selectors(DiscoverySelectors.selectClass(args[0])).build(), summary, lines);
+        var request = LauncherDiscoveryRequestBuilder.request();
+        for (String c : args) request.selectors(DiscoverySelectors.selectClass(c));
+        launcher.execute(request.build(), summary, lines);
         PrintWriter out = new PrintWriter(System.out, true);
         summary.getSummary().printTo(out);
         summary.getSummary().printFailuresTo(out, 30);

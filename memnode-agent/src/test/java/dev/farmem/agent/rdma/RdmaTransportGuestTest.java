@@ -21,7 +21,8 @@ import org.junit.jupiter.api.TestFactory;
 
 /**
  * The transport contract on RDMA, for real: one boot of the e2e/rdma-vm guest (Soft-RoCE) runs
- * {@link RdmaTransportContract} and every contract test comes back here as a test of its own. Skipped, saying why,
+ * {@link RdmaTransportContract} and the agent's limits on RDMA ({@link RdmaAgentHardening}), and every test comes back
+ * here as a test of its own. Skipped, saying why,
  * under -Dfarmem.e2e.skip=true (a guest run takes minutes under TCG), without root, or where the guest cannot start.
  */
 class RdmaTransportGuestTest {
@@ -29,10 +30,12 @@ class RdmaTransportGuestTest {
     private static final Pattern LINE = Pattern.compile("(?m)^GUEST-TEST (SUCCESSFUL|FAILED|ABORTED|SKIPPED) ([^:\\n]+?)(?:: (.*))?$");
 
     @TestFactory
-    Stream<DynamicTest> theTransportContractHoldsOnRdma() throws Exception {
+    Stream<DynamicTest> theTransportContractAndTheAgentsLimitsHoldOnRdma() throws Exception {
         String out = guest();
         List<DynamicTest> tests = new ArrayList<>();
-        for (Method m : TransportContract.class.getDeclaredMethods()) {
+        List<Method> methods = new ArrayList<>(Arrays.asList(TransportContract.class.getDeclaredMethods()));
+        methods.addAll(Arrays.asList(RdmaAgentHardening.class.getDeclaredMethods()));
+        for (Method m : methods) {
             if (!m.isAnnotationPresent(Test.class)) continue;
             String name = m.getName() + "()";
             tests.add(DynamicTest.dynamicTest(m.getName(), () -> {
@@ -57,17 +60,18 @@ class RdmaTransportGuestTest {
         Assumptions.assumeTrue("root".equals(System.getProperty("user.name")), "e2e/rdma-vm installs its packages and boots QEMU as root");
         Path script = Path.of("..", "e2e", "rdma-vm").toAbsolutePath().normalize();
         Assumptions.assumeTrue(Files.isExecutable(script), "no " + script + " (the test runs in the memnode-agent module's directory)");
-        List<String> argv = new ArrayList<>(Arrays.asList(script.toString(), "--timeout", "900", "--",
+        List<String> argv = new ArrayList<>(Arrays.asList(script.toString(), "--timeout", "1500", "--",
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:+ErrorFileToStdout",
                 "--add-exports", "java.base/sun.nio.ch=ALL-UNNAMED",
                 "-Xmx768m", "-XX:MaxDirectMemorySize=512m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-cp", System.getProperty("java.class.path"), GuestJUnit.class.getName(), RdmaTransportContract.class.getName()));
+                "-cp", System.getProperty("java.class.path"), GuestJUnit.class.getName(), RdmaTransportContract.class.getName(),
+                RdmaAgentHardening.class.getName()));
         String crashed = null;
         for (int attempt = 1; attempt <= 2; attempt++) {
             Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
             p.getOutputStream().close();
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(960, TimeUnit.SECONDS)) {
+            if (!p.waitFor(1560, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
                 throw new AssertionError("e2e/rdma-vm did not finish; its output so far:\n" + out);
             }

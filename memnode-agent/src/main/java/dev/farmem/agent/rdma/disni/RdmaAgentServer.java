@@ -6,8 +6,11 @@ import com.ibm.disni.verbs.IbvCQ;
 import com.ibm.disni.verbs.IbvWC;
 import com.ibm.disni.verbs.SVCPollCq;
 import com.ibm.disni.verbs.SVCReqNotify;
+import dev.farmem.agent.rdma.RdmaMetrics;
+import dev.farmem.agent.rdma.RdmaMetrics.Refused;
 import dev.farmem.agent.rdma.RdmaService;
 import dev.farmem.agent.region.SlabStore;
+import dev.farmem.agent.server.ConnectionLimits;
 import dev.farmem.agent.server.TokenVerifier;
 import dev.farmem.common.Endpoint;
 import dev.farmem.common.token.CapabilityToken;
@@ -17,6 +20,7 @@ import dev.farmem.transport.TransportException;
 import dev.farmem.transport.rdma.RdmaProtocol;
 import dev.farmem.transport.rdma.disni.Messages;
 import dev.farmem.transport.rdma.disni.QpEndpoint;
+import dev.farmem.transport.wire.Protocol;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -24,6 +28,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,6 +40,12 @@ import org.slf4j.LoggerFactory;
  * revokes the slab's registration ({@link SlabStore#onTakeover}), so an older runtime's next READ or WRITE fails in its
  * NIC with a remote access error, which its transport reports as FENCED.
  *
+ * <p>What one peer may cost is bounded as on TCP ({@link ConnectionLimits}): a connection has
+ * {@link ConnectionLimits#helloTimeout()} to present its HELLO, at most {@link ConnectionLimits#maxUnauthenticated()}
+ * connections wait for theirs at a time (more get CONNECTION_CLOSED at once), a HELLO longer than the longest token
+ * is refused (and one longer than a receive buffer fails in the NIC), anything before HELLO is refused, and a
+ * refused token gets the code TCP would send. Each refusal is an ERROR message, then a disconnect.
+ *
  * <p>Threads: one accepting, one per connection (it blocks on its completion channel: control messages only).
  */
 public final class RdmaAgentServer implements RdmaService {
@@ -42,9 +53,14 @@ public final class RdmaAgentServer implements RdmaService {
     private static final Logger log = LoggerFactory.getLogger(RdmaAgentServer.class);
     private static final int CONNECT_TIMEOUT_MS = 10_000;
     private static final int POLL_MS = 100;
+    /** The largest HELLO message: its header, the token's length and the longest token. */
+    static final int HELLO_BYTES = RdmaProtocol.HEADER + 2 + Protocol.MAX_TOKEN_LENGTH;
 
     private final SlabStore store;
     private final TokenVerifier verifier;
+    private final ConnectionLimits limits;
+    private final RdmaMetrics metrics;
+    private final AtomicInteger unauthenticated = new AtomicInteger();
     private final RdmaPassiveEndpointGroup<QpEndpoint> group;
     private final RdmaServerEndpoint<QpEndpoint> listener;
     private final SlabKeys keys;
@@ -53,9 +69,12 @@ public final class RdmaAgentServer implements RdmaService {
     private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
-    public RdmaAgentServer(InetSocketAddress listen, SlabStore store, TokenVerifier verifier) throws Exception {
+    public RdmaAgentServer(InetSocketAddress listen, SlabStore store, TokenVerifier verifier, ConnectionLimits limits, RdmaMetrics metrics)
+            throws Exception {
         this.store = store;
         this.verifier = verifier;
+        this.limits = limits;
+        this.metrics = metrics;
         int queue = RdmaProtocol.RECV_BUFFERS + RdmaProtocol.SEND_BUFFERS + 4;
         this.group = new RdmaPassiveEndpointGroup<>(CONNECT_TIMEOUT_MS, queue, 1, 2 * queue);
         group.getConnParam().setRnr_retry_count((byte) 7);
@@ -75,7 +94,7 @@ public final class RdmaAgentServer implements RdmaService {
         }
         InetSocketAddress bound = (InetSocketAddress) listener.getSrcAddr();
         this.endpoint = new Endpoint(listen.getAddress().getHostAddress(), bound != null && bound.getPort() != 0 ? bound.getPort() : listen.getPort());
-        this.keys = new SlabKeys(store, listener.getPd());
+        this.keys = new SlabKeys(store, listener.getPd(), metrics);
         store.onTakeover(keys::revoke);
         this.acceptor = new Thread(this::acceptLoop, "farmem-rdma-accept-" + endpoint);
         acceptor.setDaemon(true);
@@ -119,6 +138,8 @@ public final class RdmaAgentServer implements RdmaService {
             }
             Connection c = (Connection) ep.attachment();
             connections.add(c);
+            metrics.connectionOpened();
+            c.admit();
             c.start();
         }
     }
@@ -130,6 +151,11 @@ public final class RdmaAgentServer implements RdmaService {
         private Messages messages;
         private IbvCQ cq;
         private volatile boolean stopping;
+        /** Counted among the connections waiting for their HELLO, until it arrives or the connection ends. */
+        private boolean waitingForHello;
+        /** Over the cap on unauthenticated connections: refused as soon as its thread runs. */
+        private boolean overLimit;
+        private long helloDeadline;
 
         Connection(QpEndpoint ep) {
             this.ep = ep;
@@ -142,6 +168,22 @@ public final class RdmaAgentServer implements RdmaService {
         void init(QpEndpoint e) throws IOException {
             messages = new Messages(e);
             cq = e.getCqProvider().getCQ();
+        }
+
+        /** Counts the connection among those waiting for a HELLO, and starts its HELLO timeout. On the accepting thread. */
+        void admit() {
+            waitingForHello = true;
+            int now = unauthenticated.incrementAndGet();
+            metrics.unauthenticated(now);
+            overLimit = now > limits.maxUnauthenticated();
+            helloDeadline = System.nanoTime() + limits.helloTimeout().toNanos();
+        }
+
+        /** The HELLO arrived, or the connection ended: it no longer counts as waiting. */
+        private void helloOrGone() {
+            if (!waitingForHello) return;
+            waitingForHello = false;
+            metrics.unauthenticated(unauthenticated.decrementAndGet());
         }
 
         void start() {
@@ -165,7 +207,21 @@ public final class RdmaAgentServer implements RdmaService {
             try {
                 poll = cq.poll(wcs, wcs.length);
                 notify = cq.reqNotification(false);
+                if (overLimit) {
+                    metrics.refused(Refused.UNAUTHENTICATED_LIMIT);
+                    log.warn("refused an RDMA connection: {} connections are already waiting to present a HELLO, the limit (--max-unauthenticated)",
+                            limits.maxUnauthenticated());
+                    refuse(new TransportException(ErrorCode.CONNECTION_CLOSED, "the node has " + limits.maxUnauthenticated()
+                            + " connections waiting to present a HELLO, its limit: try again"));
+                }
                 while (!stopping && !closed) {
+                    // A connection that never presents a token must not hold a slot (a QP, a thread) forever.
+                    if (waitingForHello && System.nanoTime() - helloDeadline > 0) {
+                        metrics.refused(Refused.HELLO_TIMEOUT);
+                        refuse(new TransportException(ErrorCode.UNAUTHENTICATED, "no HELLO within " + limits.helloTimeout().toMillis()
+                                + " ms of connecting"));
+                        break;
+                    }
                     int n = poll.execute().getPolls();
                     for (int i = 0; i < n; i++) handle(wcs[i]);
                     if (n > 0) continue;
@@ -192,15 +248,36 @@ public final class RdmaAgentServer implements RdmaService {
                 return;
             }
             if (!ok) {
-                stopping = true; // the client went away: its QP flushed our receives
+                // The client went away (its QP flushed our receives), or sent more than a receive buffer holds.
+                if (waitingForHello && wc.getStatus() == IbvWC.IbvWcStatus.IBV_WC_LOC_LEN_ERR.ordinal()) metrics.refused(Refused.HELLO_TOO_LARGE);
+                stopping = true;
                 return;
             }
             ByteBuffer in = messages.received(id);
             int length = wc.getByte_len();
             try {
                 short type = RdmaProtocol.type(in, length);
+                if (waitingForHello && type != RdmaProtocol.HELLO) {
+                    metrics.refused(Refused.BEFORE_HELLO);
+                    throw new TransportException(ErrorCode.UNAUTHENTICATED, "message type " + type + " before HELLO: present a token first");
+                }
                 switch (type) {
-                    case RdmaProtocol.HELLO -> hello(RdmaProtocol.helloToken(in, length));
+                    case RdmaProtocol.HELLO -> {
+                        if (!waitingForHello) throw new TransportException(ErrorCode.BAD_FRAME, "a second HELLO on one connection: connect again");
+                        helloOrGone();
+                        // The same bound as TCP's first frame: nothing longer than the longest token is read as one.
+                        if (length > HELLO_BYTES) {
+                            metrics.refused(Refused.HELLO_TOO_LARGE);
+                            throw new TransportException(ErrorCode.FRAME_TOO_LARGE, "a HELLO of " + length + " bytes, the longest is " + HELLO_BYTES
+                                    + " (a token of " + Protocol.MAX_TOKEN_LENGTH + " characters)");
+                        }
+                        try {
+                            hello(RdmaProtocol.helloToken(in, length));
+                        } catch (TransportException refused) {
+                            metrics.refusedToken(refused.code());
+                            throw refused;
+                        }
+                    }
                     case RdmaProtocol.PING -> {
                         long ping = RdmaProtocol.pingId(in);
                         int s = takeSend();
@@ -278,7 +355,8 @@ public final class RdmaAgentServer implements RdmaService {
         }
 
         private void teardown() {
-            connections.remove(this);
+            helloOrGone();
+            if (connections.remove(this)) metrics.connectionClosed();
             try {
                 ep.close();
             } catch (Exception e) {

@@ -2,6 +2,7 @@ package dev.farmem.agent.rdma.disni;
 
 import com.ibm.disni.verbs.IbvMr;
 import com.ibm.disni.verbs.IbvPd;
+import dev.farmem.agent.rdma.RdmaMetrics;
 import dev.farmem.agent.region.SlabStore;
 import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.TransportException;
@@ -20,12 +21,14 @@ final class SlabKeys implements AutoCloseable {
 
     private final SlabStore store;
     private final IbvPd pd;
+    private final RdmaMetrics metrics;
     private final IbvMr[] readWrite;
     private final IbvMr[] readOnly;
 
-    SlabKeys(SlabStore store, IbvPd pd) {
+    SlabKeys(SlabStore store, IbvPd pd, RdmaMetrics metrics) {
         this.store = store;
         this.pd = pd;
+        this.metrics = metrics;
         this.readWrite = new IbvMr[store.slabCount()];
         this.readOnly = new IbvMr[store.slabCount()];
     }
@@ -36,6 +39,7 @@ final class SlabKeys implements AutoCloseable {
         if (table[slab] == null) {
             try {
                 table[slab] = pd.regMr(store.slab(slab), writable ? RW : RO).execute().free().getMr();
+                metrics.registered();
             } catch (IOException e) {
                 throw new TransportException(ErrorCode.INTERNAL, "cannot register slab " + slab + " for RDMA: " + e.getMessage()
                         + " (an agent serving RDMA needs locked memory: CAP_IPC_LOCK or ulimit -l unlimited)");
@@ -46,26 +50,28 @@ final class SlabKeys implements AutoCloseable {
 
     /** Drops the slab's registrations (a takeover): every key handed out for it stops working. */
     synchronized void revoke(int slab) {
-        deregister(readWrite, slab);
-        deregister(readOnly, slab);
+        if (deregister(readWrite, slab) | deregister(readOnly, slab)) metrics.revoked();
     }
 
-    private static void deregister(IbvMr[] table, int slab) {
+    /** True when the slab had a registration in {@code table}. */
+    private static boolean deregister(IbvMr[] table, int slab) {
         IbvMr mr = table[slab];
-        if (mr == null) return;
+        if (mr == null) return false;
         table[slab] = null;
         try {
             mr.deregMr().execute().free();
         } catch (IOException e) {
             throw new IllegalStateException("cannot deregister slab " + slab + ": its old key would stay valid: " + e.getMessage(), e);
         }
+        return true;
     }
 
     @Override
     public synchronized void close() {
         for (int s = 0; s < readWrite.length; s++) {
             try {
-                revoke(s);
+                deregister(readWrite, s);
+                deregister(readOnly, s);
             } catch (IllegalStateException e) {
                 // closing the process's device context releases it anyway
             }
