@@ -60,7 +60,7 @@ final class RdmaGuest {
             crashed = out;
         }
         String report = crashed;
-        Assumptions.abort(() -> "the guest's JVM crashed twice (a SIGSEGV seen under TCG emulation, cause not found yet); "
+        Assumptions.abort(() -> "the guest's JVM crashed twice (a SIGSEGV in JIT code it had just installed, seen with multi-threaded TCG; see the RDMA test bed in e2e/README.md); "
                 + "the crash report is in the test output:\n" + report.lines().limit(12).reduce("", (x, y) -> x + y + "\n"));
         throw new AssertionError("unreachable");
     }
