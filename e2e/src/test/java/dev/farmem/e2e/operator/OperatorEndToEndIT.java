@@ -260,9 +260,48 @@ class OperatorEndToEndIT {
         System.out.printf("FIGURE node stopped -> replacement Ready: %.1f s%n", Duration.between(start, Instant.now()).toMillis() / 1000.0);
         assertThat(claim("demo-cache").getStatus().phase).isEqualTo(FarMemoryClaimStatus.BOUND);
 
-        try (FarMemory mem = FarMemory.open(binding, FarMemoryOptions.defaults().cacheBytes(1L << 20))) {
+        // The claim heals: each replica on the lost node is replaced by a new one, filled agent to agent.
+        long lostBytes = binding.extents().stream().filter(e -> e.replicas().stream().anyMatch(r -> r.node().equals(victim)))
+                .mapToLong(e -> e.count() * binding.slabSize()).sum();
+        await("claim back to its replication", () -> {
+            FarMemoryClaimStatus s = claim("demo-cache").getStatus();
+            return !isTrue(s.conditions, "Degraded") && s.extents.stream().allMatch(e -> e.replicas.size() == 2
+                    && e.replicas.stream().noneMatch(r -> r.node.equals(victim) || Boolean.TRUE.equals(r.filling)));
+        });
+        double healSeconds = Duration.between(start, Instant.now()).toMillis() / 1000.0;
+        System.out.printf("FIGURE node stopped -> claim back to replication 2: %.1f s for %d MiB of lost replicas (%.0f s per GiB, Lost detection included)%n",
+                healSeconds, lostBytes >> 20, healSeconds / (lostBytes / (double) (1L << 30)));
+        System.out.println(kubectl.run("get", "events", "-n", "default", "--field-selector", "involvedObject.name=demo-cache").out());
+        await("the binding Secret names the new replicas, complete", () -> {
+            Binding h = BindingSecret.read(bindingSecret("demo-cache"));
+            return h != null && !h.nodes().containsKey(victim) && h.extents().stream().allMatch(e -> e.replicas().size() == 2
+                    && e.replicas().stream().noneMatch(Binding.Replica::filling));
+        });
+        Binding healed = BindingSecret.read(bindingSecret("demo-cache"));
+        assertThat(healed.epoch()).isGreaterThan(binding.epoch());
+        try (FarMemory mem = FarMemory.open(healed, FarMemoryOptions.defaults().cacheBytes(1L << 20))) {
             FarLongArray longs = mem.longArray(0, (64L << 20) / 8);
-            for (long i = 0; i < longs.length(); i += 4099) assertThat(longs.get(i)).as("long %d after losing a replica", i).isEqualTo(i * 7);
+            for (long i = 0; i < longs.length(); i += 4099) assertThat(longs.get(i)).as("long %d after the claim healed", i).isEqualTo(i * 7);
+        }
+        // The new replicas alone hold the data: a binding of only the replicas that did not exist before the loss.
+        Set<String> before = new HashSet<>();
+        binding.extents().forEach(e -> e.replicas().forEach(r -> before.add(r.node() + "/" + (r.firstSlab()))));
+        for (Binding.Extent e : healed.extents()) {
+            for (Binding.Replica r : e.replicas()) {
+                if (before.contains(r.node() + "/" + r.firstSlab())) continue;
+                Binding alone = new Binding(healed.version(), healed.pool(), healed.claim(), healed.claimUid(), healed.epoch(), healed.transport(),
+                        healed.sizeBytes(), healed.slabSize(), healed.blockSize(), healed.nodes(),
+                        healed.extents().stream().map(x -> new Binding.Extent(x.firstSlab(), x.count(), List.of(x == e ? r : x.replicas().get(0)))).toList())
+                        .validate();
+                try (FarMemory mem = FarMemory.open(alone, FarMemoryOptions.defaults().cacheBytes(1L << 20))) {
+                    FarLongArray longs = mem.longArray(0, (64L << 20) / 8);
+                    long first = e.firstSlab() * healed.slabSize() / 8;
+                    long end = (e.firstSlab() + e.count()) * healed.slabSize() / 8;
+                    for (long i = (first + 4098) / 4099 * 4099; i < end; i += 4099) {
+                        assertThat(longs.get(i)).as("long %d from the new replica on %s alone", i, r.node()).isEqualTo(i * 7);
+                    }
+                }
+            }
         }
         if (!cluster.isLocal()) return;
 
@@ -276,7 +315,7 @@ class OperatorEndToEndIT {
         System.out.printf("FIGURE node stopped -> rebooted node serving again: %.1f s%n", Duration.between(start, Instant.now()).toMillis() / 1000.0);
         kubectl.run("patch", "farmemorypool", "rack-a", "--type=merge", "-p", "{\"spec\":{\"capacity\":{\"maxNodes\":3}}}").check();
         await("3 agents again", () -> "3/3".equals(pool().getStatus().readyNodes) && isTrue(pool().getStatus().conditions, "Ready"));
-        try (FarMemory mem = FarMemory.open(binding, FarMemoryOptions.defaults().cacheBytes(1L << 20))) {
+        try (FarMemory mem = FarMemory.open(BindingSecret.read(bindingSecret("demo-cache")), FarMemoryOptions.defaults().cacheBytes(1L << 20))) {
             FarLongArray longs = mem.longArray(0, (64L << 20) / 8);
             for (long i = 0; i < longs.length(); i += 4099) assertThat(longs.get(i)).as("long %d after the node came back", i).isEqualTo(i * 7);
         }
