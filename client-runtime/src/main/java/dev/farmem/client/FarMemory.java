@@ -46,8 +46,15 @@ public final class FarMemory implements AutoCloseable {
     private final ClientMetrics metrics;
     private final Transport ownedTransport;
     private final int trackingGranularity;
+    /** Renews the tokens from the binding file, when opened from one; null otherwise. */
+    private final TokenRenewer renewer;
 
     private FarMemory(Binding binding, FarMemoryOptions options) {
+        this(binding, options, null);
+    }
+
+    /** @param bindingFile where {@code binding} was read, watched for renewed tokens; null when it came from no file */
+    private FarMemory(Binding binding, FarMemoryOptions options, Path bindingFile) {
         binding.validate();
         if (!"tcp".equals(binding.transport()) && binding.transport() != null && options.transport() == null) {
             throw new IllegalArgumentException("transport '" + binding.transport() + "' of claim " + binding.claim()
@@ -84,6 +91,7 @@ public final class FarMemory implements AutoCloseable {
             if (ownedTransport != null) ownedTransport.close();
             throw e;
         }
+        this.renewer = bindingFile == null ? null : new TokenRenewer(bindingFile, binding, router, options.bindingPollMillis());
     }
 
     private FarMemory(SidecarClient sidecar) {
@@ -96,6 +104,7 @@ public final class FarMemory implements AutoCloseable {
         this.router = null;
         this.metrics = null;
         this.ownedTransport = null;
+        this.renewer = null; // the sidecar watches the binding
     }
 
     /**
@@ -119,9 +128,13 @@ public final class FarMemory implements AutoCloseable {
         return new FarMemory(binding, options);
     }
 
-    /** Opens the binding in a file, or in a mounted binding Secret directory. */
+    /**
+     * Opens the binding in a file, or in a mounted binding Secret directory, and reads it again every
+     * {@link FarMemoryOptions#bindingPollMillis} for the tokens the operator renews: they are short-lived
+     * (minutes), and the far memory moves to the renewed ones without failing a request.
+     */
     public static FarMemory open(Path binding, FarMemoryOptions options) {
-        return new FarMemory(Binding.read(binding), options);
+        return new FarMemory(Binding.read(binding), options, binding);
     }
 
     public static FarMemory open(Path binding) {
@@ -212,6 +225,7 @@ public final class FarMemory implements AutoCloseable {
     @Override
     public void close() {
         try {
+            if (renewer != null) renewer.close();
             engine.close();
         } finally {
             if (ownedTransport != null) ownedTransport.close();

@@ -17,6 +17,7 @@ public final class FarMemoryOptions {
     private boolean backgroundFlusher = true;
     private double flusherLowWatermark = 0.10;
     private long requestTimeoutMillis = 10_000;
+    private long bindingPollMillis = 1_000;
     private CollectorRegistry registry;
     private Supplier<Transport> transport;
 
@@ -70,6 +71,16 @@ public final class FarMemoryOptions {
         return this;
     }
 
+    /**
+     * How often a far memory opened from a binding file reads it for renewed tokens (default 1 s). The operator renews
+     * tokens at half their life (minutes), so the default picks them up long before the old ones expire.
+     */
+    public FarMemoryOptions bindingPollMillis(long millis) {
+        if (millis < 10) throw new IllegalArgumentException("binding poll interval must be at least 10 ms, got " + millis);
+        this.bindingPollMillis = millis;
+        return this;
+    }
+
     /** Where the {@code farmem_client_*} metrics are registered (default: a fresh registry per far memory). */
     public FarMemoryOptions registry(CollectorRegistry registry) {
         this.registry = registry;
@@ -91,6 +102,7 @@ public final class FarMemoryOptions {
     public boolean backgroundFlusher() { return backgroundFlusher; }
     public double flusherLowWatermark() { return flusherLowWatermark; }
     public long requestTimeoutMillis() { return requestTimeoutMillis; }
+    public long bindingPollMillis() { return bindingPollMillis; }
     public CollectorRegistry registry() { return registry; }
     public Supplier<Transport> transport() { return transport; }
 }

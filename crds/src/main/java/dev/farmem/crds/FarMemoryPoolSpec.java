@@ -66,6 +66,17 @@ public class FarMemoryPoolSpec {
 
     public Hugepages hugepages;
 
+    /**
+     * How long the tokens in a claim's binding live, in seconds. The operator renews them through the binding Secret once
+     * they are past half their life, and a running client picks the new ones up. An agent never learns that a claim was
+     * deleted: its tokens stop working at most this long after the deletion (plus the clock difference between the
+     * operator's and the agents' machines). At least 60, so a quarter of it covers the kubelet's refresh of a mounted Secret.
+     */
+    @Default("600")
+    @Min(60)
+    @Max(2592000)
+    public Integer tokenTtlSeconds = 600;
+
     public static class Capacity {
         /** The region each agent serves. */
         @Required

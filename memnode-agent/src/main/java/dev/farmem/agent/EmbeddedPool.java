@@ -141,20 +141,34 @@ public final class EmbeddedPool implements AutoCloseable {
      * tokens. Agents then refuse the older binding's tokens ({@code FENCED}).
      */
     public synchronized Binding reattach(Binding old) {
+        return withTokens(old, grantsOf(old));
+    }
+
+    /**
+     * The same attach with its tokens renewed, as the operator renews them through the binding Secret: same claim, slabs
+     * and epoch, tokens that expire {@code life} from now.
+     */
+    public synchronized Binding renew(Binding b, Duration life) {
+        return withTokens(b, grantsOf(b), b.epoch(), System.currentTimeMillis() + life.toMillis());
+    }
+
+    private Map<Integer, List<SlabRange>> grantsOf(Binding b) {
         Map<Integer, List<Integer>> slabsOnAgent = new TreeMap<>();
-        for (Binding.Extent e : old.extents()) {
+        for (Binding.Extent e : b.extents()) {
             for (Binding.Replica r : e.replicas()) {
                 for (int i = 0; i < e.count(); i++) slabsOnAgent.computeIfAbsent(index(r.node()), k -> new ArrayList<>()).add(r.firstSlab() + i);
             }
         }
         Map<Integer, List<SlabRange>> granted = new LinkedHashMap<>();
         slabsOnAgent.forEach((a, list) -> granted.put(a, ranges(list)));
-        return withTokens(old, granted);
+        return granted;
     }
 
     private Binding withTokens(Binding b, Map<Integer, List<SlabRange>> granted) {
-        long epoch = epochs.incrementAndGet();
-        long expires = System.currentTimeMillis() + TOKEN_LIFETIME.toMillis();
+        return withTokens(b, granted, epochs.incrementAndGet(), System.currentTimeMillis() + TOKEN_LIFETIME.toMillis());
+    }
+
+    private Binding withTokens(Binding b, Map<Integer, List<SlabRange>> granted, long epoch, long expires) {
         Map<String, Binding.Node> nodes = new TreeMap<>();
         granted.forEach((a, ranges) -> nodes.put(name(a), new Binding.Node(endpoints.get(a).toString(),
                 issuer.issue(new CapabilityToken(name(a), incarnations.get(a), b.claimUid(), epoch, ranges, Rights.READ_WRITE, expires)))));

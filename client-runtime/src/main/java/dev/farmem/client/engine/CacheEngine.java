@@ -89,6 +89,11 @@ public final class CacheEngine implements BlockCache {
     private final boolean reuseOnSend;
     private volatile boolean closed;
 
+    /** Where the engine's reads and writes go; its tokens are renewed in place ({@link ReplicaRouter#renewTokens}). */
+    public ReplicaRouter router() {
+        return router;
+    }
+
     /** An engine over a region that may outlive this process (a sidecar's): frames are reused only once their write-back is acknowledged. */
     public CacheEngine(CacheRegion region, ReplicaRouter router, ClientMetrics metrics, String claim, long claimBytes,
                        long slabSize, int trackingGranularity, int prefetchDepth, boolean backgroundFlusher,

@@ -45,7 +45,10 @@ public final class ReplicaRouter implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ReplicaRouter.class);
 
     private final Binding binding;
+    private final Transport transport;
     private final String[] nodeNames;
+    /** Per node, the token its connection presented (renewed by {@link #renewTokens}). */
+    private final String[] tokens;
     private final AtomicReferenceArray<MemoryNodeConnection> connections;
     /** Per claim slab: node index and remote slab of each replica. */
     private final int[][] slabNodes;
@@ -60,9 +63,12 @@ public final class ReplicaRouter implements AutoCloseable {
 
     public ReplicaRouter(Binding binding, Transport transport, LongAdder replicaFailures, long timeoutMillis) {
         this.binding = binding;
+        this.transport = transport;
         this.replicaFailures = replicaFailures;
         this.timeoutMillis = timeoutMillis;
         this.nodeNames = binding.nodes().keySet().toArray(new String[0]);
+        this.tokens = new String[nodeNames.length];
+        for (int i = 0; i < nodeNames.length; i++) tokens[i] = binding.nodes().get(nodeNames[i]).token();
         Map<String, Integer> index = new HashMap<>();
         for (int i = 0; i < nodeNames.length; i++) index.put(nodeNames[i], i);
         int slabs = Math.toIntExact(binding.slabCount());
@@ -187,6 +193,54 @@ public final class ReplicaRouter implements AutoCloseable {
         }
         done.run();
         return result;
+    }
+
+    /**
+     * Presents renewed tokens: when {@code renewed} is this router's attach with new tokens (same claim uid, epoch, extents,
+     * nodes and endpoints), each live node gets a new connection with its new token, which takes the old one's place; the
+     * old one closes once every request it carries has finished or timed out (twice the request timeout), so no request
+     * in flight fails. The old tokens still have half their life then. A node that refuses its new token keeps its old
+     * connection (it works until the old token expires) and the refusal is logged. A replica already taken out stays out.
+     *
+     * @return false, changing nothing, when {@code renewed} is not a renewal of this attach (it needs a new router)
+     */
+    public synchronized boolean renewTokens(Binding renewed) {
+        if (!sameAttachExceptTokens(renewed)) return false;
+        for (int i = 0; i < nodeNames.length; i++) {
+            Binding.Node fresh = renewed.nodes().get(nodeNames[i]);
+            if (connections.get(i) == null || fresh.token().equals(tokens[i])) continue;
+            MemoryNodeConnection next;
+            try {
+                next = transport.connect(Endpoint.parse(fresh.endpoint()), fresh.token()).get(timeoutMillis, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return true;
+            } catch (Exception e) {
+                LOG.warn("memory node {} of claim {} refused the renewed token, the old one is used until it expires: {}", nodeNames[i],
+                        binding.claim(), unwrap(e).getMessage());
+                continue;
+            }
+            MemoryNodeConnection old = connections.get(i);
+            if (old == null || !connections.compareAndSet(i, old, next)) {
+                next.close(); // the replica failed meanwhile: it stays out
+                continue;
+            }
+            tokens[i] = fresh.token();
+            CompletableFuture.delayedExecutor(2 * timeoutMillis, TimeUnit.MILLISECONDS).execute(old::close);
+        }
+        return true;
+    }
+
+    /** Whether {@code other} binds what this router serves, apart from the tokens. */
+    private boolean sameAttachExceptTokens(Binding other) {
+        if (!binding.claimUid().equals(other.claimUid()) || binding.epoch() != other.epoch() || !binding.extents().equals(other.extents())
+                || !binding.nodes().keySet().equals(other.nodes().keySet())) {
+            return false;
+        }
+        for (String n : nodeNames) {
+            if (!binding.nodes().get(n).endpoint().equals(other.nodes().get(n).endpoint())) return false;
+        }
+        return true;
     }
 
     private void fail(int node, String what, Throwable err) {

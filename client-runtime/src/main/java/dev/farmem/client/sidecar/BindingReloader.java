@@ -17,9 +17,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Watches the binding (the mounted Secret) and, when the tokens or endpoints of the same claim
- * change, rebuilds the engine over the same region with new connections. Lines the old tokens
- * could not write back stay dirty and go out with the new ones. A binding of another claim or
+ * Watches the binding (the mounted Secret). Renewed tokens of the same attach (the operator renews
+ * them at half their life) go to the engine's router, which moves to new connections with them while
+ * requests go on ({@link dev.farmem.client.engine.ReplicaRouter#renewTokens}). Any other change of
+ * the same claim (a new epoch, endpoints, placement) rebuilds the engine over the same region with
+ * new connections; lines the old tokens could not write back stay dirty and go out with the new ones. A binding of another claim or
  * geometry is refused (logged once): the pod must restart to use it.
  *
  * <p>Thread: its own, {@code farmem-sidecar-binding}, which both reads the file and reloads; a
@@ -68,6 +70,12 @@ final class BindingReloader implements AutoCloseable {
                 LOG.error("binding {} now describes another claim ({} uid {}, {} bytes): this sidecar keeps serving claim {}; restart the pod "
                         + "to use the new claim", path, fresh.claim(), fresh.claimUid(), fresh.sizeBytes(), now.claim());
                 rejected = fresh;
+                return;
+            }
+            if (current.engine().router().renewTokens(fresh)) {
+                // Renewed tokens of the same attach (every few minutes): new connections, same engine, no pause.
+                current.tokensRenewed(fresh);
+                LOG.info("tokens of claim {} renewed", fresh.claim());
                 return;
             }
             reload(fresh);

@@ -46,6 +46,11 @@ final class CurrentEngine {
         this.binding = b;
     }
 
+    /** The engine's router now presents the renewed tokens of {@code b}; the engine and metrics stay. */
+    void tokensRenewed(Binding b) {
+        this.binding = b;
+    }
+
     /** Writes back every dirty line in the shared cache, whoever wrote it. */
     void flush() {
         ReentrantReadWriteLock.ReadLock l = lock.readLock();

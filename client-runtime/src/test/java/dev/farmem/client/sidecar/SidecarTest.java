@@ -251,6 +251,31 @@ class SidecarTest {
     }
 
     @Test
+    void renewedTokensAreUsedOnNewConnectionsAndTheSidecarOutlivesTheTokensItStartedWith() throws Exception {
+        Binding b = pool.renew(bind("renewal", MIB), java.time.Duration.ofSeconds(10));
+        Files.writeString(bindingFile, b.toJson());
+        try (Sidecar sidecar = Sidecar.start(b, options().bindingPath(bindingFile).bindingPollMillis(20));
+             FarMemory mem = FarMemory.attach(sidecar.directory(), 5_000)) {
+            Binding renewed = b;
+            for (int round = 1; round <= 3; round++) {
+                renewed = pool.renew(renewed, java.time.Duration.ofSeconds(10));
+                Path tmp = dir.resolve("binding.json.tmp");
+                Files.writeString(tmp, renewed.toJson());
+                Files.move(tmp, bindingFile, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                for (long i = 0; i < MIB / 8; i += 512) mem.buffer().putLong(i * 8, i + round);
+                mem.flush();
+                Thread.sleep(4_000);
+            }
+            // Past the first tokens' expiry: every write since went out with renewed ones, none failed.
+            for (long i = 0; i < MIB / 8; i += 512) assertThat(mem.buffer().getLong(i * 8)).isEqualTo(i + 3);
+            assertThat(mem.stats().writebackErrors()).isZero();
+            assertThat(mem.stats().replicaFailures()).isZero();
+        }
+        byte[] agents = onAgents(pool.renew(b, java.time.Duration.ofMinutes(1)));
+        assertThat(java.nio.ByteBuffer.wrap(agents).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(512 * 8)).isEqualTo(512 + 3);
+    }
+
+    @Test
     void aThreadThatSleepsOnItsDoorbellIsWokenByItsAnswerWhetherTheSidecarPolledItsRequestOrNot() throws IOException {
         for (long pollMicros : new long[] {0, SidecarOptions.defaults().pollMicros()}) {
             Binding b = bind("doorbell-wake-" + pollMicros, MIB);

@@ -19,7 +19,7 @@ public final class AgentMetrics {
     }
 
     /** Why the agent closed a connection on its own, as the {@code reason} label spells them. */
-    public enum Closed { HELLO_TIMEOUT, HELLO_TOO_LARGE, UNAUTHENTICATED_LIMIT, PARTIAL_FRAME_TIMEOUT;
+    public enum Closed { HELLO_TIMEOUT, HELLO_TOO_LARGE, UNAUTHENTICATED_LIMIT, PARTIAL_FRAME_TIMEOUT, TOKEN_EXPIRED;
         String label() { return name().toLowerCase(Locale.ROOT); }
     }
 

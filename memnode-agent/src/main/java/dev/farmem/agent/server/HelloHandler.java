@@ -11,9 +11,11 @@ import dev.farmem.transport.wire.Protocol;
 import dev.farmem.transport.wire.WireCodec;
 import dev.farmem.transport.wire.WireFrame;
 import dev.farmem.transport.wire.WireFrame.Hello;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
@@ -26,8 +28,8 @@ import java.util.concurrent.TimeUnit;
  * {@link ConnectionLimits#maxUnauthenticated()}), gives it {@link ConnectionLimits#helloTimeout()}
  * to present one, verifies the token and attaches its slabs off the I/O thread. Then it answers
  * HELLO_OK and puts a {@link RequestHandler} holding the grant in its own place, handing it the
- * frames the client pipelined behind its HELLO. Anything but a HELLO first is refused and the
- * connection closed.
+ * frames the client pipelined behind its HELLO, and sets the connection to close when the token
+ * expires. Anything but a HELLO first is refused and the connection closed.
  */
 final class HelloHandler extends ChannelInboundHandlerAdapter {
 
@@ -153,6 +155,26 @@ final class HelloHandler extends ChannelInboundHandlerAdapter {
         metrics.served(Op.HELLO, start);
         // The request handler serves the held frames as it is added, then resumes reading.
         ctx.pipeline().replace(this, "requests", new RequestHandler(service, grant, admission, held));
+        closeAtExpiry(ctx.channel(), grant);
+    }
+
+    /**
+     * A connection lives no longer than its token: at the token's expiry it gets TOKEN_EXPIRED and
+     * closes. This is what ends a deleted claim's access (the agent never learns of the deletion),
+     * and one timer per connection costs nothing per request, where a clock read on every request
+     * would. A client renews its tokens at half their life and moves to new connections long before.
+     */
+    private void closeAtExpiry(Channel channel, CapabilityToken grant) {
+        long delay = grant.expiresAtMillis() - System.currentTimeMillis();
+        ScheduledFuture<?> expiry = channel.eventLoop().schedule(() -> {
+            if (!channel.isActive()) return;
+            metrics.closed(Closed.TOKEN_EXPIRED);
+            metrics.error(ErrorCode.TOKEN_EXPIRED);
+            channel.writeAndFlush(WireCodec.error(channel.alloc(), 0, ErrorCode.TOKEN_EXPIRED, "the connection's token expired at "
+                    + Instant.ofEpochMilli(grant.expiresAtMillis()) + ": reconnect with the renewed token of the binding"))
+                    .addListener(ChannelFutureListener.CLOSE);
+        }, Math.max(0, delay), TimeUnit.MILLISECONDS);
+        channel.closeFuture().addListener(f -> expiry.cancel(false));
     }
 
     private void authenticatedOrGone() {

@@ -92,11 +92,11 @@ public final class NodeService {
         return new HelloOk(requestId, Protocol.VERSION, maxFrameSize, store.slabSize(), store.slabCount(), maxSegments);
     }
 
-    /** The checks every data request passes: expiry, the token grants the slab (and writes), range, fencing. Null when allowed. */
+    /**
+     * The checks every data request passes: the token grants the slab (and writes), range, fencing. Null when allowed.
+     * Expiry is not read here, per request: a TCP connection closes when its token expires ({@link HelloHandler}).
+     */
     public TransportException authorize(CapabilityToken grant, int slab, long offset, int length, boolean write) {
-        if (System.currentTimeMillis() >= grant.expiresAtMillis()) {
-            return new TransportException(ErrorCode.TOKEN_EXPIRED, "the connection's token expired: reconnect with a fresh binding");
-        }
         if (!grant.grants(slab)) {
             return new TransportException(ErrorCode.FORBIDDEN, "the token does not grant slab " + slab);
         }

@@ -8,11 +8,12 @@ import dev.farmem.common.token.Incarnation;
 import dev.farmem.common.token.Rights;
 import dev.farmem.common.token.SlabRange;
 import dev.farmem.common.token.TokenIssuer;
+import dev.farmem.common.token.TokenLifetime;
+import dev.farmem.crds.FarMemoryPool;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -30,9 +31,8 @@ import java.util.TreeMap;
  */
 public final class BindingSecret {
     public static final String CLAIM_LABEL = "farmem.io/claim";
-    /** When the tokens in the Secret expire (ISO instant); they are reissued at half their life. */
+    /** When the tokens in the Secret expire (ISO instant); they are renewed at half their life ({@link TokenLifetime}). */
     public static final String EXPIRES_ANNOTATION = "farmem.io/tokens-expire-at";
-    public static final Duration TOKEN_LIFETIME = Duration.ofDays(30);
     public static final int BLOCK_SIZE = 4096;
 
     private BindingSecret() {}
@@ -117,11 +117,29 @@ public final class BindingSecret {
                 && secret.getMetadata().getOwnerReferences().stream().anyMatch(o -> claim.getMetadata().getUid().equals(o.getUid()));
     }
 
-    /** Whether the tokens in a binding Secret are past half their life (or their expiry is not recorded): time to reissue them. */
-    public static boolean tokensPastHalfLife(Secret secret) {
-        String at = secret.getMetadata().getAnnotations() == null ? null : secret.getMetadata().getAnnotations().get(EXPIRES_ANNOTATION);
-        if (at == null) return true;
-        return Instant.parse(at).minus(TOKEN_LIFETIME.dividedBy(2)).isBefore(Instant.now());
+    /** The lifetime of the tokens of a pool's claims ({@code spec.tokenTtlSeconds}, the CRD's default when unset). */
+    public static TokenLifetime lifetime(FarMemoryPool pool) {
+        Integer seconds = pool.getSpec().tokenTtlSeconds;
+        return seconds == null ? new TokenLifetime(TokenLifetime.DEFAULT_TTL) : TokenLifetime.ofSeconds(seconds);
+    }
+
+    /** When the tokens in a binding Secret expire, in Unix milliseconds; 0 when the Secret does not say (renew them). */
+    public static long tokensExpireAt(Secret secret) {
+        String at = secret == null || secret.getMetadata().getAnnotations() == null ? null : secret.getMetadata().getAnnotations().get(EXPIRES_ANNOTATION);
+        if (at == null) return 0;
+        try {
+            return Instant.parse(at).toEpochMilli();
+        } catch (java.time.format.DateTimeParseException e) {
+            return 0;
+        }
+    }
+
+    /**
+     * Whether the tokens in a binding Secret must be renewed now: past half their life, living longer than the pool's
+     * lifetime allows (issued before it was shortened), or of unknown expiry.
+     */
+    public static boolean renewalDue(Secret secret, TokenLifetime lifetime, long nowMillis) {
+        return lifetime.renewalDue(tokensExpireAt(secret), nowMillis);
     }
 
     /** Adjacent ranges joined, so that a token stays short however the extents fell. */

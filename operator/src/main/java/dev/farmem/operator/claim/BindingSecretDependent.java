@@ -2,6 +2,7 @@ package dev.farmem.operator.claim;
 
 import dev.farmem.common.binding.Binding;
 import dev.farmem.common.token.TokenIssuer;
+import dev.farmem.common.token.TokenLifetime;
 import dev.farmem.crds.FarMemoryClaim;
 import dev.farmem.crds.MemoryNode;
 import io.fabric8.kubernetes.api.model.Secret;
@@ -25,7 +26,8 @@ import java.util.Set;
  * The binding Secret of a bound claim, {@code <claim>-binding} in its namespace, as a dependent
  * resource: {@link #desired} is the binding of the claim's recorded extents and epoch with fresh
  * tokens, and {@link #match} decides when the Secret is rewritten: when anything but the tokens
- * differs (an endpoint moved, a new epoch), or when its tokens are past half their life. It is
+ * differs (an endpoint moved, a new epoch), or when its tokens are past half their life (the
+ * pool's {@code tokenTtlSeconds}). It is
  * deleted with the claim (the claim's cleanup runs the workflow's).
  */
 @KubernetesDependent(useSSA = BooleanWithUndefined.FALSE, informer = @Informer(labelSelector = BindingSecret.CLAIM_LABEL))
@@ -40,7 +42,11 @@ public class BindingSecretDependent extends KubernetesDependentResource<Secret, 
      * name, its token issuer, and when the new tokens expire.
      */
     public record Inputs(String transport, long slabSize, long epoch, List<Binding.Extent> extents, Map<String, MemoryNode> nodes,
-                         TokenIssuer issuer, long expiresAtMillis) {}
+                         TokenIssuer issuer, TokenLifetime lifetime, long nowMillis) {
+        long expiresAtMillis() {
+            return lifetime.expiresAt(nowMillis);
+        }
+    }
 
     public BindingSecretDependent() {
         super(Secret.class);
@@ -55,12 +61,16 @@ public class BindingSecretDependent extends KubernetesDependentResource<Secret, 
         return BindingSecret.secret(claim, binding, in.expiresAtMillis());
     }
 
-    /** Up to date when it binds the same thing and its tokens are not past half their life: then it is left as it is. */
+    /**
+     * Up to date when it binds the same thing and its tokens need no renewal ({@link TokenLifetime#renewalDue}): then it is
+     * left as it is. Renewing at half-life leaves a running client the other half to read the new tokens from the mounted Secret.
+     */
     @Override
     public Matcher.Result<Secret> match(Secret actual, FarMemoryClaim claim, Context<FarMemoryClaim> context) {
+        Inputs in = context.managedWorkflowAndDependentResourceContext().getMandatory(Inputs.class, Inputs.class);
         Secret desired = desired(claim, context);
         boolean current = BindingSecret.sameExceptTokens(BindingSecret.read(actual), BindingSecret.read(desired))
-                && !BindingSecret.tokensPastHalfLife(actual);
+                && !BindingSecret.renewalDue(actual, in.lifetime(), in.nowMillis());
         return Matcher.Result.computed(current, desired);
     }
 

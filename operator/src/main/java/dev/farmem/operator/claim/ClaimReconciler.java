@@ -32,7 +32,6 @@ import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -139,7 +138,8 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         metrics.rereplication(claim.getMetadata().getNamespace() + "/" + claim.getMetadata().getName(), poolName, progress == null ? 0 : progress.toGo());
         boolean healing = heal.filling() || !heal.failures().isEmpty();
         return report(claim, status, events, UpdateControl.<FarMemoryClaim>noUpdate()
-                .rescheduleAfter(healing ? FOLLOW_COPY : problem == null ? RESYNC_BOUND : RETRY_PENDING));
+                // Looked at every quarter of the tokens' life (at most RESYNC_BOUND), so they are renewed before three quarters of it.
+                .rescheduleAfter(healing ? FOLLOW_COPY : problem == null ? BindingSecret.lifetime(pool).checkEvery(RESYNC_BOUND) : RETRY_PENDING));
     }
 
     /** What {@link #heal} leaves for the rest of the reconcile: whether replicas are being filled, why the new ones could not join or be placed. */
@@ -295,7 +295,7 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         var workflow = context.managedWorkflowAndDependentResourceContext();
         String transport = Placement.bindingTransport(pool.getSpec(), nodesOf(extents).stream().map(nodes::get).toList());
         workflow.put(BindingSecretDependent.Inputs.class, new BindingSecretDependent.Inputs(transport,
-                status.slabSizeBytes, status.epoch, extents, nodes, issuer, Instant.now().plus(BindingSecret.TOKEN_LIFETIME).toEpochMilli()));
+                status.slabSizeBytes, status.epoch, extents, nodes, issuer, BindingSecret.lifetime(pool), System.currentTimeMillis()));
         WorkflowReconcileResult result = workflow.reconcileManagedWorkflow();
         for (Exception e : result.getErroredDependents().values()) {
             if (e instanceof IllegalStateException) return e.getMessage(); // a memory node has no endpoint yet

@@ -12,6 +12,10 @@ import dev.farmem.common.token.CapabilityToken;
 import dev.farmem.common.token.Incarnation;
 import dev.farmem.common.token.SlabRange;
 import dev.farmem.common.token.TokenIssuer;
+import dev.farmem.common.token.TokenLifetime;
+import dev.farmem.crds.FarMemoryPool;
+import dev.farmem.crds.FarMemoryPoolSpec;
+import java.time.Duration;
 import dev.farmem.common.token.TokenKey;
 import dev.farmem.agent.server.TokenVerifier;
 import io.fabric8.kubernetes.api.model.Secret;
@@ -77,20 +81,35 @@ class BindingSecretTest {
     }
 
     @Test
-    void tokensAreReissuedAtHalfTheirLifeAndASecretOfAnotherClaimObjectIsNotThisClaims() {
+    void tokensAreRenewedAtHalfThePoolsLifetimeAndASecretOfAnotherClaimObjectIsNotThisClaims() {
         List<Binding.Extent> extents = List.of(new Binding.Extent(0, 3, List.of(new Binding.Replica("m1", 0))));
-        long now = System.currentTimeMillis();
-        long life = BindingSecret.TOKEN_LIFETIME.toMillis();
-        Binding b = BindingSecret.binding(claim(), "tcp", 16 * MIB, 1, extents, Map.of("m1", node("127.0.0.2:7070")), new TokenIssuer(key), now + life);
-        Secret fresh = BindingSecret.secret(claim(), b, now + life);
-        Secret pastHalfLife = BindingSecret.secret(claim(), b, now + life / 2 - 3_600_000);
-        assertThat(BindingSecret.tokensPastHalfLife(fresh)).isFalse();
-        assertThat(BindingSecret.tokensPastHalfLife(pastHalfLife)).isTrue();
+        long now = 1_700_000_000_000L;
+        TokenLifetime lifetime = TokenLifetime.ofSeconds(600);
+        long expires = lifetime.expiresAt(now);
+        Binding b = BindingSecret.binding(claim(), "tcp", 16 * MIB, 1, extents, Map.of("m1", node("127.0.0.2:7070")), new TokenIssuer(key), expires);
+        Secret fresh = BindingSecret.secret(claim(), b, expires);
+        assertThat(BindingSecret.tokensExpireAt(fresh)).isEqualTo(expires);
+        assertThat(BindingSecret.renewalDue(fresh, lifetime, now + 299_000)).isFalse();
+        assertThat(BindingSecret.renewalDue(fresh, lifetime, now + 300_000)).isTrue();
+        Secret thirtyDays = BindingSecret.secret(claim(), b, now + Duration.ofDays(30).toMillis());
+        assertThat(BindingSecret.renewalDue(thirtyDays, lifetime, now)).as("issued before the pool's lifetime was shortened").isTrue();
+        fresh.getMetadata().getAnnotations().remove(BindingSecret.EXPIRES_ANNOTATION);
+        assertThat(BindingSecret.renewalDue(fresh, lifetime, now)).as("an expiry the Secret does not state").isTrue();
 
         assertThat(BindingSecret.ownedBy(fresh, claim())).isTrue();
         FarMemoryClaim recreated = claim();
         recreated.getMetadata().setUid("uid-8");
         assertThat(BindingSecret.ownedBy(fresh, recreated)).as("a claim recreated under the same name is another owner").isFalse();
+    }
+
+    @Test
+    void aPoolWithoutATokenLifetimeUsesTheDefaultOfTenMinutes() {
+        FarMemoryPool pool = new FarMemoryPool();
+        pool.setSpec(new FarMemoryPoolSpec());
+        pool.getSpec().tokenTtlSeconds = null;
+        assertThat(BindingSecret.lifetime(pool).ttl()).isEqualTo(Duration.ofMinutes(10));
+        pool.getSpec().tokenTtlSeconds = 120;
+        assertThat(BindingSecret.lifetime(pool).ttl()).isEqualTo(Duration.ofMinutes(2));
     }
 
     static FarMemoryClaim claim() {
