@@ -31,5 +31,11 @@ public class MemoryNodeStatus {
      * A pool's transport auto binds a claim to RDMA only when every memory node it uses says {@link #RDMA_AND_TCP}.
      */
     public String transport;
+    /**
+     * Set by the operator while this memory node leaves (its node drained, the pool scaled down, the
+     * agent upgraded): why, and what it waits for. It takes no new slabs meanwhile; its agent goes once
+     * no claim holds a slab here.
+     */
+    public String draining;
     public List<Condition> conditions = new ArrayList<>();
 }

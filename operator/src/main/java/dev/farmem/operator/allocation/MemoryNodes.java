@@ -36,9 +36,9 @@ public final class MemoryNodes {
         return m.getStatus() != null && MemoryNodeStatus.LOST.equals(m.getStatus().phase) || foundLost.contains(m.getMetadata().getName());
     }
 
-    /** Accepts new slabs: Ready, not Lost and not moving its slabs away. Others keep the slabs claims hold on them. */
+    /** Accepts new slabs: Ready, not Lost, not moving its slabs away and not leaving (draining). Others keep the slabs claims hold on them. */
     public static boolean acceptsSlabs(MemoryNode m, Set<String> foundLost) {
-        return isReady(m) && !isLost(m, foundLost) && !isMovingAway(m);
+        return isReady(m) && !isLost(m, foundLost) && !isMovingAway(m) && m.getStatus().draining == null;
     }
 
     /** Its slabs are to move to other nodes ({@link #MOVE_ANNOTATION}). */

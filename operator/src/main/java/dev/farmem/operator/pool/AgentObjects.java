@@ -9,6 +9,7 @@ import io.fabric8.kubernetes.api.model.ContainerBuilder;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.EnvVarBuilder;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.LocalObjectReference;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.OwnerReference;
@@ -25,6 +26,8 @@ import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder;
+import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
+import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudgetBuilder;
 import dev.farmem.common.token.TokenKey;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -44,6 +47,11 @@ public final class AgentObjects {
     public static final String MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
     public static final String OPERATOR = "farmem-operator";
     public static final String NODE_LABEL = "farmem.io/node";
+    /**
+     * On an agent pod whose memory node holds no claim slab any more: the pool's disruption budget
+     * no longer covers it, so a drain may evict it.
+     */
+    public static final String SLABS_MOVED_LABEL = "farmem.io/slabs-moved";
     public static final String KEY_FILE_NAME = "token.key";
     public static final String KEY_MOUNT = "/etc/farmem/key";
     /** The UID and GID agents run as: the agent image's user, stated so that runAsNonRoot can be checked without the image. */
@@ -93,6 +101,26 @@ public final class AgentObjects {
         spec.slabSizeBytes = pool.getSpec().slabSizeBytes;
         m.setSpec(spec);
         return m;
+    }
+
+    public static String disruptionBudgetName(String pool) {
+        return "farmem-pool-" + pool + "-agents";
+    }
+
+    /**
+     * The pool's PodDisruptionBudget: no agent pod that still holds claim slabs may be evicted
+     * (maxUnavailable 0), so {@code kubectl drain} waits until the operator moved its slabs away and
+     * marked the pod {@value #SLABS_MOVED_LABEL}, which the selector excludes. Owned by the pool.
+     */
+    public static PodDisruptionBudget disruptionBudget(FarMemoryPool pool, String namespace) {
+        String name = pool.getMetadata().getName();
+        return new PodDisruptionBudgetBuilder().withNewMetadata().withName(disruptionBudgetName(name)).withNamespace(namespace)
+                .withLabels(labels(name)).withOwnerReferences(ownerOf(pool)).endMetadata()
+                .withNewSpec().withMaxUnavailable(new IntOrString(0))
+                .withNewSelector().withMatchLabels(labels(name))
+                .addNewMatchExpression().withKey(SLABS_MOVED_LABEL).withOperator("DoesNotExist").endMatchExpression()
+                .endSelector()
+                .endSpec().build();
     }
 
     /** The Lease the agent renews; created with the MemoryNode so the agent only needs to update it. */

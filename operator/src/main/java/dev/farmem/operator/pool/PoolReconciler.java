@@ -20,6 +20,7 @@ import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.javaoperatorsdk.operator.api.config.ControllerConfigurationOverrider;
@@ -47,6 +48,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
@@ -55,21 +57,24 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Reconciles a FarMemoryPool in named steps, each a method of its own:
- * {@code validate -> observeLiveness -> place -> retire -> applyAgents -> report}
+ * {@code validate -> observeLiveness -> place -> retire -> drain -> applyAgents -> report}
  * (validate: what the schema cannot check; observeLiveness: mark the Lost; place: a memory node
  * per chosen node; retire: memory nodes no longer chosen, once no claim holds slabs on them;
  * applyAgents: the objects the plan asks for, by the workflow's dependent resources; report: the
  * status, through {@link PoolStatusAggregator}). The owned objects are JOSDK dependent resources,
  * run by the reconcile when the plan is made (explicit invocation), so that their failures become
  * the pool's conditions: the key Secret ({@link PoolKeySecret}, created once), the agents' Leases
- * ({@link AgentLeases}) and, once the key exists, the agent pods ({@link AgentPods}). Deleting a
+ * ({@link AgentLeases}), once the key exists the agent pods ({@link AgentPods}), and the agents'
+ * disruption budget ({@link AgentDisruptionBudget}). Memory nodes that leave (drain, scale-down,
+ * upgrade) have their slabs moved before their agents go ({@code drain}). Deleting a
  * pool that still has bound claims waits (the pool stays, Terminating, with the claims named in
  * its conditions) until they are deleted: a pool never pulls memory from under a workload.
  */
 @Workflow(explicitInvocation = true, handleExceptionsInReconciler = true, dependents = {
         @Dependent(name = PoolKeySecret.NAME, type = PoolKeySecret.class),
         @Dependent(name = AgentLeases.NAME, type = AgentLeases.class),
-        @Dependent(name = AgentPods.NAME, type = AgentPods.class, dependsOn = PoolKeySecret.NAME)})
+        @Dependent(name = AgentPods.NAME, type = AgentPods.class, dependsOn = PoolKeySecret.NAME),
+        @Dependent(name = AgentDisruptionBudget.NAME, type = AgentDisruptionBudget.class)})
 @ControllerConfiguration(name = PoolReconciler.NAME)
 public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMemoryPool> {
     public static final String NAME = "farmemorypool";
@@ -81,12 +86,20 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
     private final AgentDefaults agentDefaults;
     private final PoolAllocations allocations;
     private final OperatorMetrics metrics;
+    private final SlabMover mover;
     private InformerEventSource<Node, FarMemoryPool> nodes;
     private InformerEventSource<MemoryNode, FarMemoryPool> memoryNodes;
     private InformerEventSource<FarMemoryClaim, FarMemoryPool> claims;
 
     public PoolReconciler(String namespace, String agentServiceAccount, AgentDefaults agentDefaults, PoolAllocations allocations,
                           OperatorMetrics metrics) {
+        this(namespace, agentServiceAccount, agentDefaults, allocations, metrics, SlabMover.NOT_BUILT);
+    }
+
+    /** @param mover moves the slabs of memory nodes that leave (drain, scale-down, upgrade) */
+    public PoolReconciler(String namespace, String agentServiceAccount, AgentDefaults agentDefaults, PoolAllocations allocations,
+                          OperatorMetrics metrics, SlabMover mover) {
+        this.mover = mover;
         this.namespace = namespace;
         this.agentServiceAccount = agentServiceAccount;
         this.agentDefaults = agentDefaults;
@@ -98,7 +111,8 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
     public Consumer<ControllerConfigurationOverrider<FarMemoryPool>> configuration() {
         return o -> o.replacingNamedDependentResourceConfig(PoolKeySecret.NAME, agentObjects(Secret.class))
                 .replacingNamedDependentResourceConfig(AgentLeases.NAME, agentObjects(Lease.class))
-                .replacingNamedDependentResourceConfig(AgentPods.NAME, agentObjects(Pod.class));
+                .replacingNamedDependentResourceConfig(AgentPods.NAME, agentObjects(Pod.class))
+                .replacingNamedDependentResourceConfig(AgentDisruptionBudget.NAME, agentObjects(PodDisruptionBudget.class));
     }
 
     /** A dependent's informer: the agents' objects ({@link AgentObjects#labels}) in the operator's namespace, and nothing else. */
@@ -150,6 +164,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         state.allocator().setNodes(MemoryNodes.allocatorNodes(seen.mine(), foundLost));
         Placed placed = place(client, pool, spec, seen, foundLost);
         Retired retired = retire(client, pool.getMetadata().getName(), seen, placed.plan(), foundLost, state.allocator());
+        drain(client, events, pool, spec, seen, placed.plan(), foundLost, state.allocator(), retired);
         Refusal refused = applyAgents(context, seen, placed, retired, foundLost);
         report(status, spec, placed.plan(), seen.mine(), foundLost, retired.draining(), state);
         if (refused != null) status.userMustAct(refused.reason(), refused.message());
@@ -234,6 +249,75 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
             }
         }
         return new Retired(deleted, draining);
+    }
+
+    /**
+     * Drain: memory nodes that leave ({@link Departures}: a cordoned node, one no longer eligible or
+     * wanted, an agent image changed) have their slabs moved ({@link SlabMover}); once one holds none,
+     * its pod is released from the pool's disruption budget, and an upgraded one is replaced (one at a
+     * time, {@link DrainPlan}). Each leaving memory node's status says why it drains and what it waits
+     * for, and it accepts no new slab meanwhile ({@link MemoryNodes#acceptsSlabs}).
+     */
+    private void drain(KubernetesClient client, EventRecorder events, FarMemoryPool pool, FarMemoryPoolSpec spec, Observed seen,
+                       Placement.Plan plan, Set<String> foundLost, SlabAllocator allocator, Retired retired) {
+        List<MemoryNode> live = seen.mine().stream().filter(m -> !MemoryNodes.isLost(m, foundLost) && !retired.deleted().contains(m.getMetadata().getName()))
+                .toList();
+        List<Departures.Departure> leaving = Departures.of(live, plan, seen.podOf(), spec.agent.image);
+        Set<String> holding = allocator.nodesInUse();
+        DrainPlan todo = DrainPlan.of(leaving, holding, seen.podOf());
+        Map<String, String> why = new java.util.HashMap<>(todo.waiting());
+        for (Departures.Departure d : todo.move()) {
+            MemoryNode m = live.stream().filter(x -> x.getMetadata().getName().equals(d.memoryNode())).findFirst().orElseThrow();
+            why.put(d.memoryNode(), mover.move(m, d));
+        }
+        for (String m : todo.release()) {
+            labelPod(client, m, "true");
+            why.putIfAbsent(m, "its slabs moved: its agent may go");
+        }
+        for (String m : todo.protect()) labelPod(client, m, null);
+        for (MemoryNode m : live) {
+            String name = m.getMetadata().getName();
+            Departures.Departure d = leaving.stream().filter(x -> x.memoryNode().equals(name)).findFirst().orElse(null);
+            String draining = d == null ? null : d.message() + ": " + why.getOrDefault(name, "its slabs moved: its agent may go");
+            if (d != null && (m.getStatus() == null || !Objects.equals(draining, m.getStatus().draining))) {
+                events.normal(pool, "MemoryNodeDraining", "memory node " + name + " drains: " + draining);
+            }
+            setDraining(client, m, draining);
+        }
+        for (String name : todo.replace()) {
+            MemoryNode m = live.stream().filter(x -> x.getMetadata().getName().equals(name)).findFirst().orElseThrow();
+            client.resource(m).delete();
+            retired.deleted().add(name);
+            LOG.info("pool {}: memory node {} holds no slab: replaced for the agent upgrade", pool.getMetadata().getName(), name);
+        }
+    }
+
+    /** Marks (or unmarks, with null) an agent pod as holding no claim slab: the pool's disruption budget covers only unmarked pods. */
+    private void labelPod(KubernetesClient client, String memoryNode, String value) {
+        try {
+            client.pods().inNamespace(namespace).withName(memoryNode).edit(p -> {
+                if (value == null) {
+                    if (p.getMetadata().getLabels() != null) p.getMetadata().getLabels().remove(AgentObjects.SLABS_MOVED_LABEL);
+                } else {
+                    p.getMetadata().getLabels().put(AgentObjects.SLABS_MOVED_LABEL, value);
+                }
+                return p;
+            });
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 404) throw e; // a pod that is gone needs no label
+        }
+    }
+
+    /** The MemoryNode status says why it drains (null: it does not); a conflict with the agent's own write is retried next time. */
+    private static void setDraining(KubernetesClient client, MemoryNode m, String draining) {
+        if (Objects.equals(draining, m.getStatus() == null ? null : m.getStatus().draining)) return;
+        MemoryNodeStatus status = m.getStatus() == null ? new MemoryNodeStatus() : client.getKubernetesSerialization().clone(m.getStatus());
+        status.draining = draining;
+        try {
+            StatusWriter.patchIfChanged(client, m, status, true);
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 409 && e.getCode() != 404) throw e;
+        }
     }
 
     /**

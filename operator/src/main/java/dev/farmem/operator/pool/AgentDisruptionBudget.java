@@ -1,0 +1,28 @@
+package dev.farmem.operator.pool;
+
+import dev.farmem.crds.FarMemoryPool;
+import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.dependent.GarbageCollected;
+import io.javaoperatorsdk.operator.processing.dependent.Creator;
+import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependentResource;
+
+/**
+ * The pool's PodDisruptionBudget over its agent pods ({@link AgentObjects#disruptionBudget}): the
+ * eviction API (a drain, a cluster autoscaler) cannot take an agent whose memory node still holds
+ * claim slabs; the operator moves the slabs, then marks the pod, which releases it. Its spec never
+ * changes, so it is created once; owned by the pool, it goes with it.
+ */
+public class AgentDisruptionBudget extends KubernetesDependentResource<PodDisruptionBudget, FarMemoryPool>
+        implements Creator<PodDisruptionBudget, FarMemoryPool>, GarbageCollected<FarMemoryPool> {
+    public static final String NAME = "agent-disruption-budget";
+
+    public AgentDisruptionBudget() {
+        super(PodDisruptionBudget.class);
+    }
+
+    @Override
+    protected PodDisruptionBudget desired(FarMemoryPool pool, Context<FarMemoryPool> context) {
+        return AgentObjects.disruptionBudget(pool, PoolKeySecret.plan(context).namespace());
+    }
+}
