@@ -277,7 +277,9 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         for (String m : todo.protect()) labelPod(client, m, null);
         for (MemoryNode m : live) {
             String name = m.getMetadata().getName();
-            Departures.Departure d = leaving.stream().filter(x -> x.memoryNode().equals(name)).findFirst().orElse(null);
+            // An upgrade that waits for its turn is not draining yet: it keeps taking slabs.
+            Departures.Departure d = todo.waiting().containsKey(name) ? null
+                    : leaving.stream().filter(x -> x.memoryNode().equals(name)).findFirst().orElse(null);
             String draining = d == null ? null : d.message() + ": " + why.getOrDefault(name, "its slabs moved: its agent may go");
             if (d != null && (m.getStatus() == null || !Objects.equals(draining, m.getStatus().draining))) {
                 events.normal(pool, "MemoryNodeDraining", "memory node " + name + " drains: " + draining);
