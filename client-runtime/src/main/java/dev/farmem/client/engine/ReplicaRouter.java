@@ -226,7 +226,13 @@ public final class ReplicaRouter implements AutoCloseable {
                 continue;
             }
             tokens[i] = fresh.token();
-            CompletableFuture.delayedExecutor(2 * timeoutMillis, TimeUnit.MILLISECONDS).execute(old::close);
+            CompletableFuture.delayedExecutor(2 * timeoutMillis, TimeUnit.MILLISECONDS).execute(() -> {
+                try {
+                    old.close();
+                } catch (RuntimeException transportClosed) {
+                    // The transport was closed first (the far memory closed): the connection went with it.
+                }
+            });
         }
         return true;
     }

@@ -93,7 +93,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
 
     public PoolReconciler(String namespace, String agentServiceAccount, AgentDefaults agentDefaults, PoolAllocations allocations,
                           OperatorMetrics metrics) {
-        this(namespace, agentServiceAccount, agentDefaults, allocations, metrics, SlabMover.NOT_BUILT);
+        this(namespace, agentServiceAccount, agentDefaults, allocations, metrics, new MoveByAnnotation());
     }
 
     /** @param mover moves the slabs of memory nodes that leave (drain, scale-down, upgrade) */
@@ -268,7 +268,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         Map<String, String> why = new java.util.HashMap<>(todo.waiting());
         for (Departures.Departure d : todo.move()) {
             MemoryNode m = live.stream().filter(x -> x.getMetadata().getName().equals(d.memoryNode())).findFirst().orElseThrow();
-            why.put(d.memoryNode(), mover.move(m, d));
+            why.put(d.memoryNode(), mover.move(client, m, d));
         }
         for (String m : todo.release()) {
             labelPod(client, m, "true");
