@@ -47,6 +47,9 @@ public final class Departures {
             String node = m.getSpec().nodeName;
             if (!plan.chosen().contains(node)) {
                 String why = plan.ineligible().get(node);
+                // A node that is not Ready (or tainted so by the node controller) is liveness's to judge: its Lease decides Lost
+                // within seconds, and a node that flaps under load must not move all its slabs away for good.
+                if (why != null && isLiveness(why)) continue;
                 if (why != null && why.startsWith("is cordoned")) {
                     out.add(new Departure(name, Kind.DRAIN, "node " + node + " is cordoned (drained)"));
                 } else if (why != null) {
@@ -63,6 +66,10 @@ public final class Departures {
         }
         out.sort(Comparator.comparing(Departure::memoryNode));
         return out;
+    }
+
+    private static boolean isLiveness(String why) {
+        return why.equals("is not Ready") || why.contains("node.kubernetes.io/not-ready") || why.contains("node.kubernetes.io/unreachable");
     }
 
     private static String imageOf(Pod pod) {

@@ -59,6 +59,14 @@ class DeparturesTest {
     }
 
     @Test
+    void aNodeThatIsNotReadyIsLeftToLivenessNotDrained() {
+        nodes.set(0, node("n1").editStatus().editFirstCondition().withStatus("False").endCondition().endStatus()
+                .editSpec().addNewTaint().withKey("node.kubernetes.io/unreachable").withEffect("NoExecute").endTaint().endSpec().build());
+        nodes.set(1, node("n2").editStatus().editFirstCondition().withStatus("False").endCondition().endStatus().build());
+        assertThat(departures()).as("its Lease decides whether it is Lost; a flap moves no slab").isEmpty();
+    }
+
+    @Test
     void loweringMaxNodesIsAScaleDownOfTheNodesNotKept() {
         spec.capacity.maxNodes = 2;
         List<Departure> out = departures();
