@@ -8,7 +8,8 @@ import dev.farmem.client.engine.ReplicaRouter;
 import dev.farmem.client.sidecar.SidecarClient;
 import dev.farmem.transport.Transport;
 import dev.farmem.common.binding.Binding;
-import dev.farmem.transport.tcp.NettyTransport;
+import dev.farmem.transport.Transports;
+import dev.farmem.transport.tcp.TcpOptions;
 import io.prometheus.client.CollectorRegistry;
 import java.nio.file.Path;
 import java.util.List;
@@ -45,6 +46,7 @@ public final class FarMemory implements AutoCloseable {
     private final ReplicaRouter router;
     private final ClientMetrics metrics;
     private final Transport ownedTransport;
+    private Transport.Registration registration;
     private final int trackingGranularity;
     /** Renews the tokens from the binding file, when opened from one; null otherwise. */
     private final TokenRenewer renewer;
@@ -56,10 +58,6 @@ public final class FarMemory implements AutoCloseable {
     /** @param bindingFile where {@code binding} was read, watched for renewed tokens; null when it came from no file */
     private FarMemory(Binding binding, FarMemoryOptions options, Path bindingFile) {
         binding.validate();
-        if (!"tcp".equals(binding.transport()) && binding.transport() != null && options.transport() == null) {
-            throw new IllegalArgumentException("transport '" + binding.transport() + "' of claim " + binding.claim()
-                    + " is not available in this build: bind the claim with transport tcp");
-        }
         int blockSize = binding.blockSize();
         if (options.trackingGranularity() > blockSize) {
             throw new IllegalArgumentException("tracking granularity " + options.trackingGranularity()
@@ -79,19 +77,42 @@ public final class FarMemory implements AutoCloseable {
         CollectorRegistry registry = options.registry() != null ? options.registry() : new CollectorRegistry(true);
         CacheRegion region = CacheRegion.allocate(blockSize, Math.toIntExact(frames), claimBlocks);
         this.metrics = new ClientMetrics(binding.claim(), frames * blockSize, registry);
-        this.ownedTransport = options.transport() == null ? new NettyTransport() : null;
-        Transport transport = ownedTransport != null ? ownedTransport : options.transport().get();
+        Transport transport;
         try {
+            this.ownedTransport = options.transport() == null ? openTransport(binding) : null;
+            transport = ownedTransport != null ? ownedTransport : options.transport().get();
+        } catch (RuntimeException e) {
+            metrics.unregister();
+            throw e;
+        }
+        try {
+            // The cache's frames are where misses land and write-backs come from: RDMA reads and writes them in place.
+            this.registration = transport.register(region.buffer());
             this.router = new ReplicaRouter(binding, transport, metrics.replicaFailures, options.requestTimeoutMillis());
             this.engine = new CacheEngine(region, router, metrics, binding.claim(), binding.sizeBytes(), binding.slabSize(),
                     options.trackingGranularity(), options.prefetchDepth(), options.backgroundFlusher(),
                     options.flusherLowWatermark(), true); // the region dies with this process: frames are reused once sent
         } catch (RuntimeException e) {
             metrics.unregister();
+            if (registration != null) registration.close();
             if (ownedTransport != null) ownedTransport.close();
             throw e;
         }
         this.renewer = bindingFile == null ? null : new TokenRenewer(bindingFile, binding, router, options.bindingPollMillis());
+    }
+
+    /**
+     * The transport the binding names ({@code tcp} when it names none): what the claim's pool serves. A binding that
+     * says {@code rdma} on a host that cannot do RDMA fails here with the probe's reason.
+     */
+    static Transport openTransport(Binding binding) {
+        String name = binding.transport() == null ? "tcp" : binding.transport();
+        try {
+            return Transports.open(name, TcpOptions.defaults());
+        } catch (IllegalStateException | IllegalArgumentException e) {
+            throw new IllegalStateException("claim " + binding.claim() + " is bound with transport " + name + ", which this process cannot open: "
+                    + e.getMessage() + " (FarMemoryOptions.transport overrides the binding)", e);
+        }
     }
 
     private FarMemory(SidecarClient sidecar) {
@@ -228,6 +249,8 @@ public final class FarMemory implements AutoCloseable {
             if (renewer != null) renewer.close();
             engine.close();
         } finally {
+            // After the engine: no request that reads or writes the cache's frames is in flight any more.
+            if (registration != null) registration.close();
             if (ownedTransport != null) ownedTransport.close();
         }
     }

@@ -88,8 +88,9 @@ public final class FarMemoryOptions {
     }
 
     /**
-     * The transport to reach memory nodes; the caller owns it and closes it. Default: a TCP
-     * transport of the far memory's own, closed with it.
+     * The transport to reach memory nodes, in place of the one the binding names; the caller owns
+     * it and closes it. Default: the binding's transport ({@code tcp}, or {@code rdma} where the
+     * claim's pool serves RDMA), opened by the far memory and closed with it.
      */
     public FarMemoryOptions transport(Supplier<Transport> transport) {
         this.transport = transport;

@@ -11,6 +11,7 @@ import dev.farmem.transport.ForwardingConnection;
 import dev.farmem.transport.MemoryNodeConnection;
 import dev.farmem.transport.Transport;
 import dev.farmem.transport.WriteBatch;
+import dev.farmem.transport.rdma.RdmaSupport;
 import dev.farmem.transport.tcp.NettyTransport;
 import io.prometheus.client.Collector;
 import io.prometheus.client.CollectorRegistry;
@@ -70,6 +71,25 @@ class FarMemoryTest {
             byte[] back = new byte[pattern.length];
             fresh.buffer().get(0, back);
             assertThat(back).isEqualTo(pattern);
+        }
+    }
+
+    @Test
+    void aBindingThatSaysRdmaOnAHostWithoutRdmaFailsWithTheProbesReason() {
+        Binding tcp = pool.bind("rdma-here", MIB, 1, 4096);
+        Binding rdma = new Binding(tcp.version(), tcp.pool(), tcp.claim(), tcp.claimUid(), tcp.epoch(), "rdma", tcp.sizeBytes(), tcp.slabSize(),
+                tcp.blockSize(), tcp.nodes(), tcp.extents());
+        String reason = RdmaSupport.probe().reason();
+        assertThatThrownBy(() -> FarMemory.open(rdma, smallCache(64 * 1024)))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("claim rdma-here is bound with transport rdma")
+                .hasMessageContaining(reason);
+        // The option still overrides what the binding says: the agents serve TCP too.
+        try (NettyTransport t = new NettyTransport();
+             FarMemory mem = FarMemory.open(rdma, smallCache(64 * 1024).transport(() -> t))) {
+            mem.buffer().putLong(0, 42);
+            mem.flush();
+            assertThat(mem.buffer().getLong(0)).isEqualTo(42);
         }
     }
 

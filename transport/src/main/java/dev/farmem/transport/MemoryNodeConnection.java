@@ -24,15 +24,21 @@ public interface MemoryNodeConnection extends AutoCloseable {
      * One-sided READ: copies {@code dst.remaining()} bytes from {@code (slab, offset)} of the
      * node's region into {@code dst}, from its position. The future completes when the bytes are
      * in {@code dst}; the caller must not touch that range of {@code dst} until then. The
-     * position and limit of {@code dst} are not changed.
+     * position and limit of {@code dst} are not changed. A {@code dst} inside memory registered
+     * with the transport ({@link Transport#register}) is read into with no copy over RDMA.
      */
     CompletableFuture<Void> read(int slab, long offset, ByteBuffer dst);
 
     /**
      * One-sided WRITE of a scatter list into one slab, as one request. The bytes of every
      * segment are read from their source buffers before this method returns, so the caller may
-     * reuse them at once. The future completes when the node acknowledged that all segments are
-     * in its region: from then on a read returns them.
+     * reuse them at once, except segments whose source lies in memory registered with the transport
+     * ({@link Transport#register}): RDMA sends those straight from there, so their bytes must stay
+     * (not be freed or reused for other data) until the future completes; bytes changed meanwhile may
+     * or may not be sent (a cache writes such a line back again anyway, its dirty bit set again). A
+     * batch longer than one request of the transport holds is split and completes when every part is
+     * in; a failure fails it once. The future completes when the node acknowledged that all segments
+     * are in its region: from then on a read returns them.
      */
     CompletableFuture<Void> writev(int slab, WriteBatch batch);
 

@@ -2,6 +2,7 @@ package dev.farmem.transport;
 
 import dev.farmem.common.Endpoint;
 
+import java.nio.ByteBuffer;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -51,6 +52,32 @@ public interface Transport extends AutoCloseable {
      * whose code says why (a wrong token is {@code UNAUTHENTICATED}, an old epoch is {@code FENCED}).
      */
     CompletableFuture<MemoryNodeConnection> connect(Endpoint endpoint, String token);
+
+    /**
+     * Declares {@code memory} (a direct buffer) as where reads land and writes come from, over and over: a client
+     * cache's region. RDMA registers it once with the NIC (on every connection, those opened later too), so that a
+     * {@link MemoryNodeConnection#read} whose destination lies inside it is an RDMA READ straight into it, and a
+     * {@link MemoryNodeConnection#writev} segment whose source lies inside it is an RDMA WRITE straight from it, with
+     * no copy; other buffers still work, through a copy. TCP ignores it (its socket copies anyway).
+     *
+     * <p>Close the registration before the memory is freed or unmapped, and only once no request that uses it is in
+     * flight: a registration pins the pages, and a stale one would let a later buffer at the same address be read
+     * from the old pages. Where the memory cannot be registered (for example the locked-memory limit), the
+     * transport logs why and keeps copying.
+     */
+    default Registration register(ByteBuffer memory) {
+        if (!memory.isDirect()) throw new IllegalArgumentException("only direct (off-heap) memory can be registered");
+        return Registration.NONE;
+    }
+
+    /** A {@link #register} in force until closed. */
+    interface Registration extends AutoCloseable {
+        /** Nothing to release (a transport that copies anyway). */
+        Registration NONE = () -> {};
+
+        @Override
+        void close();
+    }
 
     /** Closes every connection this transport opened and releases its threads. */
     @Override

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.farmem.transport.rdma.RdmaSupport;
 import dev.farmem.transport.tcp.TcpOptions;
+import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;
 
 class TransportsTest {
@@ -25,6 +26,15 @@ class TransportsTest {
                 .isInstanceOf(IllegalStateException.class)
                 .hasMessageContaining(probe.reason())
                 .hasMessageContaining("use transport tcp");
+    }
+
+    @Test
+    void tcpTakesARegistrationAndIgnoresItButOnlyForDirectMemory() {
+        try (Transport tcp = Transports.open("tcp", TcpOptions.defaults());
+             Transport.Registration r = tcp.register(ByteBuffer.allocateDirect(4096))) {
+            assertThat(r).isSameAs(Transport.Registration.NONE);
+            assertThatThrownBy(() -> tcp.register(ByteBuffer.allocate(4096))).hasMessageContaining("only direct (off-heap) memory");
+        }
     }
 
     @Test

@@ -7,6 +7,7 @@ import dev.farmem.client.engine.ClientMetrics;
 import dev.farmem.client.engine.ReplicaRouter;
 import dev.farmem.common.binding.Binding;
 import dev.farmem.transport.Transport;
+import dev.farmem.transport.Transports;
 import dev.farmem.transport.tcp.EventLoops;
 import dev.farmem.transport.tcp.NettyTransport;
 import dev.farmem.transport.tcp.TcpOptions;
@@ -59,6 +60,8 @@ public final class Sidecar implements AutoCloseable {
     private final SharedFiles files;
     private final CollectorRegistry registry;
     private final Transport ownedTransport;
+    private final Transport transport;
+    private final Transport.Registration registration;
     private final EventLoopGroup io;
     private final ExecutorService workers;
     private final CurrentEngine current;
@@ -87,7 +90,15 @@ public final class Sidecar implements AutoCloseable {
 
         this.registry = eo.registry() != null ? eo.registry() : new CollectorRegistry(true);
         this.io = EventLoops.group(1, "farmem-sidecar-io");
-        this.ownedTransport = eo.transport() == null ? new NettyTransport(TcpOptions.defaults(), io) : null;
+        try {
+            this.ownedTransport = eo.transport() == null ? openTransport(binding, io) : null;
+            this.transport = ownedTransport != null ? ownedTransport : eo.transport().get();
+        } catch (RuntimeException e) {
+            io.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            throw e;
+        }
+        // The mapped region's frames are where misses land and write-backs come from: RDMA reads and writes them in place.
+        this.registration = transport.register(region.buffer());
         this.workers = Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, "farmem-sidecar-worker");
             t.setDaemon(true);
@@ -101,6 +112,7 @@ public final class Sidecar implements AutoCloseable {
             this.dispatcher = new RequestDispatcher(files.dir, control, current, claimBlocks, counters, io, workers, options.pollMicros());
         } catch (IOException | RuntimeException e) {
             if (engine != null) engine.close();
+            registration.close();
             if (ownedTransport != null) ownedTransport.close();
             io.shutdownGracefully(0, 1, TimeUnit.SECONDS);
             workers.shutdown();
@@ -132,10 +144,25 @@ public final class Sidecar implements AutoCloseable {
         }
     }
 
+    /**
+     * The transport the binding names: TCP on the sidecar's own event loop (the memory nodes' connections and the
+     * doorbells share it), or RDMA where the claim's pool serves it; a binding that says {@code rdma} on a host that
+     * cannot do RDMA fails with the probe's reason.
+     */
+    static Transport openTransport(Binding binding, EventLoopGroup io) {
+        String name = binding.transport() == null ? "tcp" : binding.transport();
+        if (name.equals("tcp")) return new NettyTransport(TcpOptions.defaults(), io);
+        try {
+            return Transports.open(name, TcpOptions.defaults());
+        } catch (IllegalStateException | IllegalArgumentException e) {
+            throw new IllegalStateException("claim " + binding.claim() + " is bound with transport " + name + ", which this sidecar cannot open: "
+                    + e.getMessage(), e);
+        }
+    }
+
     /** A new engine over the shared region with new connections for {@code b} (at start, and on every reload). */
     private CacheEngine newEngine(Binding b, ClientMetrics m) {
         FarMemoryOptions eo = options.engine();
-        Transport transport = ownedTransport != null ? ownedTransport : eo.transport().get();
         ReplicaRouter router = new ReplicaRouter(b, transport, m.replicaFailures, eo.requestTimeoutMillis());
         try {
             return new CacheEngine(files.region, router, m, b.claim(), b.sizeBytes(), b.slabSize(), eo.trackingGranularity(),
@@ -196,6 +223,7 @@ public final class Sidecar implements AutoCloseable {
             l.unlock();
             files.stopped(failure == null ? "stopped cleanly, every dirty line written back" : "stopped; the last write-back failed: "
                     + failure.getMessage());
+            registration.close(); // after the engine: no request reads or writes the frames any more
             if (ownedTransport != null) ownedTransport.close();
             io.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }

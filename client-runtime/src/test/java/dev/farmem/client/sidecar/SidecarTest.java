@@ -9,6 +9,7 @@ import dev.farmem.client.FarMemory;
 import dev.farmem.client.FarMemoryOptions;
 import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.common.binding.Binding;
+import dev.farmem.transport.rdma.RdmaSupport;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,6 +90,17 @@ class SidecarTest {
             fresh.buffer().get(0, out);
             return out;
         }
+    }
+
+    @Test
+    void aBindingThatSaysRdmaOnAHostWithoutRdmaStopsTheSidecarWithTheProbesReason() throws IOException {
+        Binding tcp = bind("rdma-here", MIB);
+        Binding rdma = new Binding(tcp.version(), tcp.pool(), tcp.claim(), tcp.claimUid(), tcp.epoch(), "rdma", tcp.sizeBytes(), tcp.slabSize(),
+                tcp.blockSize(), tcp.nodes(), tcp.extents());
+        assertThatThrownBy(() -> Sidecar.start(rdma, options()))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("claim rdma-here is bound with transport rdma")
+                .hasMessageContaining(RdmaSupport.probe().reason());
     }
 
     @Test

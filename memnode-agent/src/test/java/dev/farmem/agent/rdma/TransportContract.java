@@ -108,6 +108,42 @@ abstract class TransportContract {
         assertFails(c.read(loc.remoteSlab(), 0, ByteBuffer.allocate(64)), ErrorCode.CONNECTION_CLOSED);
     }
 
+    /**
+     * A write-back hands over up to 1024 segments in one batch (the wire's limit), more than one RDMA chain holds: it lands
+     * whole, from memory registered with the transport (a cache's region: zero copy over RDMA) and from a plain heap buffer
+     * (copied), and reads come back into registered memory.
+     */
+    @Test
+    void batchesOf1024SegmentsFromRegisteredAndPlainMemoryLandWholeAndReadBackIntoRegisteredMemory() {
+        Binding b = pool.bind("segments", SLAB, 1, BLOCK);
+        Binding.Location loc = b.locate(0).get(0);
+        MemoryNodeConnection c = connect(b, loc);
+        ByteBuffer region = ByteBuffer.allocateDirect(128 * BLOCK);
+        try (Transport.Registration registered = transport.register(region)) {
+            Random rnd = new Random(7);
+            for (int i = 0; i < 32 * BLOCK; i++) region.put(i, (byte) rnd.nextInt());
+            WriteBatch lines = new WriteBatch(1024);
+            for (int i = 0; i < 1024; i++) lines.add(i * 128L, region, i * 128, 64); // every other line of 32 blocks
+            c.writev(loc.remoteSlab(), lines).join();
+            byte[] plain = new byte[1024 * 128];
+            rnd.nextBytes(plain);
+            WriteBatch runs = new WriteBatch(1024);
+            ByteBuffer heap = ByteBuffer.wrap(plain);
+            for (int i = 0; i < 1024; i++) runs.add(32L * BLOCK + i * 256L, heap, i * 128, 128); // 128 KiB to copy
+            c.writev(loc.remoteSlab(), runs).join();
+
+            List<CompletableFuture<Void>> reads = new ArrayList<>();
+            for (int blk = 0; blk < 96; blk++) reads.add(c.read(loc.remoteSlab(), (long) blk * BLOCK, region.slice((32 + blk) * BLOCK, BLOCK)));
+            CompletableFuture.allOf(reads.toArray(CompletableFuture[]::new)).join();
+            for (int i = 0; i < 1024; i++) {
+                assertThat(region.slice(32 * BLOCK + i * 128, 64)).as("line %d from registered memory", i).isEqualTo(region.slice(i * 128, 64));
+                assertThat(region.slice(32 * BLOCK + i * 128 + 64, 64)).as("the gap after line %d", i).isEqualTo(ByteBuffer.allocate(64));
+                assertThat(region.slice(64 * BLOCK + i * 256, 128)).as("run %d from plain memory", i).isEqualTo(ByteBuffer.wrap(plain, i * 128, 128));
+            }
+        }
+        c.close();
+    }
+
     @Test
     void concurrentClientsWritingAndReadingPipelinedGetBackEveryByte() throws Exception {
         int clients = 3;

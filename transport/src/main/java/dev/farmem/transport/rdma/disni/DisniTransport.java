@@ -10,6 +10,7 @@ import dev.farmem.transport.rdma.RdmaOptions;
 import dev.farmem.transport.rdma.RdmaProtocol;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -34,6 +35,7 @@ public final class DisniTransport implements Transport {
     private final RdmaPassiveEndpointGroup<QpEndpoint> group;
     private final ExecutorService connector;
     private final Set<RdmaConnection> connections = ConcurrentHashMap.newKeySet();
+    private final Registrations registrations = new Registrations();
     private volatile boolean closed;
 
     public DisniTransport(RdmaOptions options) throws IOException {
@@ -79,6 +81,8 @@ public final class DisniTransport implements Transport {
             throw new TransportException(ErrorCode.CONNECTION_CLOSED, "cannot connect to memory node " + endpoint + " over RDMA: " + e.getMessage(), e);
         }
         connections.add(c);
+        // Regions registered before, and one registered while this connected: adopt is idempotent.
+        for (Registrations.Region r : registrations.all()) c.adopt(r);
         try {
             return c.hello(token).get(options.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
@@ -96,6 +100,20 @@ public final class DisniTransport implements Transport {
         }
     }
 
+    /**
+     * Registers {@code memory} once per device (DiSNI shares one protection domain among a device's endpoints) and
+     * tells every connection, those opened later too: its reads into and writes from that memory then move with no copy.
+     */
+    @Override
+    public Registration register(ByteBuffer memory) {
+        Registrations.Region r = registrations.add(memory);
+        for (RdmaConnection c : connections) c.adopt(r);
+        return () -> {
+            for (RdmaConnection c : connections) c.drop(r);
+            registrations.remove(r);
+        };
+    }
+
     private static void closeQuietly(QpEndpoint ep) {
         try {
             ep.close();
@@ -111,6 +129,7 @@ public final class DisniTransport implements Transport {
         List<RdmaConnection> open = new ArrayList<>(connections);
         for (RdmaConnection c : open) c.close();
         connector.shutdownNow();
+        registrations.closeAll();
         try {
             group.close();
         } catch (IOException | InterruptedException | RuntimeException e) {

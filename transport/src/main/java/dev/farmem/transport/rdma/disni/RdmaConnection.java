@@ -1,5 +1,6 @@
 package dev.farmem.transport.rdma.disni;
 
+import com.ibm.disni.util.MemoryUtils;
 import com.ibm.disni.verbs.IbvCQ;
 import com.ibm.disni.verbs.IbvMr;
 import com.ibm.disni.verbs.IbvSendWR;
@@ -37,12 +38,14 @@ import java.util.function.Supplier;
  * completion thread.
  *
  * <p>Data path: {@code depth} slots, each a staging buffer inside one registration plus its prebuilt stateful post
- * calls. A READ takes a slot, re-posts the slot's one {@code IBV_WR_RDMA_READ} with the new remote address, rkey and
- * length, and at its completion copies the staging bytes into the caller's buffer. A WRITEV copies its segments into
- * the slot (the SPI lets the caller reuse its buffers at return) and posts the slot's chain of {@code IBV_WR_RDMA_WRITE}
- * of that length, only the last signaled: in-order execution on one QP means its completion covers the chain. The
- * hot path allocates only the future the SPI returns. The copy is there because the caller's buffers are not
- * registered memory: zero copy needs the client cache's frames registered (see the transport README).
+ * calls. A READ takes a slot and re-posts the slot's one {@code IBV_WR_RDMA_READ} with the new remote address, rkey,
+ * length and local address. A WRITEV posts the slot's chain of {@code IBV_WR_RDMA_WRITE} of that length, only the last
+ * signaled: in-order execution on one QP means its completion covers the chain; a batch longer than one chain is split
+ * over several slots. Zero copy: a destination or source inside memory registered with the transport (a client cache's
+ * region, {@link #adopt}) is the work request's own scatter entry, so the NIC reads into and writes from the cache frame
+ * itself; any other buffer goes through the slot's staging (copied out at a READ's completion, copied in before a WRITE
+ * is posted, since the SPI lets the caller reuse such a buffer at return). The hot path allocates only the future the
+ * SPI returns.
  *
  * <p>Failures: a completion with a remote access error means the node revoked the slab's registration (another runtime
  * attached): that request and every later one fail with {@code FENCED}. Any other error, a timeout, a disconnect or
@@ -81,6 +84,8 @@ final class RdmaConnection implements MemoryNodeConnection {
     private final AtomicBoolean polling = new AtomicBoolean();
     private volatile Thread pollingThread;
     private final AtomicInteger inFlight = new AtomicInteger();
+    /** The registered client memory this connection reads into and writes from with no copy ({@link #adopt}). */
+    private volatile Registrations.Local[] locals = new Registrations.Local[0];
     private final IbvWC[] wcs = new IbvWC[POLL_BATCH];
     private SVCPollCq poll;
 
@@ -153,9 +158,11 @@ final class RdmaConnection implements MemoryNodeConnection {
     public CompletableFuture<Void> read(int slab, long offset, ByteBuffer dst) {
         int length = dst.remaining();
         if (length == 0) return CompletableFuture.completedFuture(null);
-        if (length > options.slotBytes()) {
+        long dstAddr = dst.isDirect() ? MemoryUtils.getAddress(dst) + dst.position() : 0;
+        Registrations.Local direct = dst.isDirect() ? Registrations.find(locals, dstAddr, length) : null;
+        if (direct == null && length > options.slotBytes()) {
             return CompletableFuture.failedFuture(new IllegalArgumentException("READ of " + length + " bytes is above the RDMA transport's largest transfer ("
-                    + options.slotBytes() + ", RdmaOptions.slotBytes): split it"));
+                    + options.slotBytes() + ", RdmaOptions.slotBytes) into memory not registered with the transport: split it, or register the memory"));
         }
         if (offset < 0) return CompletableFuture.failedFuture(new IllegalArgumentException("READ offset " + offset + " is negative"));
         int g = grant(slab);
@@ -169,7 +176,7 @@ final class RdmaConnection implements MemoryNodeConnection {
         }
         if (s == null) return later(() -> read(slab, offset, dst));
         CompletableFuture<Void> f = new CompletableFuture<>();
-        s.dst = dst;
+        s.dst = direct != null ? null : dst;
         s.dstIndex = dst.position();
         s.length = length;
         s.isRead = true;
@@ -179,7 +186,11 @@ final class RdmaConnection implements MemoryNodeConnection {
             SVCPostSend.SendWRMod wr = s.read.getWrMod(0);
             wr.getRdmaMod().setRemote_addr(grantAddrs[g] + offset);
             wr.getRdmaMod().setRkey(grantKeys[g]);
-            wr.getSgeMod(0).setLength(length);
+            // Zero copy: the NIC writes straight into registered memory (a cache frame); else into the slot's staging.
+            SVCPostSend.SgeMod sge = wr.getSgeMod(0);
+            sge.setAddr(direct != null ? dstAddr : s.stagingAddr);
+            sge.setLkey(direct != null ? direct.lkey() : stagingMr.getLkey());
+            sge.setLength(length);
             s.read.execute();
         } catch (IOException e) {
             fail(new TransportException(ErrorCode.CONNECTION_CLOSED, "posting a READ to " + endpoint + " failed: " + e.getMessage(), e));
@@ -188,23 +199,64 @@ final class RdmaConnection implements MemoryNodeConnection {
         return f;
     }
 
+    /**
+     * One chain of RDMA WRITEs per part of the batch: a part holds at most {@code maxSegments} segments (one chain in
+     * one slot's share of the send queue) and at most {@code slotBytes} of bytes to copy (those not in registered
+     * memory). The write-back hands over up to 1024 segments; a longer batch becomes several chains, each in its own
+     * slot, and the batch completes when all did (a failure fails it once: the connection then fails the others).
+     */
     @Override
     public CompletableFuture<Void> writev(int slab, WriteBatch batch) {
         int segments = batch.size();
         if (segments == 0) return CompletableFuture.completedFuture(null);
-        if (segments > options.maxSegments()) {
-            return CompletableFuture.failedFuture(new IllegalArgumentException("WRITEV of " + segments + " segments is above the RDMA transport's limit of "
-                    + options.maxSegments() + " (RdmaOptions.maxSegments): split the batch"));
-        }
-        if (batch.totalBytes() > options.slotBytes()) {
-            return CompletableFuture.failedFuture(new IllegalArgumentException("WRITEV of " + batch.totalBytes() + " bytes is above the RDMA transport's largest transfer ("
-                    + options.slotBytes() + ", RdmaOptions.slotBytes): split the batch"));
-        }
         int g = grant(slab);
+        Registrations.Local[] regs = locals;
         for (int i = 0; i < segments; i++) {
             TransportException refused = check(g, slab, batch.remoteOffset(i), batch.length(i), true);
             if (refused != null) return CompletableFuture.failedFuture(refused);
+            if (batch.length(i) > options.slotBytes() && registered(regs, batch, i) == null) {
+                return CompletableFuture.failedFuture(new IllegalArgumentException("a WRITEV segment of " + batch.length(i) + " bytes is above the RDMA "
+                        + "transport's largest transfer (" + options.slotBytes() + ", RdmaOptions.slotBytes) from memory not registered with the transport: "
+                        + "split it, or register the memory"));
+            }
         }
+        int end = partEnd(regs, batch, 0);
+        if (end == segments) return writeChain(slab, g, batch, 0, segments, regs, true);
+        int parts = 0;
+        for (int from = 0; from < segments; from = partEnd(regs, batch, from)) parts++;
+        CompletableFuture<Void> all = new CompletableFuture<>();
+        AtomicInteger remaining = new AtomicInteger(parts);
+        for (int from = 0; from < segments; from = end) {
+            end = partEnd(regs, batch, from);
+            writeChain(slab, g, batch, from, end, regs, false).whenComplete((v, e) -> {
+                if (e != null) all.completeExceptionally(e);
+                else if (remaining.decrementAndGet() == 0) all.complete(null);
+            });
+        }
+        return all;
+    }
+
+    /** The end of the part of {@code batch} that starts at {@code from}: one chain and one staging slot's bytes. */
+    private int partEnd(Registrations.Local[] regs, WriteBatch batch, int from) {
+        int copied = 0;
+        int i = from;
+        while (i < batch.size() && i - from < options.maxSegments()) {
+            int length = registered(regs, batch, i) != null ? 0 : batch.length(i);
+            if (i > from && copied + length > options.slotBytes()) break;
+            copied += length;
+            i++;
+        }
+        return i;
+    }
+
+    private static Registrations.Local registered(Registrations.Local[] regs, WriteBatch batch, int i) {
+        ByteBuffer src = batch.source(i);
+        if (!src.isDirect() || regs.length == 0) return null;
+        return Registrations.find(regs, MemoryUtils.getAddress(src) + batch.sourceIndex(i), batch.length(i));
+    }
+
+    /** Segments {@code [from, to)} as one chain in one slot: registered sources sent from where they are, others copied. */
+    private CompletableFuture<Void> writeChain(int slab, int g, WriteBatch batch, int from, int to, Registrations.Local[] regs, boolean inline) {
         Slot s;
         try {
             s = acquire();
@@ -212,27 +264,37 @@ final class RdmaConnection implements MemoryNodeConnection {
             return CompletableFuture.failedFuture(e);
         }
         if (s == null) {
-            WriteBatch copy = copyOf(batch); // the caller may reuse its buffers at return
+            WriteBatch copy = copyOf(batch, from, to); // the caller may reuse its buffers at return
             return later(() -> writev(slab, copy));
         }
         CompletableFuture<Void> f = new CompletableFuture<>();
-        // Copy the segments now: the caller may reuse its buffers as soon as this returns.
+        int segments = to - from;
         SVCPostSend chain = s.chain(segments, ep, stagingMr.getLkey());
         int at = 0;
         for (int i = 0; i < segments; i++) {
-            int length = batch.length(i);
-            s.staging.put(at, batch.source(i), batch.sourceIndex(i), length);
+            int length = batch.length(from + i);
             SVCPostSend.SendWRMod wr;
             try {
                 wr = chain.getWrMod(i);
             } catch (IOException e) {
                 throw new IllegalStateException(e);
             }
-            wr.getRdmaMod().setRemote_addr(grantAddrs[g] + batch.remoteOffset(i));
+            wr.getRdmaMod().setRemote_addr(grantAddrs[g] + batch.remoteOffset(from + i));
             wr.getRdmaMod().setRkey(grantKeys[g]);
-            wr.getSgeMod(0).setAddr(s.stagingAddr + at);
-            wr.getSgeMod(0).setLength(length);
-            at += length;
+            SVCPostSend.SgeMod sge = wr.getSgeMod(0);
+            Registrations.Local direct = registered(regs, batch, from + i);
+            if (direct != null) {
+                // Zero copy: the NIC reads the cache frame itself (the SPI asks the caller to keep it until completion).
+                sge.setAddr(MemoryUtils.getAddress(batch.source(from + i)) + batch.sourceIndex(from + i));
+                sge.setLkey(direct.lkey());
+            } else {
+                // Copied now: the caller may reuse an unregistered buffer as soon as this returns.
+                s.staging.put(at, batch.source(from + i), batch.sourceIndex(from + i), length);
+                sge.setAddr(s.stagingAddr + at);
+                sge.setLkey(stagingMr.getLkey());
+                at += length;
+            }
+            sge.setLength(length);
         }
         s.dst = null;
         s.isRead = false;
@@ -243,8 +305,23 @@ final class RdmaConnection implements MemoryNodeConnection {
         } catch (IOException e) {
             fail(new TransportException(ErrorCode.CONNECTION_CLOSED, "posting a WRITEV to " + endpoint + " failed: " + e.getMessage(), e));
         }
-        awaitInline(f);
+        if (inline) awaitInline(f);
         return f;
+    }
+
+    /** Registers {@code r} in this connection's protection domain (once; a no-op when it already is). */
+    synchronized void adopt(Registrations.Region r) {
+        for (Registrations.Local l : locals) if (l.region() == r) return;
+        IbvMr mr = r.in(ep.getPd());
+        if (mr == null) return;
+        Registrations.Local[] next = Arrays.copyOf(locals, locals.length + 1);
+        next[locals.length] = new Registrations.Local(r, r.address, r.end, mr.getLkey());
+        locals = next;
+    }
+
+    /** Stops using {@code r} (its owner closes the registration once no request uses it). */
+    synchronized void drop(Registrations.Region r) {
+        locals = Arrays.stream(locals).filter(l -> l.region() != r).toArray(Registrations.Local[]::new);
     }
 
     /**
@@ -369,9 +446,9 @@ final class RdmaConnection implements MemoryNodeConnection {
         return f;
     }
 
-    private static WriteBatch copyOf(WriteBatch batch) {
-        WriteBatch copy = new WriteBatch(batch.size());
-        for (int i = 0; i < batch.size(); i++) {
+    private static WriteBatch copyOf(WriteBatch batch, int from, int to) {
+        WriteBatch copy = new WriteBatch(to - from);
+        for (int i = from; i < to; i++) {
             byte[] bytes = new byte[batch.length(i)];
             batch.source(i).get(batch.sourceIndex(i), bytes);
             copy.add(batch.remoteOffset(i), ByteBuffer.wrap(bytes), 0, bytes.length);
@@ -478,7 +555,7 @@ final class RdmaConnection implements MemoryNodeConnection {
             CompletableFuture<Void> f = (CompletableFuture<Void>) FUTURE.getAndSet(s, null);
             if (f == null) return; // already failed (closed), or an earlier failed WRITE of the same chain
             if (ok) {
-                if (s.isRead) s.dst.put(s.dstIndex, s.staging, 0, s.length);
+                if (s.isRead && s.dst != null) s.dst.put(s.dstIndex, s.staging, 0, s.length); // staged, not zero copy
                 release(s);
                 f.complete(null);
             } else {
