@@ -47,6 +47,7 @@ public final class FarMemory implements AutoCloseable {
     private final ClientMetrics metrics;
     private final Transport ownedTransport;
     private Transport.Registration registration;
+    private final String transportName;
     private final int trackingGranularity;
     /** Renews the tokens from the binding file, when opened from one; null otherwise. */
     private final TokenRenewer renewer;
@@ -88,6 +89,7 @@ public final class FarMemory implements AutoCloseable {
         try {
             // The cache's frames are where misses land and write-backs come from: RDMA reads and writes them in place.
             this.registration = transport.register(region.buffer());
+            this.transportName = transport.name();
             this.router = new ReplicaRouter(binding, transport, metrics.replicaFailures, options.requestTimeoutMillis());
             this.engine = new CacheEngine(region, router, metrics, binding.claim(), binding.sizeBytes(), binding.slabSize(),
                     options.trackingGranularity(), options.prefetchDepth(), options.backgroundFlusher(),
@@ -126,6 +128,7 @@ public final class FarMemory implements AutoCloseable {
         this.metrics = null;
         this.ownedTransport = null;
         this.renewer = null; // the sidecar watches the binding
+        this.transportName = null;
     }
 
     /**
@@ -177,6 +180,11 @@ public final class FarMemory implements AutoCloseable {
 
     public String claim() {
         return claim;
+    }
+
+    /** How this far memory reaches its memory nodes: {@code tcp} or {@code rdma}, or {@code sidecar} in sidecar mode. */
+    public String transport() {
+        return sidecar != null ? "sidecar" : transportName;
     }
 
     /** Bytes of local cache. */

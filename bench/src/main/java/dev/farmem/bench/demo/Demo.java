@@ -1,6 +1,9 @@
 package dev.farmem.bench.demo;
 
 import dev.farmem.agent.EmbeddedPool;
+import dev.farmem.client.FarBuffer;
+import dev.farmem.client.FarMemory;
+import dev.farmem.client.FarMemoryOptions;
 import dev.farmem.bench.workload.RunResult;
 import dev.farmem.bench.workload.Workload;
 import dev.farmem.bench.workload.WorkloadRunner;
@@ -9,6 +12,7 @@ import dev.farmem.common.binding.Binding;
 import dev.farmem.common.cli.Cli;
 import dev.farmem.common.cli.Converters;
 import dev.farmem.common.cli.EnvironmentDefaults;
+import dev.farmem.transport.rdma.RdmaSupport;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -33,7 +37,13 @@ public final class Demo {
 
     public static void main(String[] args) throws Exception {
         Cli<Flags> cli = Cli.of(new Flags(), EnvironmentDefaults.NONE);
-        run(cli.parseOrExit(args, Flags::settings));
+        Settings s = cli.parseOrExit(args, Flags::settings);
+        try {
+            run(s);
+        } catch (IllegalStateException e) { // RDMA not usable here, or the closing check failed: say so, no stack trace
+            System.err.println("farmem demo: " + e.getMessage());
+            System.exit(1);
+        }
     }
 
     @Command(name = "./farmem demo", sortOptions = false, description = {"A few agents on loopback, a far memory several times larger than the "
@@ -56,10 +66,18 @@ public final class Demo {
         int threads;
         @Option(names = "--seed", paramLabel = "N", defaultValue = "42", description = "random seed")
         long seed;
-        @Option(names = "--link-mbps", paramLabel = "N", defaultValue = "" + DEFAULT_LINK_MBPS,
+        @Option(names = "--link-mbps", paramLabel = "N",
                 description = "pass every request through an emulated network full-duplex link of N Mb/s each way (fetches in, write-backs out), wire and packet headers counted "
-                        + "(0: plain loopback, whose spare bandwidth hides what the bytes written back cost)")
-        long linkMbps;
+                        + "(0: plain loopback, whose spare bandwidth hides what the bytes written back cost); default " + DEFAULT_LINK_MBPS
+                        + " over tcp, 0 over rdma (the link is emulated over TCP only)")
+        Long linkMbps;
+        @Option(names = "--transport", paramLabel = "KIND", defaultValue = "tcp",
+                description = "tcp (agents on loopback), or rdma: the agents serve RDMA on --address and the client uses it (needs an RDMA "
+                        + "device, for example in the e2e/rdma-vm guest)")
+        String transport;
+        @Option(names = "--address", paramLabel = "IP", defaultValue = "10.215.0.2",
+                description = "with --transport rdma: an address of the RDMA device the agents listen on (10.215.0.2 in the e2e/rdma-vm guest)")
+        String address;
         @Option(names = "--json", description = "one JSON object per run instead of the table")
         boolean json;
 
@@ -76,13 +94,20 @@ public final class Demo {
                 case "both" -> List.of(64, BLOCK);
                 default -> throw new IllegalArgumentException("--tracking '" + tracking + "' is not one of line, page, both");
             };
+            if (!transport.equals("tcp") && !transport.equals("rdma")) throw new IllegalArgumentException("--transport '" + transport + "' is not tcp or rdma");
+            boolean rdma = transport.equals("rdma");
+            if (rdma && linkMbps != null && linkMbps > 0) {
+                throw new IllegalArgumentException("--link-mbps " + linkMbps + " emulates a link over TCP: with --transport rdma leave it out (or give 0)");
+            }
+            long link = linkMbps != null ? linkMbps : rdma ? 0 : DEFAULT_LINK_MBPS;
             return new Settings(agents, size, cache, Workload.parse(workload), trackings, Cli.inRange("--seconds", seconds, 1, 600),
-                    Cli.inRange("--threads", threads, 1, 64), seed, json, Cli.inRange("--link-mbps", linkMbps, 0, 1_000_000));
+                    Cli.inRange("--threads", threads, 1, 64), seed, json, Cli.inRange("--link-mbps", link, 0, 1_000_000), rdma ? address : null);
         }
     }
 
+    /** {@code rdmaAddress}: null over TCP, else the RDMA device address the agents serve RDMA on. */
     record Settings(int agents, long size, long cache, Workload workload, List<Integer> trackings, int seconds, int threads,
-                    long seed, boolean json, long linkMbps) {
+                    long seed, boolean json, long linkMbps, String rdmaAddress) {
 
         /** Reads the demo's flags; throws IllegalArgumentException saying which value is wrong. */
         static Settings parse(String[] args) {
@@ -91,16 +116,23 @@ public final class Demo {
     }
 
     static void run(Settings s) throws InterruptedException {
+        if (s.rdmaAddress() != null) {
+            // Before anything starts: outside an RDMA host the demo stops here, saying why.
+            RdmaSupport.Status rdma = RdmaSupport.probe();
+            if (!rdma.available()) throw new IllegalStateException("--transport rdma cannot run here: " + rdma.reason());
+        }
         long slab = Math.min(8L << 20, Long.highestOneBit(s.size()));
         long size = (s.size() + slab - 1) / slab * slab;
         int replication = Math.min(2, s.agents());
         long slabsPerAgent = (size / slab * replication + s.agents() - 1) / s.agents();
         if (!s.json()) {
-            System.out.printf(Locale.ROOT, "farmem demo: %d agents on loopback, far memory %s (each slab on %d agents), local cache %s (%s of it), %d threads, seed %d%n",
-                    s.agents(), ByteSize.format(size), replication, ByteSize.format(s.cache()), percent((double) s.cache() / size),
-                    s.threads(), s.seed());
+            System.out.printf(Locale.ROOT, "farmem demo: %d agents %s, far memory %s (each slab on %d agents), local cache %s (%s of it), %d threads, seed %d%n",
+                    s.agents(), s.rdmaAddress() == null ? "on loopback" : "serving RDMA on " + s.rdmaAddress(), ByteSize.format(size), replication,
+                    ByteSize.format(s.cache()), percent((double) s.cache() / size), s.threads(), s.seed());
             System.out.printf("workload %s: %s%n", s.workload().id(), s.workload().description());
-            if (s.linkMbps() > 0) {
+            if (s.rdmaAddress() != null) {
+                System.out.println("network: RDMA (the binding says rdma; misses are RDMA READs into the cache's frames, write-backs RDMA WRITEs from them)");
+            } else if (s.linkMbps() > 0) {
                 System.out.printf("network: loopback TCP through an emulated full-duplex %d Mb/s link, headers counted "
                         + "(as many bytes per miss as 100 Gb/s RDMA at 100x the miss rate; --link-mbps 0 for bare loopback)%n", s.linkMbps());
             } else {
@@ -109,7 +141,8 @@ public final class Demo {
             System.out.printf("load phase writes the whole far memory once, then a 2 s run that is not shown warms the JIT; each run: 1 s warm-up, %d s measured, then flush; line and page tracking alternate with the same seed%n%n", s.seconds());
         }
         List<RunResult> results = new ArrayList<>();
-        try (EmbeddedPool pool = EmbeddedPool.start(s.agents(), slabsPerAgent * slab, slab)) {
+        try (EmbeddedPool pool = s.rdmaAddress() == null ? EmbeddedPool.start(s.agents(), slabsPerAgent * slab, slab)
+                : EmbeddedPool.startRdma(s.agents(), slabsPerAgent * slab, slab, s.rdmaAddress())) {
             Binding binding = pool.bind("demo", size, replication, BLOCK);
             WorkloadRunner.load(binding, s.seed());
             // An unshown run first, so that JIT compilation does not land on the first side measured.
@@ -120,8 +153,40 @@ public final class Demo {
                 results.add(r);
                 if (s.json()) System.out.println(r.toJson());
             }
+            String check = check(binding, s.cache(), s.seed());
+            if (!s.json()) System.out.println(check);
         }
         if (!s.json()) System.out.print(table(results));
+    }
+
+    /**
+     * The demo's closing check: a pattern written over the whole far memory through the demo's cache (so most of it is
+     * evicted and written back), flushed, then read back by a fresh far memory from the agents, every long compared.
+     * Throws saying where the first difference is.
+     */
+    static String check(Binding binding, long cache, long seed) {
+        try (FarMemory mem = FarMemory.open(binding, FarMemoryOptions.defaults().cacheBytes(cache))) {
+            FarBuffer buf = mem.buffer();
+            for (long at = 0; at < mem.size(); at += 8) buf.putLong(at, pattern(seed, at));
+            mem.flush();
+        }
+        try (FarMemory fresh = FarMemory.open(binding, FarMemoryOptions.defaults().cacheBytes(cache))) {
+            FarBuffer buf = fresh.buffer();
+            for (long at = 0; at < fresh.size(); at += 8) {
+                long got = buf.getLong(at);
+                if (got != pattern(seed, at)) {
+                    throw new IllegalStateException(String.format(Locale.ROOT, "check failed: far address %d holds %016x after write-back, %016x was written",
+                            at, got, pattern(seed, at)));
+                }
+            }
+            return String.format(Locale.ROOT, "check: every byte of the %s far memory written through a %s cache and read back by a fresh one from the agents over %s: all equal",
+                    ByteSize.format(fresh.size()), ByteSize.format(cache), binding.transport());
+        }
+    }
+
+    private static long pattern(long seed, long at) {
+        long z = (at + seed * 0x9E3779B97F4A7C15L) * 0xBF58476D1CE4E5B9L;
+        return z ^ (z >>> 31);
     }
 
     static String table(List<RunResult> runs) {

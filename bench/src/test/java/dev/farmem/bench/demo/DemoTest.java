@@ -9,6 +9,8 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import dev.farmem.transport.rdma.RdmaSupport;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 class DemoTest {
@@ -30,6 +32,22 @@ class DemoTest {
         assertThat(s.size()).isEqualTo(4 * s.cache());
         assertThat(s.trackings()).containsExactly(64, 4096);
         assertThat(s.workload().id()).isEqualTo("sparse-write");
+    }
+
+    @Test
+    void rdmaNeedsNoEmulatedLinkAndOutsideAnRdmaHostSaysWhyBeforeStartingAnything() {
+        Demo.Settings tcp = Demo.Settings.parse(new String[0]);
+        assertThat(tcp.linkMbps()).isEqualTo(Demo.DEFAULT_LINK_MBPS);
+        assertThat(tcp.rdmaAddress()).isNull();
+        Demo.Settings rdma = Demo.Settings.parse(new String[] {"--transport", "rdma", "--address", "192.0.2.7"});
+        assertThat(rdma.linkMbps()).isZero();
+        assertThat(rdma.rdmaAddress()).isEqualTo("192.0.2.7");
+        assertThatThrownBy(() -> Demo.Settings.parse(new String[] {"--transport", "rdma", "--link-mbps", "1000"}))
+                .hasMessageContaining("emulates a link over TCP");
+        assertThatThrownBy(() -> Demo.Settings.parse(new String[] {"--transport", "udp"})).hasMessageContaining("is not tcp or rdma");
+        Assumptions.assumeFalse(RdmaSupport.probe().available(), "this host has RDMA");
+        assertThatThrownBy(() -> Demo.run(rdma)).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("--transport rdma cannot run here").hasMessageContaining(RdmaSupport.probe().reason());
     }
 
     @Test
