@@ -63,6 +63,18 @@ public class QpEndpoint extends RdmaEndpoint {
         } finally {
             connecting = null;
             watchdog.interrupt();
+            // A watchdog that saw this thread still connecting just before it finished (a connect that took about the
+            // timeout, as on a loaded TCG guest) interrupts it late: wait for it, so its interrupt is cleared below and
+            // does not fail the HELLO that follows.
+            boolean joined = false;
+            while (!joined) {
+                try {
+                    watchdog.join();
+                    joined = true;
+                } catch (InterruptedException lateInterrupt) {
+                    // cleared; keep waiting for the watchdog to end
+                }
+            }
             Thread.interrupted(); // a late interrupt from a failure event must not leak into the caller
         }
     }
