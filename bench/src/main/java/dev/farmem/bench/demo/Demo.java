@@ -36,6 +36,8 @@ public final class Demo {
     private Demo() {}
 
     public static void main(String[] args) throws Exception {
+        // DiSNI logs every connection's set-up and tear-down at INFO: over RDMA that buries the figures. Unless asked for.
+        if (System.getProperty("org.slf4j.simpleLogger.log.com.ibm.disni") == null) System.setProperty("org.slf4j.simpleLogger.log.com.ibm.disni", "warn");
         Cli<Flags> cli = Cli.of(new Flags(), EnvironmentDefaults.NONE);
         Settings s = cli.parseOrExit(args, Flags::settings);
         try {

@@ -84,6 +84,8 @@ public final class TransportBench {
     private TransportBench() {}
 
     public static void main(String[] args) throws Exception {
+        // DiSNI logs every connection's set-up and tear-down at INFO: over RDMA that buries the figures. Unless asked for.
+        if (System.getProperty("org.slf4j.simpleLogger.log.com.ibm.disni") == null) System.setProperty("org.slf4j.simpleLogger.log.com.ibm.disni", "warn");
         Flags f = Cli.of(new Flags(), EnvironmentDefaults.NONE).parseOrExit(args, Flags::checked);
         int rounds = f.rounds;
         int warmup = f.warmup;
