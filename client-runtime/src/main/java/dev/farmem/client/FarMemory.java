@@ -87,7 +87,7 @@ public final class FarMemory implements AutoCloseable {
             throw e;
         }
         try {
-            // The cache's frames are where misses land and write-backs come from: RDMA reads and writes them in place.
+            // The cache's frames are where misses land: RDMA READs into them in place.
             this.registration = transport.register(region.buffer());
             this.transportName = transport.name();
             this.router = new ReplicaRouter(binding, transport, metrics.replicaFailures, options.requestTimeoutMillis());

@@ -32,10 +32,7 @@ public interface MemoryNodeConnection extends AutoCloseable {
     /**
      * One-sided WRITE of a scatter list into one slab, as one request. The bytes of every
      * segment are read from their source buffers before this method returns, so the caller may
-     * reuse them at once, except segments whose source lies in memory registered with the transport
-     * ({@link Transport#register}): RDMA sends those straight from there, so their bytes must stay
-     * (not be freed or reused for other data) until the future completes; bytes changed meanwhile may
-     * or may not be sent (a cache writes such a line back again anyway, its dirty bit set again). A
+     * reuse them at once (the in-process cache reuses a frame as soon as its write-back is sent). A
      * batch longer than one request of the transport holds is split and completes when every part is
      * in; a failure fails it once. The future completes when the node acknowledged that all segments
      * are in its region: from then on a read returns them.

@@ -54,11 +54,11 @@ public interface Transport extends AutoCloseable {
     CompletableFuture<MemoryNodeConnection> connect(Endpoint endpoint, String token);
 
     /**
-     * Declares {@code memory} (a direct buffer) as where reads land and writes come from, over and over: a client
-     * cache's region. RDMA registers it once with the NIC (on every connection, those opened later too), so that a
-     * {@link MemoryNodeConnection#read} whose destination lies inside it is an RDMA READ straight into it, and a
-     * {@link MemoryNodeConnection#writev} segment whose source lies inside it is an RDMA WRITE straight from it, with
-     * no copy; other buffers still work, through a copy. TCP ignores it (its socket copies anyway).
+     * Declares {@code memory} (a direct buffer) as where reads land, over and over: a client cache's region. RDMA
+     * registers it once with the NIC (on every connection, those opened later too), so that a
+     * {@link MemoryNodeConnection#read} whose destination lies inside it is an RDMA READ straight into it, with no
+     * copy; other buffers still work, through a copy. WRITEVs are copied whatever their source, because the SPI lets the
+     * caller reuse the bytes as soon as {@code writev} returns. TCP ignores it (its socket copies anyway).
      *
      * <p>Close the registration before the memory is freed or unmapped, and only once no request that uses it is in
      * flight: a registration pins the pages, and a stale one would let a later buffer at the same address be read

@@ -133,7 +133,7 @@ public final class Demo {
                     ByteSize.format(s.cache()), percent((double) s.cache() / size), s.threads(), s.seed());
             System.out.printf("workload %s: %s%n", s.workload().id(), s.workload().description());
             if (s.rdmaAddress() != null) {
-                System.out.println("network: RDMA (the binding says rdma; misses are RDMA READs into the cache's frames, write-backs RDMA WRITEs from them)");
+                System.out.println("network: RDMA (the binding says rdma; misses are RDMA READs into the cache's frames, write-backs RDMA WRITEs)");
             } else if (s.linkMbps() > 0) {
                 System.out.printf("network: loopback TCP through an emulated full-duplex %d Mb/s link, headers counted "
                         + "(as many bytes per miss as 100 Gb/s RDMA at 100x the miss rate; --link-mbps 0 for bare loopback)%n", s.linkMbps());

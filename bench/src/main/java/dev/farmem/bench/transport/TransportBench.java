@@ -111,8 +111,8 @@ public final class TransportBench {
             MemoryNodeConnection c = tcp.connect(loc.endpoint(), b.nodes().get(loc.node()).token()).join();
             int slab = loc.remoteSlab();
             int writevPayload = Protocol.WRITEV_BODY_HEADER + 4 * (Protocol.SEGMENT_HEADER + LINE);
-            // Over RDMA the buffers are registered with the transport, as a cache's region is (zero copy), and the second
-            // column is the same requests from unregistered buffers, copied through the transport's staging slots.
+            // Over RDMA the buffers are registered with the transport, as a cache's region is (READs land with no copy), and
+            // the second column is the same requests into and from unregistered buffers, copied through the staging slots.
             ByteBuffer memory = ByteBuffer.allocateDirect(depth * BLOCK);
             ByteBuffer copied = ByteBuffer.allocateDirect(depth * BLOCK);
             try (Transport.Registration registered = tcp.register(memory);
@@ -149,7 +149,7 @@ public final class TransportBench {
                     double pw = rdma ? writevThroughput(c, slab, depth, nanos, copied) : plainWrite.pipelined(depth, nanos);
                     System.out.printf(Locale.ROOT, "%s %d: READ QD1 p50 %.1f/%.1f us, READ %.1f/%.1f kops/s, WRITEV %.1f/%.1f kops/s (%s)%n",
                             r < 0 ? "warm-up" : "round", r < 0 ? r + warmup + 1 : r + 1, fq[0] / 1e3, pq[0] / 1e3, fr / 1e3, pr / 1e3, fw / 1e3, pw / 1e3,
-                            rdma ? "zero copy/copied" : "farmem/plain");
+                            rdma ? "registered/unregistered" : "farmem/plain");
                     if (r < 0) continue;
                     farmemQd1.add(fq);
                     plainQd1.add(pq);
@@ -163,15 +163,15 @@ public final class TransportBench {
                 double[] pP50 = plainQd1.stream().mapToDouble(x -> x[0]).toArray();
                 double[] pP99 = plainQd1.stream().mapToDouble(x -> x[1]).toArray();
                 System.out.println();
-                System.out.printf(Locale.ROOT, "%-34s %18s %18s %8s %s%n", "figure (median [min..max])", rdma ? "rdma zero copy" : "farmem " + transport,
-                        rdma ? "rdma copied" : "plain socket", "ratio", "target");
+                System.out.printf(Locale.ROOT, "%-34s %18s %18s %8s %s%n", "figure (median [min..max])", rdma ? "rdma registered" : "farmem " + transport,
+                        rdma ? "rdma unregistered" : "plain socket", "ratio", "target");
                 row("4KiB READ QD1 p50 (us)", fP50, pP50, 1e-3, "p50 <= 30 us");
                 row("4KiB READ QD1 p99 (us)", fP99, pP99, 1e-3, "p99 <= 150 us");
                 row("4KiB READ pipelined (kops/s)", farmemReads, plainReads, 1e-3, "report");
                 row("4KiB READ pipelined (GB/s)", scale(farmemReads, BLOCK / 1e9), scale(plainReads, BLOCK / 1e9), 1, "report");
                 row("WRITEV 4x64B pipelined (kops/s)", farmemWrites, plainWrites, 1e-3, "report");
                 row("WRITEV payload (MB/s)", scale(farmemWrites, 4 * LINE / 1e6), scale(plainWrites, 4 * LINE / 1e6), 1, "report");
-                System.out.println(rdma ? "ratio = zero copy (registered buffers, as a cache's frames) / copied through staging (unregistered buffers);"
+                System.out.println(rdma ? "ratio = registered buffers (as a cache's frames: READs land with no copy; WRITEVs are copied either way) / unregistered;"
                         + " compare both with perftest's ib_read_lat and ib_read_bw on the same device"
                         : "ratio = farmem / plain (for latency, higher is slower; for throughput, lower is slower)");
             }

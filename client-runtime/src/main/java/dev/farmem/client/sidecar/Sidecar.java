@@ -97,7 +97,7 @@ public final class Sidecar implements AutoCloseable {
             io.shutdownGracefully(0, 1, TimeUnit.SECONDS);
             throw e;
         }
-        // The mapped region's frames are where misses land and write-backs come from: RDMA reads and writes them in place.
+        // The mapped region's frames are where misses land: RDMA READs into them in place.
         this.registration = transport.register(region.buffer());
         this.workers = Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, "farmem-sidecar-worker");

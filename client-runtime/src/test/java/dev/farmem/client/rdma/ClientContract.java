@@ -26,7 +26,7 @@ import org.junit.jupiter.api.TestInstance;
 /**
  * What the client runtime must do on every transport, against real agents whose bindings name it: FarMemory
  * (in-process) and the sidecar open the transport the binding names, with their cache region registered (over RDMA
- * misses land in their frames and write-backs leave from them); writes, evictions, write-back, reads back, a fenced
+ * misses land in their frames); writes, evictions, write-back, reads back, a fenced
  * slab reported as an error, a lost node. TCP on the host ({@link TcpClientContractTest}), RDMA in the Soft-RoCE guest
  * ({@link RdmaClientContract}, launched by {@link RdmaClientGuestTest}).
  */

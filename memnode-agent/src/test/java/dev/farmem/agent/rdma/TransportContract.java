@@ -110,8 +110,8 @@ abstract class TransportContract {
 
     /**
      * A write-back hands over up to 1024 segments in one batch (the wire's limit), more than one RDMA chain holds: it lands
-     * whole, from memory registered with the transport (a cache's region: zero copy over RDMA) and from a plain heap buffer
-     * (copied), and reads come back into registered memory.
+     * whole, from memory registered with the transport (a cache's region) and from a plain heap buffer
+     * (both copied: the caller may reuse them at return), and reads come back into registered memory.
      */
     @Test
     void batchesOf1024SegmentsFromRegisteredAndPlainMemoryLandWholeAndReadBackIntoRegisteredMemory() {

@@ -41,11 +41,11 @@ import java.util.function.Supplier;
  * calls. A READ takes a slot and re-posts the slot's one {@code IBV_WR_RDMA_READ} with the new remote address, rkey,
  * length and local address. A WRITEV posts the slot's chain of {@code IBV_WR_RDMA_WRITE} of that length, only the last
  * signaled: in-order execution on one QP means its completion covers the chain; a batch longer than one chain is split
- * over several slots. Zero copy: a destination or source inside memory registered with the transport (a client cache's
- * region, {@link #adopt}) is the work request's own scatter entry, so the NIC reads into and writes from the cache frame
- * itself; any other buffer goes through the slot's staging (copied out at a READ's completion, copied in before a WRITE
- * is posted, since the SPI lets the caller reuse such a buffer at return). The hot path allocates only the future the
- * SPI returns.
+ * over several slots. Zero copy for READs: a destination inside memory registered with the transport (a client cache's
+ * region, {@link #adopt}) is the work request's own scatter entry, so the NIC writes into the cache frame itself; any
+ * other destination gets the slot's staging, copied out at completion. WRITEV segments are always copied into the
+ * slot's staging before they are posted: the SPI lets the caller reuse its buffers at return, and the cache reuses a
+ * frame as soon as its write-back is sent. The hot path allocates only the future the SPI returns.
  *
  * <p>Failures: a completion with a remote access error means the node revoked the slab's registration (another runtime
  * attached): that request and every later one fail with {@code FENCED}. Any other error, a timeout, a disconnect or
@@ -201,34 +201,36 @@ final class RdmaConnection implements MemoryNodeConnection {
 
     /**
      * One chain of RDMA WRITEs per part of the batch: a part holds at most {@code maxSegments} segments (one chain in
-     * one slot's share of the send queue) and at most {@code slotBytes} of bytes to copy (those not in registered
-     * memory). The write-back hands over up to 1024 segments; a longer batch becomes several chains, each in its own
-     * slot, and the batch completes when all did (a failure fails it once: the connection then fails the others).
+     * one slot's share of the send queue) and at most {@code slotBytes} bytes (its slot's staging). The write-back hands
+     * over up to 1024 segments; a longer batch becomes several chains, each in its own slot, and the batch completes
+     * when all did (a failure fails it once: the connection then fails the others).
+     *
+     * <p>Always copied, even from registered memory: the SPI lets the caller reuse the sources as soon as this returns,
+     * and the in-process cache does (it reuses a frame once its write-back is sent, not acknowledged), so the NIC must
+     * not read the frame after this returns.
      */
     @Override
     public CompletableFuture<Void> writev(int slab, WriteBatch batch) {
         int segments = batch.size();
         if (segments == 0) return CompletableFuture.completedFuture(null);
         int g = grant(slab);
-        Registrations.Local[] regs = locals;
         for (int i = 0; i < segments; i++) {
             TransportException refused = check(g, slab, batch.remoteOffset(i), batch.length(i), true);
             if (refused != null) return CompletableFuture.failedFuture(refused);
-            if (batch.length(i) > options.slotBytes() && registered(regs, batch, i) == null) {
+            if (batch.length(i) > options.slotBytes()) {
                 return CompletableFuture.failedFuture(new IllegalArgumentException("a WRITEV segment of " + batch.length(i) + " bytes is above the RDMA "
-                        + "transport's largest transfer (" + options.slotBytes() + ", RdmaOptions.slotBytes) from memory not registered with the transport: "
-                        + "split it, or register the memory"));
+                        + "transport's largest transfer (" + options.slotBytes() + ", RdmaOptions.slotBytes): split it"));
             }
         }
-        int end = partEnd(regs, batch, 0);
-        if (end == segments) return writeChain(slab, g, batch, 0, segments, regs, true);
+        int end = partEnd(batch, 0);
+        if (end == segments) return writeChain(slab, g, batch, 0, segments, true);
         int parts = 0;
-        for (int from = 0; from < segments; from = partEnd(regs, batch, from)) parts++;
+        for (int from = 0; from < segments; from = partEnd(batch, from)) parts++;
         CompletableFuture<Void> all = new CompletableFuture<>();
         AtomicInteger remaining = new AtomicInteger(parts);
         for (int from = 0; from < segments; from = end) {
-            end = partEnd(regs, batch, from);
-            writeChain(slab, g, batch, from, end, regs, false).whenComplete((v, e) -> {
+            end = partEnd(batch, from);
+            writeChain(slab, g, batch, from, end, false).whenComplete((v, e) -> {
                 if (e != null) all.completeExceptionally(e);
                 else if (remaining.decrementAndGet() == 0) all.complete(null);
             });
@@ -237,11 +239,11 @@ final class RdmaConnection implements MemoryNodeConnection {
     }
 
     /** The end of the part of {@code batch} that starts at {@code from}: one chain and one staging slot's bytes. */
-    private int partEnd(Registrations.Local[] regs, WriteBatch batch, int from) {
+    private int partEnd(WriteBatch batch, int from) {
         int copied = 0;
         int i = from;
         while (i < batch.size() && i - from < options.maxSegments()) {
-            int length = registered(regs, batch, i) != null ? 0 : batch.length(i);
+            int length = batch.length(i);
             if (i > from && copied + length > options.slotBytes()) break;
             copied += length;
             i++;
@@ -249,14 +251,8 @@ final class RdmaConnection implements MemoryNodeConnection {
         return i;
     }
 
-    private static Registrations.Local registered(Registrations.Local[] regs, WriteBatch batch, int i) {
-        ByteBuffer src = batch.source(i);
-        if (!src.isDirect() || regs.length == 0) return null;
-        return Registrations.find(regs, MemoryUtils.getAddress(src) + batch.sourceIndex(i), batch.length(i));
-    }
-
-    /** Segments {@code [from, to)} as one chain in one slot: registered sources sent from where they are, others copied. */
-    private CompletableFuture<Void> writeChain(int slab, int g, WriteBatch batch, int from, int to, Registrations.Local[] regs, boolean inline) {
+    /** Segments {@code [from, to)} as one chain in one slot, copied into its staging now (the caller may reuse them at return). */
+    private CompletableFuture<Void> writeChain(int slab, int g, WriteBatch batch, int from, int to, boolean inline) {
         Slot s;
         try {
             s = acquire();
@@ -273,6 +269,7 @@ final class RdmaConnection implements MemoryNodeConnection {
         int at = 0;
         for (int i = 0; i < segments; i++) {
             int length = batch.length(from + i);
+            s.staging.put(at, batch.source(from + i), batch.sourceIndex(from + i), length);
             SVCPostSend.SendWRMod wr;
             try {
                 wr = chain.getWrMod(i);
@@ -281,20 +278,9 @@ final class RdmaConnection implements MemoryNodeConnection {
             }
             wr.getRdmaMod().setRemote_addr(grantAddrs[g] + batch.remoteOffset(from + i));
             wr.getRdmaMod().setRkey(grantKeys[g]);
-            SVCPostSend.SgeMod sge = wr.getSgeMod(0);
-            Registrations.Local direct = registered(regs, batch, from + i);
-            if (direct != null) {
-                // Zero copy: the NIC reads the cache frame itself (the SPI asks the caller to keep it until completion).
-                sge.setAddr(MemoryUtils.getAddress(batch.source(from + i)) + batch.sourceIndex(from + i));
-                sge.setLkey(direct.lkey());
-            } else {
-                // Copied now: the caller may reuse an unregistered buffer as soon as this returns.
-                s.staging.put(at, batch.source(from + i), batch.sourceIndex(from + i), length);
-                sge.setAddr(s.stagingAddr + at);
-                sge.setLkey(stagingMr.getLkey());
-                at += length;
-            }
-            sge.setLength(length);
+            wr.getSgeMod(0).setAddr(s.stagingAddr + at);
+            wr.getSgeMod(0).setLength(length);
+            at += length;
         }
         s.dst = null;
         s.isRead = false;
