@@ -100,6 +100,13 @@ public final class LocalCluster implements AutoCloseable {
         awaitNode(spec.name(), true, Duration.ofSeconds(90));
     }
 
+    /** {@link ClusterNode#tagImage} on every running node (containerd keeps the tag across a power-off). */
+    public synchronized void tagImage(String source, String target) {
+        for (ClusterNode n : nodes.values()) {
+            if (n.isRunning()) n.tagImage(source, target);
+        }
+    }
+
     /** Power loss of a node: its kubelet, containerd and containers die; the node controller marks it NotReady. */
     public void stopNode(String name) {
         node(name).powerOff();

@@ -96,6 +96,17 @@ public final class ClusterNode implements AutoCloseable {
         running = true;
     }
 
+    /**
+     * Gives an image this node holds a second name, as a registry push of the same image under a new tag would:
+     * a pod spec naming {@code target} then runs {@code source}'s content (how a test rolls to a "new" image).
+     */
+    public synchronized void tagImage(String source, String target) {
+        if (!running) throw new IllegalStateException("node " + name() + " is not running: cannot tag " + source);
+        if (ctr("images", "tag", "--force", source, target) != 0) {
+            throw new IllegalStateException("node " + name() + ": ctr images tag " + source + " " + target + " failed; see " + logs);
+        }
+    }
+
     /** Power loss: the kubelet, kube-proxy, containerd and every container die at once, and the link goes down. */
     public synchronized void powerOff() {
         for (LocalProcess p : processes) {
