@@ -248,6 +248,7 @@ class ChaosIT {
                 if (e.replicas.size() != c.getSpec().replication) return false;
                 if (e.replicas.stream().map(r -> r.node).distinct().count() != e.replicas.size()) return false;
                 for (FarMemoryClaimStatus.Replica r : e.replicas) {
+                    if (Boolean.TRUE.equals(r.filling)) return false;
                     MemoryNode m = memoryNode(r.node);
                     if (m == null || m.getStatus() == null || !MemoryNodeStatus.READY.equals(m.getStatus().phase)) return false;
                     var node = admin.nodes().withName(m.getSpec().nodeName).get();
