@@ -130,7 +130,11 @@ class ChaosIT {
     @Order(1)
     void aNodeLosesPower() {
         String victim = nodeWithReplicas();
-        disrupt("power-off of " + victim, () -> cluster.stopNode(victim));
+        String memoryNode = readyMemoryNodeOn(victim).getMetadata().getName();
+        disrupt("power-off of " + victim, () -> {
+            cluster.stopNode(victim);
+            await("memory node " + memoryNode + " Lost", () -> MemoryNodeStatus.LOST.equals(memoryNode(memoryNode).getStatus().phase));
+        });
         cluster.startNode(spec(victim));
         await("pool back to 4 Ready memory nodes", () -> "4/4".equals(pool().getStatus().readyNodes));
     }
@@ -168,8 +172,10 @@ class ChaosIT {
     @Order(4)
     void anAgentIsKilledAndRestarts() {
         String victim = nodeWithReplicas();
-        Pod agent = agentPods().stream().filter(p -> victim.equals(p.getSpec().getNodeName())).findFirst().orElseThrow();
-        ProcessHandle jvm = processInPod(agent.getMetadata().getUid(), "dev.farmem.agent").orElseThrow(() -> new AssertionError("no agent JVM on " + victim));
+        String memoryNode = readyMemoryNodeOn(victim).getMetadata().getName();
+        Pod agent = admin.pods().inNamespace(NS).withName(memoryNode).get(); // an agent pod is named after its memory node
+        await("the agent JVM of " + memoryNode + " seen from the host", () -> processInPod(agent.getMetadata().getUid(), "dev.farmem.agent").isPresent());
+        ProcessHandle jvm = processInPod(agent.getMetadata().getUid(), "dev.farmem.agent").orElseThrow();
         disrupt("kill -9 of the agent on " + victim, () -> {
             jvm.destroyForcibly();
             await("the kubelet restarted the agent", () -> processInPod(agent.getMetadata().getUid(), "dev.farmem.agent")
@@ -181,7 +187,7 @@ class ChaosIT {
     @Order(5)
     void aNodeIsPartitionedAndHealed() {
         String victim = nodeWithReplicas();
-        String memoryNode = memoryNodes().stream().filter(m -> victim.equals(m.getSpec().nodeName)).findFirst().orElseThrow().getMetadata().getName();
+        String memoryNode = readyMemoryNodeOn(victim).getMetadata().getName();
         disrupt("partition of " + victim, () -> {
             cluster.partitionNode(victim);
             await("memory node " + memoryNode + " Lost", () -> MemoryNodeStatus.LOST.equals(memoryNode(memoryNode).getStatus().phase));
@@ -307,6 +313,11 @@ class ChaosIT {
 
     static MemoryNode memoryNode(String name) {
         return admin.resources(MemoryNode.class).withName(name).get();
+    }
+
+    static MemoryNode readyMemoryNodeOn(String node) {
+        return memoryNodes().stream().filter(m -> node.equals(m.getSpec().nodeName) && m.getStatus() != null
+                && MemoryNodeStatus.READY.equals(m.getStatus().phase)).findFirst().orElseThrow(() -> new AssertionError("no Ready memory node on " + node));
     }
 
     static List<MemoryNode> memoryNodes() {
