@@ -170,9 +170,11 @@ public final class AgentObjects {
                 .withPeriodSeconds(2).endReadinessProbe()
                 // a JVM that starts slowly on a busy node is not a dead agent: liveness counts only once it has started
                 .withNewStartupProbe().withNewHttpGet().withPath("/healthz").withNewPort(agent.metricsPort).endHttpGet()
-                .withPeriodSeconds(2).withFailureThreshold(90).endStartupProbe()
+                .withPeriodSeconds(2).withTimeoutSeconds(5).withFailureThreshold(90).endStartupProbe()
+                // a restarted agent is a new incarnation whose replicas must be copied again: kill only a hung one
+                // (no answer for a minute), not one a busy node answers in more than the default second
                 .withNewLivenessProbe().withNewHttpGet().withPath("/healthz").withNewPort(agent.metricsPort).endHttpGet()
-                .withPeriodSeconds(10).endLivenessProbe()
+                .withPeriodSeconds(10).withTimeoutSeconds(5).withFailureThreshold(6).endLivenessProbe()
                 .withSecurityContext(securityContext(rdma))
                 .addToVolumeMounts(new VolumeMountBuilder().withName("pool-key").withMountPath(KEY_MOUNT).withReadOnly(true).build());
         if (spec.hugepages != null) {
