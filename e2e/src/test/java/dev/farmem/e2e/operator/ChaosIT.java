@@ -114,7 +114,8 @@ class ChaosIT {
                     spec: {pool: %s, sizeBytes: %s, replication: 2}
                     """.formatted(claim.get(0), APPS, POOL, claim.get(1)), "apply", "-f", "-").check();
         }
-        await("both claims Bound and replicated", ChaosIT::everyClaimReplicated);
+        await("both claims Bound and replicated, with their binding Secrets",
+                () -> everyClaimReplicated() && binding(APP_CLAIM) != null && binding(JVM_CLAIM) != null);
         writePattern();
         admin.pods().inNamespace(APPS).resource(demoPod()).create();
         await("the demo app acknowledged 3 rounds", () -> appLog().contains("round 3 written and flushed"));

@@ -3,6 +3,7 @@ package dev.farmem.operator.webhook;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.farmem.http.HttpEndpoints;
 import io.fabric8.kubernetes.api.model.admission.v1.AdmissionReview;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.net.InetSocketAddress;
@@ -65,7 +66,7 @@ class WebhookServerTest {
     }
 
     @Test
-    void healthzAnswersOverTlsWithinASecondWhileAnotherConnectionHoldsAHalfSentRequest() throws Exception {
+    void healthzAnswersOverTlsWhileAnotherConnectionHoldsAHalfSentRequest() throws Exception {
         WebhookTls tls = WebhookTls.issue(NAMES, Duration.ofDays(365), Duration.ofDays(90));
         AdmissionController controller = new AdmissionController(null, new SidecarInjection(
                 new SidecarInjection.Settings("img", "IfNotPresent", 9091, "100m", 64L << 20)));
@@ -76,9 +77,12 @@ class WebhookServerTest {
                     URI.create("https://localhost:" + server.port() + "/healthz")).timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.discarding());
             slow.getOutputStream().write(new byte[] {0x16, 0x03, 0x01}); // the start of a TLS record, never finished
             slow.getOutputStream().flush();
-            HttpClient trusting = HttpClient.newBuilder().sslContext(tls.clientContext()).connectTimeout(Duration.ofSeconds(1)).build();
+            // A server that served one connection at a time would answer only after the slow one's read timeout
+            // (HttpEndpoints.READ_TIMEOUT, 10 s): half of it is the bound, which a loaded machine does not reach.
+            Duration bound = HttpEndpoints.READ_TIMEOUT.dividedBy(2);
+            HttpClient trusting = HttpClient.newBuilder().sslContext(tls.clientContext()).connectTimeout(bound).build();
             HttpResponse<String> r = trusting.send(HttpRequest.newBuilder(URI.create("https://localhost:" + server.port() + "/healthz"))
-                    .timeout(Duration.ofSeconds(1)).build(), HttpResponse.BodyHandlers.ofString());
+                    .timeout(bound).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(r.statusCode()).isEqualTo(200);
             assertThat(r.body()).isEqualTo("ok\n");
         }
