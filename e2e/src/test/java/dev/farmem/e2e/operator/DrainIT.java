@@ -64,9 +64,26 @@ class DrainIT {
         await("pool rack-a Ready", () -> pool() != null && pool().getStatus() != null && isTrue(pool().getStatus().conditions, "Ready"));
     }
 
+    /**
+     * Leaves the shared cluster as it found it: the pool (its agents, memory nodes and budget) and the agents'
+     * ServiceAccount go, with the operator still running to finish the pool's deletion. The next suite on this
+     * cluster (OperatorEndToEndIT) starts from a pool-less namespace without the agents' ServiceAccount.
+     */
     @AfterAll
-    static void stopTheOperator() {
-        if (operator != null) operator.close();
+    static void removeThePoolThenStopTheOperator() {
+        try {
+            if (kubectl != null) {
+                kubectl.run("delete", "farmemoryclaim", "held", "-n", "default", "--ignore-not-found", "--timeout=60s");
+                kubectl.run("delete", "farmemorypool", "rack-a", "--ignore-not-found", "--timeout=120s");
+                await("pool rack-a, its memory nodes and agents gone", () -> pool() == null
+                        && client.resources(MemoryNode.class).withLabel(MemoryNode.POOL_LABEL, "rack-a").list().getItems().isEmpty()
+                        && client.pods().inNamespace(NS).withLabel(MemoryNode.POOL_LABEL, "rack-a").list().getItems().isEmpty());
+                // Not the whole of examples/agent-rbac.yaml: deleting its Namespace would race the next suite's operator.
+                kubectl.run("delete", "serviceaccount", "farmem-agent", "-n", NS, "--ignore-not-found");
+            }
+        } finally {
+            if (operator != null) operator.close();
+        }
     }
 
     @Test
