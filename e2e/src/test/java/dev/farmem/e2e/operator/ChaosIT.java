@@ -48,8 +48,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * Issue 16's chaos scenario on real nodes: the chart's operator, a pool of 4 memory nodes (zones a, b, c, a), two
  * claims of replication 2, one under the demo application in a pod with the sidecar (round after round it verifies
  * what it last acknowledged, writes, flushes) and one written once by a client in this JVM. Then, in turn: a node is
- * powered off, a node is drained, the agent image is rolled, an agent is killed and restarts, a node is partitioned
- * and healed. After each, every claim is back to its replication on Ready memory nodes, every acknowledged write reads
+ * powered off, a node is drained, the agent image is rolled, an agent is killed, a node is partitioned and healed. After each, every claim is back to its replication on Ready memory nodes, every acknowledged write reads
  * back (the app never logs LOST; the second claim reads its pattern from a client with an empty cache), and the
  * application kept going. It prints {@code FIGURE} lines: time to restore redundancy per GiB moved, and the app's
  * rounds/s while the data moved vs before.
@@ -171,17 +170,22 @@ class ChaosIT {
 
     @Test
     @Order(4)
-    void anAgentIsKilledAndRestarts() {
+    void anAgentIsKilled() {
         String victim = nodeWithReplicas();
         String memoryNode = readyMemoryNodeOn(victim).getMetadata().getName();
         Pod agent = admin.pods().inNamespace(NS).withName(memoryNode).get(); // an agent pod is named after its memory node
         await("the agent JVM of " + memoryNode + " seen from the host", () -> processInPod(agent.getMetadata().getUid(), "dev.farmem.agent").isPresent());
         ProcessHandle jvm = processInPod(agent.getMetadata().getUid(), "dev.farmem.agent").orElseThrow();
+        // Its region died with it: the operator replaces the memory node (a restarted agent would be a new, empty
+        // incarnation that refuses the old tokens) and heals the claims from the surviving replicas.
         disrupt("kill -9 of the agent on " + victim, () -> {
             jvm.destroyForcibly();
-            await("the kubelet restarted the agent", () -> processInPod(agent.getMetadata().getUid(), "dev.farmem.agent")
-                    .filter(p -> p.pid() != jvm.pid()).isPresent());
+            await("memory node " + memoryNode + " Lost or retired", () -> {
+                MemoryNode m = memoryNode(memoryNode);
+                return m == null || MemoryNodeStatus.LOST.equals(m.getStatus().phase);
+            });
         });
+        await("pool back to 4 Ready memory nodes", () -> "4/4".equals(pool().getStatus().readyNodes));
     }
 
     @Test
