@@ -49,7 +49,8 @@ import org.junit.jupiter.api.TestMethodOrder;
  * claims of replication 2, one under the demo application in a pod with the sidecar (round after round it verifies
  * what it last acknowledged, writes, flushes) and one written once by a client in this JVM. Then, in turn: a node is
  * powered off, a node is drained, the agent image is rolled, an agent is killed, a node is partitioned and healed.
- * After each, every claim is back to its replication on Ready memory nodes, every acknowledged write reads back (the app never logs LOST; the second claim reads its pattern from a client with an empty cache), and the
+ * After each, every claim is back to its replication on Ready memory nodes, every acknowledged write reads back
+ * (the app never logs LOST; the second claim reads its pattern from a client with an empty cache), and the
  * application kept going. It prints {@code FIGURE} lines: time to restore redundancy per GiB moved, and the app's
  * rounds/s while the data moved vs before.
  *
