@@ -21,6 +21,12 @@ import java.util.concurrent.CompletionException;
  * with farmem's images: a whole cluster on this machine, on addresses of its own.
  */
 public final class LocalCluster implements AutoCloseable {
+    /**
+     * A kubelet registers its Node within seconds on a quiet machine; with other clusters and builds on the same 2
+     * cores it took more than 90 s once. The wait ends as soon as the node is Ready.
+     */
+    static final Duration NODE_READY_TIMEOUT = Duration.ofSeconds(180);
+
     private final ControlPlane controlPlane;
     private final Binaries binaries;
     private final NodeImages images;
@@ -50,7 +56,7 @@ public final class LocalCluster implements AutoCloseable {
             // boot in parallel: most of a node's start is loading the images into its containerd
             CompletableFuture.allOf(started.stream().map(n -> CompletableFuture.runAsync(n::start)).toArray(CompletableFuture[]::new)).join();
             for (NodeSpec spec : specs) {
-                cluster.awaitNode(spec.name(), true, Duration.ofSeconds(90));
+                cluster.awaitNode(spec.name(), true, NODE_READY_TIMEOUT);
             }
             return cluster;
         } catch (CompletionException e) {
@@ -97,7 +103,7 @@ public final class LocalCluster implements AutoCloseable {
             n = nodes.containsKey(spec.name()) ? nodes.get(spec.name()) : add(spec);
         }
         n.start();
-        awaitNode(spec.name(), true, Duration.ofSeconds(90));
+        awaitNode(spec.name(), true, NODE_READY_TIMEOUT);
     }
 
     /** {@link ClusterNode#tagImage} on every running node (containerd keeps the tag across a power-off). */
