@@ -3,9 +3,6 @@ package dev.farmem.client;
 import dev.farmem.client.engine.ReplicaRouter;
 import dev.farmem.common.binding.Binding;
 import java.nio.file.Path;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,7 +13,7 @@ import org.slf4j.LoggerFactory;
  * changed in more than its tokens (another claim, epoch or placement) is not this attach: it is
  * logged once and the far memory goes on with what it has; reopen it to use the new binding.
  *
- * <p>Thread: its own daemon, {@code farmem-binding-<claim>}, which reads the file and renews.
+ * <p>Thread: its {@link BindingWatch}'s, {@code farmem-binding-<claim>}, which reads the file and renews.
  */
 final class TokenRenewer implements AutoCloseable {
 
@@ -24,7 +21,7 @@ final class TokenRenewer implements AutoCloseable {
 
     private final Path path;
     private final ReplicaRouter router;
-    private final ScheduledExecutorService thread;
+    private final BindingWatch watch;
     private Binding current;
     private Binding refused; // logged once
 
@@ -32,46 +29,24 @@ final class TokenRenewer implements AutoCloseable {
         this.path = path;
         this.router = router;
         this.current = opened;
-        this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "farmem-binding-" + opened.claim());
-            t.setDaemon(true);
-            return t;
-        });
-        thread.scheduleWithFixedDelay(this::check, pollMillis, pollMillis, TimeUnit.MILLISECONDS);
+        this.watch = new BindingWatch(path, "farmem-binding-" + opened.claim(), pollMillis, this::check);
     }
 
-    private void check() {
-        try {
-            Binding fresh;
-            try {
-                fresh = Binding.read(path);
-            } catch (IllegalArgumentException e) {
-                // The kubelet swaps a Secret's files with a symlink; a read between its steps may see none.
-                LOG.debug("binding {} cannot be read now, keeping the current tokens: {}", path, e.getMessage());
-                return;
-            }
-            if (fresh.equals(current) || fresh.equals(refused)) return;
-            if (router.renewTokens(fresh)) {
-                current = fresh;
-                LOG.info("tokens of claim {} renewed from {}", fresh.claim(), path);
-            } else {
-                refused = fresh;
-                LOG.warn("binding {} changed in more than its tokens (claim {} uid {}, epoch {}): this far memory keeps serving epoch {};"
-                        + " reopen it to use the new binding", path, fresh.claim(), fresh.claimUid(), fresh.epoch(), current.epoch());
-            }
-        } catch (RuntimeException e) { // a scheduled task that throws is never run again
-            LOG.warn("checking the binding {} failed: {}", path, e.toString());
+    private void check(Binding fresh) {
+        if (fresh.equals(current) || fresh.equals(refused)) return;
+        if (router.renewTokens(fresh)) {
+            current = fresh;
+            LOG.info("tokens of claim {} renewed from {}", fresh.claim(), path);
+        } else {
+            refused = fresh;
+            LOG.warn("binding {} changed in more than its tokens (claim {} uid {}, epoch {}): this far memory keeps serving epoch {};"
+                    + " reopen it to use the new binding", path, fresh.claim(), fresh.claimUid(), fresh.epoch(), current.epoch());
         }
     }
 
     /** Stops reading; a renewal under way finishes first. */
     @Override
     public void close() {
-        thread.shutdown();
-        try {
-            thread.awaitTermination(30, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        watch.close();
     }
 }

@@ -1,5 +1,6 @@
 package dev.farmem.client.sidecar;
 
+import dev.farmem.client.BindingWatch;
 import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.client.engine.CacheEngine;
 import dev.farmem.client.engine.ClientMetrics;
@@ -7,9 +8,6 @@ import dev.farmem.common.binding.Binding;
 import io.prometheus.client.CollectorRegistry;
 import java.nio.file.Path;
 import java.util.Objects;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.BiFunction;
@@ -24,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * new connections; lines the old tokens could not write back stay dirty and go out with the new ones. A binding of another claim or
  * geometry is refused (logged once): the pod must restart to use it.
  *
- * <p>Thread: its own, {@code farmem-sidecar-binding}, which both reads the file and reloads; a
+ * <p>Thread: its {@link BindingWatch}'s, {@code farmem-sidecar-binding}, which both reads the file and reloads; a
  * reload holds the engine's write lock, so requests wait for the new engine meanwhile. The
  * heartbeat is the housekeeper's, so a slow reload does not make the sidecar look dead.
  */
@@ -37,11 +35,7 @@ final class BindingReloader implements AutoCloseable {
     private final CacheRegion region;
     private final CollectorRegistry registry;
     private final BiFunction<Binding, ClientMetrics, CacheEngine> newEngine;
-    private final ScheduledExecutorService thread = Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "farmem-sidecar-binding");
-        t.setDaemon(true);
-        return t;
-    });
+    private final BindingWatch watch;
     private Binding rejected; // logged once
 
     BindingReloader(Path path, long pollMillis, CurrentEngine current, CacheRegion region, CollectorRegistry registry,
@@ -51,37 +45,26 @@ final class BindingReloader implements AutoCloseable {
         this.region = region;
         this.registry = registry;
         this.newEngine = newEngine;
-        thread.scheduleWithFixedDelay(this::check, pollMillis, pollMillis, TimeUnit.MILLISECONDS);
+        this.watch = new BindingWatch(path, "farmem-sidecar-binding", pollMillis, this::check);
     }
 
-    private void check() {
-        try {
-            Binding fresh;
-            try {
-                fresh = Binding.read(path);
-            } catch (IllegalArgumentException e) {
-                LOG.warn("binding {} cannot be used, keeping the current one: {}", path, e.getMessage());
-                return;
-            }
-            Binding now = current.binding();
-            if (fresh.equals(now) || fresh.equals(rejected)) return;
-            if (!Objects.equals(fresh.claimUid(), now.claimUid()) || fresh.sizeBytes() != now.sizeBytes()
-                    || fresh.blockSize() != now.blockSize() || fresh.slabSize() != now.slabSize()) {
-                LOG.error("binding {} now describes another claim ({} uid {}, {} bytes): this sidecar keeps serving claim {}; restart the pod "
-                        + "to use the new claim", path, fresh.claim(), fresh.claimUid(), fresh.sizeBytes(), now.claim());
-                rejected = fresh;
-                return;
-            }
-            if (current.engine().router().renewTokens(fresh)) {
-                // Renewed tokens of the same attach (every few minutes): new connections, same engine, no pause.
-                current.tokensRenewed(fresh);
-                LOG.info("tokens of claim {} renewed", fresh.claim());
-                return;
-            }
-            reload(fresh);
-        } catch (RuntimeException e) { // a scheduled task that throws is never run again
-            LOG.warn("checking the binding {} failed: {}", path, e.toString());
+    private void check(Binding fresh) {
+        Binding now = current.binding();
+        if (fresh.equals(now) || fresh.equals(rejected)) return;
+        if (!Objects.equals(fresh.claimUid(), now.claimUid()) || fresh.sizeBytes() != now.sizeBytes()
+                || fresh.blockSize() != now.blockSize() || fresh.slabSize() != now.slabSize()) {
+            LOG.error("binding {} now describes another claim ({} uid {}, {} bytes): this sidecar keeps serving claim {}; restart the pod "
+                    + "to use the new claim", path, fresh.claim(), fresh.claimUid(), fresh.sizeBytes(), now.claim());
+            rejected = fresh;
+            return;
         }
+        if (current.engine().router().renewTokens(fresh)) {
+            // Renewed tokens of the same attach (every few minutes): new connections, same engine, no pause.
+            current.tokensRenewed(fresh);
+            LOG.info("tokens of claim {} renewed", fresh.claim());
+            return;
+        }
+        reload(fresh);
     }
 
     private void reload(Binding fresh) {
@@ -123,11 +106,6 @@ final class BindingReloader implements AutoCloseable {
     /** Stops watching; a reload under way finishes first. */
     @Override
     public void close() {
-        thread.shutdown();
-        try {
-            thread.awaitTermination(30, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        watch.close();
     }
 }
