@@ -293,7 +293,8 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         Secret existing = context.getSecondaryResource(Secret.class).orElse(null);
         if (existing != null && !BindingSecret.ownedBy(existing, claim)) return foreignSecret(claim);
         var workflow = context.managedWorkflowAndDependentResourceContext();
-        String transport = Placement.bindingTransport(pool.getSpec(), nodesOf(extents).stream().map(nodes::get).toList());
+        boolean filling = extents.stream().anyMatch(e -> e.replicas().stream().anyMatch(Binding.Replica::filling));
+        String transport = Placement.bindingTransport(pool.getSpec(), nodesOf(extents).stream().map(nodes::get).toList(), filling);
         workflow.put(BindingSecretDependent.Inputs.class, new BindingSecretDependent.Inputs(transport,
                 status.slabSizeBytes, status.epoch, extents, nodes, issuer, BindingSecret.lifetime(pool), System.currentTimeMillis()));
         WorkflowReconcileResult result = workflow.reconcileManagedWorkflow();

@@ -94,9 +94,13 @@ public final class Placement {
     /**
      * The transport a claim's binding names: rdma for an rdma pool; for an auto pool, rdma only when every memory node
      * the claim uses reports RDMA beside TCP ({@link MemoryNodeStatus#RDMA_AND_TCP}), because a client uses one
-     * transport for all its nodes and every node also serves TCP; tcp otherwise.
+     * transport for all its nodes and every node also serves TCP; tcp otherwise. While a replica of the claim is being
+     * filled by a copy ({@code filling}), tcp whatever the pool says: the new replica records the lines clients write
+     * so that the copy does not overwrite them, and one-sided RDMA WRITEs would bypass that (its agent refuses RDMA for
+     * it); every agent serves TCP on the same endpoint, and the binding names rdma again once the copy is done.
      */
-    public static String bindingTransport(FarMemoryPoolSpec spec, Collection<MemoryNode> claimNodes) {
+    public static String bindingTransport(FarMemoryPoolSpec spec, Collection<MemoryNode> claimNodes, boolean filling) {
+        if (filling) return "tcp";
         return switch (spec.transport == null ? "tcp" : spec.transport) {
             case "rdma" -> "rdma";
             case "auto" -> !claimNodes.isEmpty() && claimNodes.stream().allMatch(Placement::offersRdma) ? "rdma" : "tcp";

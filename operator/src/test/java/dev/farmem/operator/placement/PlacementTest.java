@@ -124,20 +124,20 @@ class PlacementTest {
         auto.transport = "auto";
         MemoryNode rdmaA = memoryNode(MemoryNodeStatus.RDMA_AND_TCP);
         MemoryNode rdmaB = memoryNode(MemoryNodeStatus.RDMA_AND_TCP);
-        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, rdmaB))).isEqualTo("rdma");
-        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, memoryNode(MemoryNodeStatus.TCP))))
+        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, rdmaB), false)).isEqualTo("rdma");
+        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, memoryNode(MemoryNodeStatus.TCP)), false))
                 .as("one node without RDMA: the client uses TCP, which every node serves").isEqualTo("tcp");
-        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, memoryNode(null)))).as("a node that has not reported yet").isEqualTo("tcp");
-        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, new MemoryNode()))).as("a node with no status").isEqualTo("tcp");
-        assertThat(Placement.bindingTransport(auto, Arrays.asList(rdmaA, null))).as("a node that is gone").isEqualTo("tcp");
-        assertThat(Placement.bindingTransport(auto, List.of())).isEqualTo("tcp");
+        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, memoryNode(null)), false)).as("a node that has not reported yet").isEqualTo("tcp");
+        assertThat(Placement.bindingTransport(auto, List.of(rdmaA, new MemoryNode()), false)).as("a node with no status").isEqualTo("tcp");
+        assertThat(Placement.bindingTransport(auto, Arrays.asList(rdmaA, null), false)).as("a node that is gone").isEqualTo("tcp");
+        assertThat(Placement.bindingTransport(auto, List.of(), false)).isEqualTo("tcp");
 
         FarMemoryPoolSpec tcp = spec(256 * MIB);
         tcp.transport = "tcp";
-        assertThat(Placement.bindingTransport(tcp, List.of(rdmaA, rdmaB))).as("a tcp pool stays tcp").isEqualTo("tcp");
+        assertThat(Placement.bindingTransport(tcp, List.of(rdmaA, rdmaB), false)).as("a tcp pool stays tcp").isEqualTo("tcp");
         FarMemoryPoolSpec rdma = spec(256 * MIB);
         rdma.transport = "rdma";
-        assertThat(Placement.bindingTransport(rdma, List.of(memoryNode(null)))).as("an rdma pool's agents serve RDMA or do not start").isEqualTo("rdma");
+        assertThat(Placement.bindingTransport(rdma, List.of(memoryNode(null)), false)).as("an rdma pool's agents serve RDMA or do not start").isEqualTo("rdma");
     }
 
     @Test
