@@ -4,7 +4,9 @@ import dev.farmem.common.binding.Binding;
 import java.nio.file.Path;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -14,7 +16,7 @@ import org.slf4j.LoggerFactory;
  * each binding it read to {@code onRead}, which decides what changed. A file that cannot be read for a moment (the
  * kubelet swaps a Secret's files with a symlink; a read between its steps sees none) is skipped, and a failing
  * {@code onRead} is logged and tried again at the next poll. The one place that watches a binding, for the in-process
- * {@link FarMemory} (token renewals) and the sidecar (every change).
+ * {@link FarMemory} and the sidecar alike ({@link dev.farmem.client.engine.CurrentRouter#follow(Path, long)}).
  */
 public final class BindingWatch implements AutoCloseable {
 
@@ -23,6 +25,8 @@ public final class BindingWatch implements AutoCloseable {
     private final Path path;
     private final Consumer<Binding> onRead;
     private final ScheduledExecutorService thread;
+    /** A read asked for by {@link #pollNow} and not yet started: many asks while one waits make one read. */
+    private final AtomicBoolean asked = new AtomicBoolean();
 
     public BindingWatch(Path path, String threadName, long pollMillis, Consumer<Binding> onRead) {
         this.path = path;
@@ -35,7 +39,18 @@ public final class BindingWatch implements AutoCloseable {
         thread.scheduleWithFixedDelay(this::poll, pollMillis, pollMillis, TimeUnit.MILLISECONDS);
     }
 
+    /** Reads the file now, not at the next poll (a request found its binding outdated); returns at once. */
+    public void pollNow() {
+        if (!asked.compareAndSet(false, true)) return;
+        try {
+            thread.execute(this::poll);
+        } catch (RejectedExecutionException closed) {
+            // closed: nothing follows the binding any more
+        }
+    }
+
     private void poll() {
+        asked.set(false);
         try {
             Binding fresh;
             try {

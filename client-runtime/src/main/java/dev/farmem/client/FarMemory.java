@@ -4,6 +4,7 @@ import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.client.engine.BlockCache;
 import dev.farmem.client.engine.CacheEngine;
 import dev.farmem.client.engine.ClientMetrics;
+import dev.farmem.client.engine.CurrentRouter;
 import dev.farmem.client.engine.ReplicaRouter;
 import dev.farmem.client.sidecar.SidecarClient;
 import dev.farmem.transport.Transport;
@@ -43,20 +44,18 @@ public final class FarMemory implements AutoCloseable {
     /** The in-process engine, or the sidecar client in sidecar mode. */
     private final BlockCache engine;
     private final SidecarClient sidecar;
-    private final ReplicaRouter router;
+    private final CurrentRouter router;
     private final ClientMetrics metrics;
     private final Transport ownedTransport;
     private Transport.Registration registration;
     private final String transportName;
     private final int trackingGranularity;
-    /** Renews the tokens from the binding file, when opened from one; null otherwise. */
-    private final TokenRenewer renewer;
 
     private FarMemory(Binding binding, FarMemoryOptions options) {
         this(binding, options, null);
     }
 
-    /** @param bindingFile where {@code binding} was read, watched for renewed tokens; null when it came from no file */
+    /** @param bindingFile where {@code binding} was read, followed from then on; null when it came from no file */
     private FarMemory(Binding binding, FarMemoryOptions options, Path bindingFile) {
         binding.validate();
         int blockSize = binding.blockSize();
@@ -79,6 +78,7 @@ public final class FarMemory implements AutoCloseable {
         CacheRegion region = CacheRegion.allocate(blockSize, Math.toIntExact(frames), claimBlocks);
         this.metrics = new ClientMetrics(binding.claim(), frames * blockSize, registry);
         Transport transport;
+        CurrentRouter router = null;
         try {
             this.ownedTransport = options.transport() == null ? openTransport(binding) : null;
             transport = ownedTransport != null ? ownedTransport : options.transport().get();
@@ -90,17 +90,20 @@ public final class FarMemory implements AutoCloseable {
             // The cache's frames are where misses land: RDMA READs into them in place.
             this.registration = transport.register(region.buffer());
             this.transportName = transport.name();
-            this.router = new ReplicaRouter(binding, transport, metrics.replicaFailures, options.requestTimeoutMillis());
+            router = new CurrentRouter(binding, (b, previous) -> new ReplicaRouter(b, transport, metrics.replicaFailures,
+                    options.requestTimeoutMillis(), previous), options.requestTimeoutMillis());
             this.engine = new CacheEngine(region, router, metrics, binding.claim(), binding.sizeBytes(), binding.slabSize(),
                     options.trackingGranularity(), options.prefetchDepth(), options.backgroundFlusher(),
                     options.flusherLowWatermark(), true); // the region dies with this process: frames are reused once sent
         } catch (RuntimeException e) {
             metrics.unregister();
+            if (router != null) router.close();
             if (registration != null) registration.close();
             if (ownedTransport != null) ownedTransport.close();
             throw e;
         }
-        this.renewer = bindingFile == null ? null : new TokenRenewer(bindingFile, binding, router, options.bindingPollMillis());
+        this.router = router;
+        if (bindingFile != null) router.follow(bindingFile, options.bindingPollMillis()); // last: a failed open leaves no watch running
     }
 
     /**
@@ -127,7 +130,6 @@ public final class FarMemory implements AutoCloseable {
         this.router = null;
         this.metrics = null;
         this.ownedTransport = null;
-        this.renewer = null; // the sidecar watches the binding
         this.transportName = null;
     }
 
@@ -153,9 +155,12 @@ public final class FarMemory implements AutoCloseable {
     }
 
     /**
-     * Opens the binding in a file, or in a mounted binding Secret directory, and reads it again every
-     * {@link FarMemoryOptions#bindingPollMillis} for the tokens the operator renews: they are short-lived
-     * (minutes), and the far memory moves to the renewed ones without failing a request.
+     * Opens the binding in a file, or in a mounted binding Secret directory, and follows it: the file is read again
+     * every {@link FarMemoryOptions#bindingPollMillis}, and at once when a memory node refuses the binding as outdated.
+     * Renewed tokens (short-lived, minutes) are used on new connections; a heal's new binding (a new epoch, a replica
+     * joining, a lost one dropped) gets new connections, and a request the old binding could no longer serve is sent
+     * again there. No request fails and no acknowledged write is lost across either, as long as the new binding comes
+     * within {@link FarMemoryOptions#requestTimeoutMillis} of the refusal.
      */
     public static FarMemory open(Path binding, FarMemoryOptions options) {
         return new FarMemory(Binding.read(binding), options, binding);
@@ -254,8 +259,7 @@ public final class FarMemory implements AutoCloseable {
     @Override
     public void close() {
         try {
-            if (renewer != null) renewer.close();
-            engine.close();
+            engine.close(); // stops following the binding too
         } finally {
             // After the engine: no request that reads or writes the cache's frames is in flight any more.
             if (registration != null) registration.close();

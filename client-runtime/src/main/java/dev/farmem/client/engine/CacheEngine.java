@@ -7,6 +7,7 @@ import dev.farmem.client.cache.Translation;
 import dev.farmem.transport.TransportException;
 import dev.farmem.transport.WriteBatch;
 import dev.farmem.transport.wire.Protocol;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -41,6 +42,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * takes far longer to be acknowledged than to be sent); the write stays in flight by block
  * instead, and a miss on that block fetches only once it was acknowledged, so a refetch cannot
  * read stale bytes. A block has at most one write-back in flight, so two cannot overtake each other.
+ * Such a write is sent from a copy of its lines, because a binding change can refuse it after its
+ * frame was reused and it then goes again to the newer binding's replicas ({@link CurrentRouter}).
  * Not so for a region that outlives this process (a sidecar's, in a shared file): there a frame
  * keeps its write-back flag until the acknowledgement, because a sidecar started again after a
  * crash marks such frames dirty again, and only then is no line lost that a dead connection dropped.
@@ -59,7 +62,7 @@ public final class CacheEngine implements BlockCache {
 
     private final CacheRegion region;
     private final ClockHand clock;
-    private final ReplicaRouter router;
+    private final CurrentRouter router;
     private final ClientMetrics metrics;
     private final String claim;
     private final long slabSize;
@@ -81,21 +84,22 @@ public final class CacheEngine implements BlockCache {
      */
     private final ConcurrentHashMap<Long, CompletableFuture<Void>> writesInFlight = new ConcurrentHashMap<>();
     /**
-     * Why a write-back reached no replica, since the last flush: its frames were already reused,
-     * so the lines cannot be put back; the next {@link #flush()} reports it instead of returning.
+     * Why a write-back reached no replica, since the last flush, not even of a newer binding within
+     * the request timeout: its frames were already reused, so the lines cannot be put back; the
+     * next {@link #flush()} reports it instead of returning.
      */
     private final AtomicReference<Throwable> lostWriteBack = new AtomicReference<>();
     /** Frames are reusable once their write-back is sent (in-process), not only once it is acknowledged (a sidecar's shared region). */
     private final boolean reuseOnSend;
     private volatile boolean closed;
 
-    /** Where the engine's reads and writes go; its tokens are renewed in place ({@link ReplicaRouter#renewTokens}). */
-    public ReplicaRouter router() {
+    /** Where the engine's reads and writes go: the router of the claim's newest binding. */
+    public CurrentRouter router() {
         return router;
     }
 
     /** An engine over a region that may outlive this process (a sidecar's): frames are reused only once their write-back is acknowledged. */
-    public CacheEngine(CacheRegion region, ReplicaRouter router, ClientMetrics metrics, String claim, long claimBytes,
+    public CacheEngine(CacheRegion region, CurrentRouter router, ClientMetrics metrics, String claim, long claimBytes,
                        long slabSize, int trackingGranularity, int prefetchDepth, boolean backgroundFlusher,
                        double flusherLowWatermark) {
         this(region, router, metrics, claim, claimBytes, slabSize, trackingGranularity, prefetchDepth, backgroundFlusher,
@@ -106,7 +110,7 @@ public final class CacheEngine implements BlockCache {
      * With {@code reuseOnSend} (a region that dies with this process) a dirty frame is reusable as
      * soon as its write-back is sent; see the class comment.
      */
-    public CacheEngine(CacheRegion region, ReplicaRouter router, ClientMetrics metrics, String claim, long claimBytes,
+    public CacheEngine(CacheRegion region, CurrentRouter router, ClientMetrics metrics, String claim, long claimBytes,
                        long slabSize, int trackingGranularity, int prefetchDepth, boolean backgroundFlusher,
                        double flusherLowWatermark, boolean reuseOnSend) {
         this.reuseOnSend = reuseOnSend;
@@ -498,13 +502,16 @@ public final class CacheEngine implements BlockCache {
      * Sends one WRITEV of claim slab {@code slab} carrying the lines taken from {@code frames},
      * and releases their write-back flags as soon as it is sent (the transport copied the bytes;
      * in a region that outlives this process, once acknowledged): the write stays in flight by
-     * block until every replica acknowledged it. When all failed, the failure is kept for the next
-     * {@link #flush()} (the slab has no replica left to retry on).
+     * block until every replica acknowledged it, on this binding or, when a binding change refused
+     * it or its slab had no replica left, on a newer one ({@link CurrentRouter}; a reused frame's
+     * lines go from a copy). When no newer binding came in time, the failure is kept for the next
+     * {@link #flush()}.
      */
     private CompletableFuture<Void> send(long slab, WriteBatch batch, List<Taken> frames) {
         long bytes = batch.totalBytes();
         long start = System.nanoTime();
-        CompletableFuture<Void> sent = writev(slab, batch);
+        // A write a binding change refused is sent again on the newer one, after the frames may hold other blocks.
+        CompletableFuture<Void> sent = writev(slab, reuseOnSend ? copied(batch) : batch);
         // in flight before the frames can be reused, so a miss on their blocks sees it
         for (Taken t : frames) writesInFlight.put(t.block(), sent);
         CompletableFuture<Void> acknowledged = sent.whenComplete((ok, err) -> {
@@ -525,6 +532,19 @@ public final class CacheEngine implements BlockCache {
         });
         if (reuseOnSend) for (Taken t : frames) region.endWriteBack(t.frame());
         return acknowledged;
+    }
+
+    /** The batch with its bytes copied out of the frames, for as long as the write may be sent again ({@link CurrentRouter}). */
+    private static WriteBatch copied(WriteBatch batch) {
+        ByteBuffer bytes = ByteBuffer.allocate(Math.toIntExact(batch.totalBytes()));
+        WriteBatch out = new WriteBatch(batch.size());
+        int at = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            bytes.put(at, batch.source(i), batch.sourceIndex(i), batch.length(i));
+            out.add(batch.remoteOffset(i), bytes, at, batch.length(i));
+            at += batch.length(i);
+        }
+        return out;
     }
 
     private CompletableFuture<Void> writev(long slab, WriteBatch batch) {
@@ -594,8 +614,9 @@ public final class CacheEngine implements BlockCache {
 
     /**
      * Makes every write that completed before this call durable on every live replica: writes
-     * back all dirty frames and waits for write-backs already in flight. Throws when a write-back
-     * since the last flush reached no replica (its slab has none left): the lines it carried are lost.
+     * back all dirty frames and waits for write-backs already in flight (a write a binding change
+     * refused waits for the newer binding, up to the request timeout). Throws when a write-back
+     * since the last flush reached no replica, of this binding or a newer one: the lines it carried are lost.
      */
     public void flush() {
         ensureOpen();

@@ -20,6 +20,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
@@ -39,6 +40,11 @@ import org.slf4j.LoggerFactory;
  * <p>A replica the binding marks {@code filling} joined to replace a lost one and is being filled by a copy: it is a
  * write target like the others (so the copy never has to bring it a write made since it joined), and never read
  * until a later binding says it is complete.
+ *
+ * <p>A node that refuses a request as {@code FENCED} or {@code TOKEN_EXPIRED} says this binding is no longer current
+ * (a heal fenced it at a newer epoch, or its tokens ran out): a write it refused fails even when other replicas took
+ * it, because it is acknowledged only once it is on every replica of the current binding, a joining one included.
+ * {@link CurrentRouter} sends it again there.
  */
 public final class ReplicaRouter implements AutoCloseable {
 
@@ -62,6 +68,16 @@ public final class ReplicaRouter implements AutoCloseable {
     private final long timeoutMillis;
 
     public ReplicaRouter(Binding binding, Transport transport, LongAdder replicaFailures, long timeoutMillis) {
+        this(binding, transport, replicaFailures, timeoutMillis, null);
+    }
+
+    /**
+     * A router for {@code binding} that follows {@code previous}, the router of an earlier binding of the same claim: a node
+     * {@code previous} took out for a failure of its own (unreachable, restarted, timed out; not a refusal of an outdated
+     * binding) stays out when the new binding names it at the same endpoint, since it may have missed writes the other
+     * replicas acknowledged; it is not dialled again.
+     */
+    public ReplicaRouter(Binding binding, Transport transport, LongAdder replicaFailures, long timeoutMillis, ReplicaRouter previous) {
         this.binding = binding;
         this.transport = transport;
         this.replicaFailures = replicaFailures;
@@ -95,7 +111,8 @@ public final class ReplicaRouter implements AutoCloseable {
         List<CompletableFuture<MemoryNodeConnection>> pending = new ArrayList<>();
         for (String name : nodeNames) {
             Binding.Node node = binding.nodes().get(name);
-            pending.add(transport.connect(Endpoint.parse(node.endpoint()), node.token()));
+            Throwable lost = previous == null ? null : previous.lostOnItsOwn(name, node.endpoint());
+            pending.add(lost != null ? CompletableFuture.failedFuture(lost) : transport.connect(Endpoint.parse(node.endpoint()), node.token()));
         }
         int live = 0;
         for (int i = 0; i < nodeNames.length; i++) {
@@ -165,9 +182,11 @@ public final class ReplicaRouter implements AutoCloseable {
         AtomicInteger remaining = new AtomicInteger(1);
         AtomicInteger succeeded = new AtomicInteger();
         Throwable[] lastError = new Throwable[1];
+        AtomicReference<TransportException> outdated = new AtomicReference<>();
         Runnable done = () -> {
             if (remaining.decrementAndGet() > 0) return;
-            if (succeeded.get() > 0) result.complete(null);
+            if (outdated.get() != null) result.completeExceptionally(outdated.get());
+            else if (succeeded.get() > 0) result.complete(null);
             else result.completeExceptionally(noReplicaLeft(s, "write-back", lastError[0]));
         };
         for (int r = 0; r < n; r++) {
@@ -186,6 +205,12 @@ public final class ReplicaRouter implements AutoCloseable {
                     succeeded.incrementAndGet();
                 } else {
                     synchronized (lastError) { lastError[0] = err; }
+                    if (refusesThisBinding(unwrap(err))) {
+                        outdated.compareAndSet(null, new TransportException(((TransportException) unwrap(err)).code(), "memory node " + nodeNames[node]
+                                + " refused the write-back of slab " + s + " of claim " + binding.claim() + " at epoch " + binding.epoch() + " ("
+                                + unwrap(err).getMessage() + "): this binding is no longer current, and the write is not acknowledged until every"
+                                + " replica of a newer one has it", unwrap(err)));
+                    }
                     fail(node, "write", err);
                 }
                 done.run();
@@ -235,6 +260,32 @@ public final class ReplicaRouter implements AutoCloseable {
             });
         }
         return true;
+    }
+
+    /** The binding this router was built for (its tokens may have been renewed since). */
+    public Binding binding() {
+        return binding;
+    }
+
+    /** True when a node refused this binding as outdated ({@code FENCED}, {@code TOKEN_EXPIRED}): renewed tokens cannot bring it back. */
+    public boolean refusedAsOutdated() {
+        for (int i = 0; i < nodeNames.length; i++) if (refusesThisBinding(lostBecause.get(i))) return true;
+        return false;
+    }
+
+    /** Why node {@code name} at {@code endpoint} was taken out for a failure of its own, or null (live, elsewhere, or only refused this binding). */
+    private Throwable lostOnItsOwn(String name, String endpoint) {
+        for (int i = 0; i < nodeNames.length; i++) {
+            if (!nodeNames[i].equals(name) || !binding.nodes().get(name).endpoint().equals(endpoint)) continue;
+            Throwable why = lostBecause.get(i);
+            return why == null || refusesThisBinding(why) ? null : why;
+        }
+        return null;
+    }
+
+    /** A refusal that a newer binding of the claim answers: the attach was fenced at a newer epoch, or its token expired. */
+    static boolean refusesThisBinding(Throwable t) {
+        return t instanceof TransportException te && (te.code() == ErrorCode.FENCED || te.code() == ErrorCode.TOKEN_EXPIRED);
     }
 
     /** Whether {@code other} binds what this router serves, apart from the tokens. */

@@ -5,8 +5,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * The requests that may block, which the event loop hands over: a flush, a miss that must wait
- * (its block being loaded, or no clean frame), and a miss that came while the binding was being
- * reloaded (it waits here for the new engine). The answer goes into the slot through the
+ * (its block being loaded, or no clean frame), and a miss that came while the sidecar closed.
+ * The answer goes into the slot through the
  * dispatcher's answering methods, as from the loop.
  *
  * <p>Threads: the sidecar's workers, one request per call. It keeps no state of its own, so any

@@ -13,8 +13,7 @@ import dev.farmem.client.engine.ClientMetrics;
  *
  * <p>Thread: {@link #recover} runs on the thread that starts the sidecar, before any engine or
  * other thread of this sidecar uses the region (no miss is served meanwhile: the control file
- * does not say {@code RUNNING} yet). {@link #countDirty} also runs on the binding reloader's
- * thread, while it holds the engine's write lock.
+ * does not say {@code RUNNING} yet), as does {@link #countDirty}.
  */
 final class CrashRecovery {
 
@@ -51,7 +50,7 @@ final class CrashRecovery {
 
     /**
      * Sets the metrics' dirty lines and mask words to what the region holds, so that the
-     * flusher of a new engine (after a restart or a reload) sees the dirty data already there.
+     * flusher of a new engine (after a restart) sees the dirty data already there.
      */
     static void countDirty(CacheRegion region, ClientMetrics metrics) {
         long lines = 0;

@@ -15,7 +15,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread: its own, {@code farmem-sidecar-housekeeper}; every method but {@link #start} and
  * {@link #close} is private and runs there. It never waits on the engine, so the heartbeat goes
- * on while a flush or a reload takes long.
+ * on while a flush or a binding change takes long.
  */
 final class Housekeeper implements AutoCloseable {
 

@@ -159,8 +159,7 @@ final class RequestDispatcher implements AutoCloseable {
     /**
      * A miss, without blocking the loop: a hit or a started fetch is answered by whichever thread
      * completes it; a miss that must wait is served on a worker by the engine itself. While the
-     * binding is being reloaded, or when a fetch failed because it was, the request goes to a
-     * worker, which waits for the new engine.
+     * sidecar closes (the engine's write lock is held) the request goes to a worker, which waits.
      */
     private void startMiss(int slot, long seq) {
         ReentrantReadWriteLock.ReadLock l = current.readLock();
@@ -183,7 +182,6 @@ final class RequestDispatcher implements AutoCloseable {
             pinned.whenComplete((f, err) -> {
                 fetching.decrementAndGet();
                 if (err == null) answerMiss(slot, seq, h, f, e);
-                else if (current.reloading() || current.engine() != e) workers.execute(() -> blocking.serve(slot, seq));
                 else fail(slot, seq, err instanceof CompletionException && err.getCause() != null ? err.getCause() : err);
             });
         } catch (RuntimeException e) {

@@ -1,9 +1,11 @@
 package dev.farmem.client.sidecar;
 
+import dev.farmem.client.BindingWatch;
 import dev.farmem.client.FarMemoryOptions;
 import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.client.engine.CacheEngine;
 import dev.farmem.client.engine.ClientMetrics;
+import dev.farmem.client.engine.CurrentRouter;
 import dev.farmem.client.engine.ReplicaRouter;
 import dev.farmem.common.binding.Binding;
 import dev.farmem.transport.Transport;
@@ -43,8 +45,8 @@ import org.slf4j.LoggerFactory;
  * <tr><td>{@link BlockingRequests}</td><td>flushes and misses that must wait</td><td>workers {@code farmem-sidecar-worker}</td></tr>
  * <tr><td>{@link Housekeeper}</td><td>heartbeat, applications' counters, dead applications' leases, published stats</td>
  *     <td>{@code farmem-sidecar-housekeeper}</td></tr>
- * <tr><td>{@link BindingReloader}</td><td>new tokens or endpoints: a new engine over the same region</td>
- *     <td>{@code farmem-sidecar-binding}</td></tr>
+ * <tr><td>{@link BindingWatch} with {@link CurrentRouter}</td><td>follow the binding: renewed tokens, a heal's new
+ *     epoch (the engine's router moves, as in-process)</td><td>{@code farmem-binding-<claim>}</td></tr>
  * </table>
  * The engine itself is shared through {@link CurrentEngine} (a read-write lock), the
  * applications' counters through {@link ClientCounters}; whether a sidecar runs is decided by
@@ -67,7 +69,6 @@ public final class Sidecar implements AutoCloseable {
     private final CurrentEngine current;
     private final RequestDispatcher dispatcher;
     private final Housekeeper housekeeper;
-    private final BindingReloader reloader;
     private volatile boolean running = true;
 
     private Sidecar(Binding binding, SidecarOptions options) throws IOException {
@@ -108,7 +109,7 @@ public final class Sidecar implements AutoCloseable {
         try {
             ClientMetrics metrics = new ClientMetrics(binding.claim(), frames * blockSize, registry);
             engine = newEngine(binding, metrics);
-            this.current = new CurrentEngine(binding, metrics, engine);
+            this.current = new CurrentEngine(metrics, engine);
             this.dispatcher = new RequestDispatcher(files.dir, control, current, claimBlocks, counters, io, workers, options.pollMicros());
         } catch (IOException | RuntimeException e) {
             if (engine != null) engine.close();
@@ -127,8 +128,7 @@ public final class Sidecar implements AutoCloseable {
         long epoch = files.running();
         this.housekeeper = new Housekeeper(control, current, counters, dispatcher, options.leaseTimeoutMillis());
         housekeeper.start();
-        this.reloader = options.bindingPath() == null ? null
-                : new BindingReloader(options.bindingPath(), options.bindingPollMillis(), current, region, registry, this::newEngine);
+        if (options.bindingPath() != null) current.engine().router().follow(options.bindingPath(), options.bindingPollMillis());
         LOG.info("sidecar for claim {} serves {} (epoch {}, {} frames of {} bytes)", binding.claim(), files.dir, epoch, frames, blockSize);
     }
 
@@ -160,10 +160,11 @@ public final class Sidecar implements AutoCloseable {
         }
     }
 
-    /** A new engine over the shared region with new connections for {@code b} (at start, and on every reload). */
+    /** The engine over the shared region, with connections for {@code b}. */
     private CacheEngine newEngine(Binding b, ClientMetrics m) {
         FarMemoryOptions eo = options.engine();
-        ReplicaRouter router = new ReplicaRouter(b, transport, m.replicaFailures, eo.requestTimeoutMillis());
+        CurrentRouter router = new CurrentRouter(b, (next, previous) -> new ReplicaRouter(next, transport, m.replicaFailures, eo.requestTimeoutMillis(),
+                previous), eo.requestTimeoutMillis());
         try {
             return new CacheEngine(files.region, router, m, b.claim(), b.sizeBytes(), b.slabSize(), eo.trackingGranularity(),
                     eo.prefetchDepth(), eo.backgroundFlusher(), eo.flusherLowWatermark());
@@ -205,7 +206,6 @@ public final class Sidecar implements AutoCloseable {
         running = false;
         dispatcher.close(); // no new requests; a sleeping application sees its doorbell close and looks at the state
         housekeeper.close();
-        if (reloader != null) reloader.close();
         workers.shutdown();
         try {
             workers.awaitTermination(30, TimeUnit.SECONDS);
