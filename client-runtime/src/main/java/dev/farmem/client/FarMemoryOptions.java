@@ -64,7 +64,12 @@ public final class FarMemoryOptions {
         return this;
     }
 
-    /** How long opening waits for the memory nodes (default 10 s). */
+    /**
+     * How long opening waits for the memory nodes, and how long a request the binding could no longer serve (a heal
+     * fenced it, or no replica was left) waits for a newer binding in the file before it fails (default 10 s). A
+     * kubelet refreshes a mounted binding Secret up to about a minute after the operator wrote it: raise this where a
+     * request should rather wait that long than fail across a heal.
+     */
     public FarMemoryOptions requestTimeoutMillis(long millis) {
         if (millis <= 0) throw new IllegalArgumentException("request timeout must be positive, got " + millis);
         this.requestTimeoutMillis = millis;
@@ -72,8 +77,9 @@ public final class FarMemoryOptions {
     }
 
     /**
-     * How often a far memory opened from a binding file reads it for renewed tokens (default 1 s). The operator renews
-     * tokens at half their life (minutes), so the default picks them up long before the old ones expire.
+     * How often a far memory opened from a binding file reads it for a new binding (default 1 s): renewed tokens, or a
+     * heal's new epoch. The operator renews tokens at half their life (minutes), so the default picks them up long before
+     * the old ones expire; a node that refuses the binding as outdated makes the far memory read the file at once.
      */
     public FarMemoryOptions bindingPollMillis(long millis) {
         if (millis < 10) throw new IllegalArgumentException("binding poll interval must be at least 10 ms, got " + millis);
