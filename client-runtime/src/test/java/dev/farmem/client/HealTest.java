@@ -229,24 +229,31 @@ class HealTest {
     }
 
     @Test
-    void aBindingThatNeverComesFailsTheFlushNamingTheClaimAndWhatWasAwaited(@TempDir Path dir) throws Exception {
-        Binding b = pool.bind("abandoned", MIB, 1, 4096);
+    void aBindingThatComesTooLateFailsTheFlushNamingTheClaimAndTheLinesItRefusedGoOutWithTheNextFlush(@TempDir Path dir) throws Exception {
+        Binding b = pool.bind("late", MIB, 1, 4096);
         Path file = dir.resolve("binding.json");
         write(file, b);
-        int slab = b.extents().get(0).replicas().get(0).firstSlab();
-        int agent = Integer.parseInt(b.extents().get(0).replicas().get(0).node().substring("agent-".length()));
+        Binding.Replica only = b.extents().get(0).replicas().get(0);
+        long epoch = b.epoch() + 1000;
         try (FarMemory mem = FarMemory.open(file, FarMemoryOptions.defaults().cacheBytes(64 * 1024).requestTimeoutMillis(1_000).bindingPollMillis(50))) {
             FarLongArray arr = mem.longArray(0, MIB / 8);
             arr.set(0, 1);
             mem.flush();
-            // Another attach of the claim, whose binding this far memory never sees.
-            BlockingWireClient.connect(endpoint(agent), token(agent, b, b.epoch() + 1000, slab, Rights.READ), AGENT_TIMEOUT).close();
+            // A heal's fence, whose binding the file shows only after the request timeout.
+            BlockingWireClient.connect(endpoint(agent(only.node())), token(agent(only.node()), b, epoch, only.firstSlab(), Rights.READ), AGENT_TIMEOUT).close();
             arr.set(0, 2);
             assertThatThrownBy(mem::flush)
                     .isInstanceOfSatisfying(TransportException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.FENCED))
-                    .hasMessageContaining("claim abandoned")
+                    .hasMessageContaining("claim late")
                     .hasMessageContaining("no newer binding of the claim arrived in " + file)
                     .hasMessageContaining("within 1000 ms");
+
+            write(file, binding(b, epoch, List.of(List.of(replica(only.node(), only.firstSlab())))));
+            mem.flush(); // the refused line stayed dirty
+        }
+        try (FarMemory fresh = FarMemory.open(binding(b, epoch, List.of(List.of(replica(only.node(), only.firstSlab())))),
+                FarMemoryOptions.defaults().cacheBytes(64 * 1024))) {
+            assertThat(fresh.longArray(0, 1).get(0)).isEqualTo(2);
         }
     }
 

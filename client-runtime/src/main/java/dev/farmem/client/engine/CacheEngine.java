@@ -85,8 +85,8 @@ public final class CacheEngine implements BlockCache {
     private final ConcurrentHashMap<Long, CompletableFuture<Void>> writesInFlight = new ConcurrentHashMap<>();
     /**
      * Why a write-back reached no replica, since the last flush, not even of a newer binding within
-     * the request timeout: its frames were already reused, so the lines cannot be put back; the
-     * next {@link #flush()} reports it instead of returning.
+     * the request timeout, and its frames were already reused, so the lines could not be put back;
+     * the next {@link #flush()} reports it instead of returning.
      */
     private final AtomicReference<Throwable> lostWriteBack = new AtomicReference<>();
     /** Frames are reusable once their write-back is sent (in-process), not only once it is acknowledged (a sidecar's shared region). */
@@ -448,8 +448,11 @@ public final class CacheEngine implements BlockCache {
         return send(t.slab(), batch, List.of(t));
     }
 
-    /** The dirty lines a write-back took from one frame: its block, the lines it held, and the claim slab the block lies in. */
-    private record Taken(int frame, long block, int dirtyLines, long slab) {}
+    /**
+     * The dirty lines a write-back took from one frame: its block, the lines it held, the claim slab the block lies in, and
+     * the mask it took with the frame's version then (to put the lines back should the write reach no replica).
+     */
+    private record Taken(int frame, long block, int dirtyLines, long slab, long[] mask, long version) {}
 
     /** True when a write-back of the block of a frame whose write-back flag the caller holds is still in flight. */
     private boolean writingBack(int frame) {
@@ -495,7 +498,7 @@ public final class CacheEngine implements BlockCache {
                 batch.add(offset + at, region.buffer(), region.dataIndex(frame, at), lengths[i] << CacheRegion.LINE_SHIFT);
             }
         }
-        return new Taken(frame, address >>> blockShift, dirtyLines, address / slabSize);
+        return new Taken(frame, address >>> blockShift, dirtyLines, address / slabSize, taken, region.version(frame));
     }
 
     /**
@@ -504,8 +507,9 @@ public final class CacheEngine implements BlockCache {
      * in a region that outlives this process, once acknowledged): the write stays in flight by
      * block until every replica acknowledged it, on this binding or, when a binding change refused
      * it or its slab had no replica left, on a newer one ({@link CurrentRouter}; a reused frame's
-     * lines go from a copy). When no newer binding came in time, the failure is kept for the next
-     * {@link #flush()}.
+     * lines go from a copy). When no newer binding came in time, the lines are dirty again if
+     * their frame still holds them (a later write-back sends them), else the failure is kept for
+     * the next {@link #flush()}.
      */
     private CompletableFuture<Void> send(long slab, WriteBatch batch, List<Taken> frames) {
         long bytes = batch.totalBytes();
@@ -525,13 +529,38 @@ public final class CacheEngine implements BlockCache {
                 }
             } else {
                 metrics.writebackErrors.increment();
-                lostWriteBack.compareAndSet(null, err instanceof CompletionException && err.getCause() != null ? err.getCause() : err);
+                boolean kept = true;
+                for (Taken t : frames) kept &= keepDirty(t);
+                if (!kept) lostWriteBack.compareAndSet(null, err instanceof CompletionException && err.getCause() != null ? err.getCause() : err);
             }
             for (Taken t : frames) writesInFlight.remove(t.block(), sent);
             if (!reuseOnSend) for (Taken t : frames) region.endWriteBack(t.frame());
         });
         if (reuseOnSend) for (Taken t : frames) region.endWriteBack(t.frame());
         return acknowledged;
+    }
+
+    /**
+     * Puts the lines of a write-back that reached no replica (not even of a newer binding in time) back in its frame's
+     * mask, so a later write-back sends them again, when the frame still holds exactly what was taken: the same block,
+     * not fetched again since (its version). False when the frame was reused meanwhile: those lines are lost. Pinned
+     * meanwhile, as a writer pins, so eviction cannot take the frame between the check and the mask.
+     */
+    private boolean keepDirty(Taken t) {
+        int f = t.frame();
+        if (!region.tryPin(f)) return false;
+        try {
+            if (region.tag(f) != t.block() + 1 || region.version(f) != t.version()) return false;
+            for (int w = 0; w < t.mask().length; w++) {
+                if (t.mask()[w] == 0) continue;
+                long old = region.orMask(f, w, t.mask()[w]);
+                metrics.dirtyLines.add(Long.bitCount(t.mask()[w] & ~old));
+                if (old == 0) metrics.dirtyWords.increment();
+            }
+            return true;
+        } finally {
+            region.unpin(f);
+        }
     }
 
     /** The batch with its bytes copied out of the frames, for as long as the write may be sent again ({@link CurrentRouter}). */
