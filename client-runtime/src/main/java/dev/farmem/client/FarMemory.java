@@ -87,14 +87,16 @@ public final class FarMemory implements AutoCloseable {
             throw e;
         }
         try {
-            // The cache's frames are where misses land: RDMA READs into them in place.
+            // The cache's frames are where misses land and write-backs leave from: RDMA READs into them and WRITEs from them in place.
             this.registration = transport.register(region.buffer());
             this.transportName = transport.name();
             router = new CurrentRouter(binding, (b, previous) -> new ReplicaRouter(b, transport, metrics.replicaFailures,
                     options.requestTimeoutMillis(), previous), options.requestTimeoutMillis());
             this.engine = new CacheEngine(region, router, metrics, binding.claim(), binding.sizeBytes(), binding.slabSize(),
                     options.trackingGranularity(), options.prefetchDepth(), options.backgroundFlusher(),
-                    options.flusherLowWatermark(), true); // the region dies with this process: frames are reused once sent
+                    // The region dies with this process: frames are reused once sent (from a copy), unless the transport WRITEs
+                    // from them with no copy (RDMA): then once the WRITE completed, which is also the acknowledgement.
+                    options.flusherLowWatermark(), !registration.writesWithoutCopy());
         } catch (RuntimeException e) {
             metrics.unregister();
             if (router != null) router.close();

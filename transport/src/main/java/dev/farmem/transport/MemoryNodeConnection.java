@@ -32,12 +32,34 @@ public interface MemoryNodeConnection extends AutoCloseable {
     /**
      * One-sided WRITE of a scatter list into one slab, as one request. The bytes of every
      * segment are read from their source buffers before this method returns, so the caller may
-     * reuse them at once (the in-process cache reuses a frame as soon as its write-back is sent). A
+     * reuse them at once (a write from a cache frame with no copy over RDMA is
+     * {@link #writev(int, WriteBatch, Runnable)}). A
      * batch longer than one request of the transport holds is split and completes when every part is
      * in; a failure fails it once. The future completes when the node acknowledged that all segments
      * are in its region: from then on a read returns them.
      */
     CompletableFuture<Void> writev(int slab, WriteBatch batch);
+
+    /**
+     * The same WRITEV, except that the transport may go on reading the sources after this method returns: it runs
+     * {@code sourcesReleased} once, when it will not read them again, and only from then on may the caller reuse or
+     * change them (and the batch). Over TCP that is before this method returns (the bytes are copied out, as
+     * {@link #writev(int, WriteBatch)} does); over RDMA, sources inside memory registered with the transport
+     * ({@link Transport#register}, a cache's region) are what the NIC WRITEs from, with no copy, and are released at the
+     * completion of the chain's last, signaled WRITE, which is also the node's acknowledgement (if the connection fails
+     * first: once its queue pair is destroyed, so the NIC cannot read them any more). Other sources are copied, as ever.
+     * {@code sourcesReleased} runs exactly once, also when this method throws, and before the returned future completes
+     * when the write succeeds; it may run on the transport's I/O thread and must not block.
+     */
+    default CompletableFuture<Void> writev(int slab, WriteBatch batch, Runnable sourcesReleased) {
+        CompletableFuture<Void> f;
+        try {
+            f = writev(slab, batch);
+        } finally {
+            sourcesReleased.run(); // copied before writev returned, or not taken at all
+        }
+        return f;
+    }
 
     /** Round trip to the node; completes with the round-trip time in nanoseconds. */
     CompletableFuture<Long> ping();

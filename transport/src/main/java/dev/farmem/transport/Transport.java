@@ -57,8 +57,10 @@ public interface Transport extends AutoCloseable {
      * Declares {@code memory} (a direct buffer) as where reads land, over and over: a client cache's region. RDMA
      * registers it once with the NIC (on every connection, those opened later too), so that a
      * {@link MemoryNodeConnection#read} whose destination lies inside it is an RDMA READ straight into it, with no
-     * copy; other buffers still work, through a copy. WRITEVs are copied whatever their source, because the SPI lets the
-     * caller reuse the bytes as soon as {@code writev} returns. TCP ignores it (its socket copies anyway).
+     * copy; other buffers still work, through a copy. Likewise a {@link MemoryNodeConnection#writev(int, WriteBatch, Runnable)}
+     * (the one that says when the sources are free again) WRITEs straight from it; the two-argument {@code writev} copies
+     * whatever its source, because it lets the caller reuse the bytes as soon as it returns. TCP ignores it (its socket
+     * copies anyway).
      *
      * <p>Close the registration before the memory is freed or unmapped, and only once no request that uses it is in
      * flight: a registration pins the pages, and a stale one would let a later buffer at the same address be read
@@ -74,6 +76,14 @@ public interface Transport extends AutoCloseable {
     interface Registration extends AutoCloseable {
         /** Nothing to release (a transport that copies anyway). */
         Registration NONE = () -> {};
+
+        /**
+         * True when a {@code writev} with a release WRITEs from this memory with no copy (RDMA), so the caller must keep
+         * the sources until the release; false when the transport copies them before it returns (TCP).
+         */
+        default boolean writesWithoutCopy() {
+            return false;
+        }
 
         @Override
         void close();

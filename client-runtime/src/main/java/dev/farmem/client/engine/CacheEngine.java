@@ -36,17 +36,21 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Frame life cycle: a miss claims a clean victim ({@code EXCLUSIVE}), makes its version odd,
  * moves the table entry to the new block, fetches, makes the version even and releases the
  * frame. Writers pin frames; readers read optimistically and validate the version. A dirty
- * frame is never evicted: its dirty lines are taken and sent first. The transport copies a
- * WRITEV's bytes before {@code writev} returns, so the frame is clean and may be reused from then
- * on, without waiting for the replicas' acknowledgement (a page-sized write-back on a busy link
+ * frame is never evicted: its dirty lines are taken and sent first. With {@code reuseOnSend} (a
+ * region that dies with this process, over a transport that copies anyway) the write is sent from
+ * a copy of its lines, so the frame is clean and may be reused at once, without waiting for the
+ * replicas' acknowledgement (a page-sized write-back on a busy link
  * takes far longer to be acknowledged than to be sent); the write stays in flight by block
  * instead, and a miss on that block fetches only once it was acknowledged, so a refetch cannot
  * read stale bytes. A block has at most one write-back in flight, so two cannot overtake each other.
- * Such a write is sent from a copy of its lines, because a binding change can refuse it after its
- * frame was reused and it then goes again to the newer binding's replicas ({@link CurrentRouter}).
- * Not so for a region that outlives this process (a sidecar's, in a shared file): there a frame
- * keeps its write-back flag until the acknowledgement, because a sidecar started again after a
- * crash marks such frames dirty again, and only then is no line lost that a dead connection dropped.
+ * The lines go from a copy because a binding change can refuse the write after its frame was
+ * reused, and it then goes again to the newer binding's replicas ({@link CurrentRouter}).
+ * Otherwise a frame keeps its write-back flag until the acknowledgement and until the transport
+ * no longer reads it ({@code writev} with a release): in a region that outlives this process (a
+ * sidecar's, in a shared file), because a sidecar started again after a crash marks such frames
+ * dirty again, and only then is no line lost that a dead connection dropped; and where the
+ * transport WRITEs from the registered frames with no copy (RDMA), because the NIC reads the
+ * frame until the WRITE completed, which is also the acknowledgement.
  */
 public final class CacheEngine implements BlockCache {
 
@@ -503,8 +507,9 @@ public final class CacheEngine implements BlockCache {
 
     /**
      * Sends one WRITEV of claim slab {@code slab} carrying the lines taken from {@code frames},
-     * and releases their write-back flags as soon as it is sent (the transport copied the bytes;
-     * in a region that outlives this process, once acknowledged): the write stays in flight by
+     * and releases their write-back flags as soon as it is sent (from a copy of their lines); else
+     * (a region that outlives this process, or frames an RDMA transport WRITEs from with no copy)
+     * once acknowledged and no longer read by the transport: the write stays in flight by
      * block until every replica acknowledged it, on this binding or, when a binding change refused
      * it or its slab had no replica left, on a newer one ({@link CurrentRouter}; a reused frame's
      * lines go from a copy). When no newer binding came in time, the lines are dirty again if
@@ -515,7 +520,10 @@ public final class CacheEngine implements BlockCache {
         long bytes = batch.totalBytes();
         long start = System.nanoTime();
         // A write a binding change refused is sent again on the newer one, after the frames may hold other blocks.
-        CompletableFuture<Void> sent = writev(slab, reuseOnSend ? copied(batch) : batch);
+        // Frames held until then are sent as they are, and the transport says when it no longer reads them (RDMA
+        // WRITEs from registered frames, and lets go at the WRITE's completion; a failed one once its QP is gone).
+        CompletableFuture<Void> sourcesFree = new CompletableFuture<>();
+        CompletableFuture<Void> sent = writev(slab, reuseOnSend ? copied(batch) : batch, () -> sourcesFree.complete(null));
         // in flight before the frames can be reused, so a miss on their blocks sees it
         for (Taken t : frames) writesInFlight.put(t.block(), sent);
         CompletableFuture<Void> acknowledged = sent.whenComplete((ok, err) -> {
@@ -534,7 +542,7 @@ public final class CacheEngine implements BlockCache {
                 if (!kept) lostWriteBack.compareAndSet(null, err instanceof CompletionException && err.getCause() != null ? err.getCause() : err);
             }
             for (Taken t : frames) writesInFlight.remove(t.block(), sent);
-            if (!reuseOnSend) for (Taken t : frames) region.endWriteBack(t.frame());
+            if (!reuseOnSend) sourcesFree.thenRun(() -> { for (Taken t : frames) region.endWriteBack(t.frame()); });
         });
         if (reuseOnSend) for (Taken t : frames) region.endWriteBack(t.frame());
         return acknowledged;
@@ -576,10 +584,11 @@ public final class CacheEngine implements BlockCache {
         return out;
     }
 
-    private CompletableFuture<Void> writev(long slab, WriteBatch batch) {
+    private CompletableFuture<Void> writev(long slab, WriteBatch batch, Runnable sourcesReleased) {
         try {
-            return router.writev(slab, batch);
+            return router.writev(slab, batch, sourcesReleased);
         } catch (RuntimeException e) {
+            sourcesReleased.run();
             return CompletableFuture.failedFuture(e);
         }
     }

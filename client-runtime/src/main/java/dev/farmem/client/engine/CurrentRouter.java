@@ -13,6 +13,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -139,9 +140,27 @@ public final class CurrentRouter implements AutoCloseable {
         return send(r -> r.read(slab, offset, dst), "read of claim slab " + slab);
     }
 
-    /** Writes the batch to every replica of claim slab {@code slab}; see {@link ReplicaRouter#writev}. */
-    public CompletableFuture<Void> writev(long slab, WriteBatch batch) {
-        return send(r -> r.writev(slab, batch), "write-back of claim slab " + slab);
+    /**
+     * Writes the batch to every replica of claim slab {@code slab}; see {@link ReplicaRouter#writev}. Every attempt reads
+     * the same sources, so {@code sourcesReleased} runs once the write ended (no attempt follows) and the last attempt's
+     * transports no longer read them (over TCP at once; over RDMA from registered frames, at the WRITE's completion).
+     */
+    public CompletableFuture<Void> writev(long slab, WriteBatch batch, Runnable sourcesReleased) {
+        AtomicInteger reading = new AtomicInteger(1); // the write until it ended, then each attempt until its transports let go
+        Runnable released = () -> {
+            if (reading.decrementAndGet() == 0) sourcesReleased.run();
+        };
+        CompletableFuture<Void> result = send(r -> {
+            reading.incrementAndGet();
+            try {
+                return r.writev(slab, batch, released);
+            } catch (RuntimeException e) {
+                released.run(); // it threw before it handed the sources to any transport
+                throw e;
+            }
+        }, "write-back of claim slab " + slab);
+        result.whenComplete((ok, err) -> released.run());
+        return result;
     }
 
     private CompletableFuture<Void> send(Function<ReplicaRouter, CompletableFuture<Void>> request, String what) {

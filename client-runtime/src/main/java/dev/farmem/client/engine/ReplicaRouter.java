@@ -174,10 +174,18 @@ public final class ReplicaRouter implements AutoCloseable {
      * Writes the batch to every live replica of claim slab {@code slab}, one WRITEV each. Completes
      * when all of them acknowledged; a replica that fails is counted and dropped, and the write
      * completes on the others; it fails only when no replica took it.
+     *
+     * <p>{@code sourcesReleased} runs once every replica's transport is done reading the batch's sources
+     * ({@link MemoryNodeConnection#writev(int, WriteBatch, Runnable)}): over TCP before this returns, over RDMA from
+     * registered cache frames when the last replica's WRITE completed. Only then may the caller reuse the frames.
      */
-    public CompletableFuture<Void> writev(long slab, WriteBatch batch) {
+    public CompletableFuture<Void> writev(long slab, WriteBatch batch, Runnable sourcesReleased) {
         int s = (int) slab;
         int n = slabNodes[s].length;
+        AtomicInteger reading = new AtomicInteger(1); // this call, then each replica's transport until it let go
+        Runnable released = () -> {
+            if (reading.decrementAndGet() == 0) sourcesReleased.run();
+        };
         CompletableFuture<Void> result = new CompletableFuture<>();
         AtomicInteger remaining = new AtomicInteger(1);
         AtomicInteger succeeded = new AtomicInteger();
@@ -194,11 +202,12 @@ public final class ReplicaRouter implements AutoCloseable {
             MemoryNodeConnection c = connections.get(node);
             if (c == null) continue;
             remaining.incrementAndGet();
+            reading.incrementAndGet();
             CompletableFuture<Void> f;
             try {
-                f = c.writev(slabRemote[s][r], batch);
+                f = c.writev(slabRemote[s][r], batch, released);
             } catch (RuntimeException e) {
-                f = CompletableFuture.failedFuture(e);
+                f = CompletableFuture.failedFuture(e); // the default writev released the sources on its way out
             }
             f.whenComplete((ok, err) -> {
                 if (err == null) {
@@ -216,6 +225,7 @@ public final class ReplicaRouter implements AutoCloseable {
                 done.run();
             });
         }
+        released.run();
         done.run();
         return result;
     }

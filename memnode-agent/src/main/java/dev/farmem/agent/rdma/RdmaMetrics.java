@@ -15,8 +15,11 @@ import java.util.Map;
  */
 public final class RdmaMetrics {
 
-    /** Why a connection was refused before or at its HELLO, besides a token the verifier refused (counted by code). */
-    public enum Refused { HELLO_TIMEOUT, HELLO_TOO_LARGE, UNAUTHENTICATED_LIMIT, BEFORE_HELLO;
+    /**
+     * Why a connection was refused before or at its HELLO, besides a token the verifier refused (counted by code).
+     * HANDSHAKE_TIMEOUT: its rdma_cm handshake did not complete within the HELLO timeout (the client abandoned it).
+     */
+    public enum Refused { HELLO_TIMEOUT, HELLO_TOO_LARGE, UNAUTHENTICATED_LIMIT, BEFORE_HELLO, HANDSHAKE_TIMEOUT;
         String label() { return name().toLowerCase(Locale.ROOT); }
     }
 
@@ -26,13 +29,15 @@ public final class RdmaMetrics {
     private final Map<ErrorCode, Counter.Child> refusedTokens = new EnumMap<>(ErrorCode.class);
     private final Counter registrations;
     private final Counter revocations;
+    private final Counter expired;
 
     public RdmaMetrics(CollectorRegistry registry) {
         connections = Gauge.build("farmem_agent_rdma_connections", "Open RDMA (rdma_cm) client connections.").register(registry);
         unauthenticated = Gauge.build("farmem_agent_rdma_unauthenticated_connections",
                 "Open RDMA connections that have not presented their HELLO.").register(registry);
         Counter r = Counter.build("farmem_agent_rdma_hellos_refused_total",
-                "RDMA connections refused at or before HELLO: a limit (hello_timeout, hello_too_large, unauthenticated_limit, before_hello)"
+                "RDMA connections refused at or before HELLO: a limit (hello_timeout, hello_too_large, unauthenticated_limit, before_hello,"
+                        + " handshake_timeout)"
                         + " or the token's error code in lower case (unauthenticated, token_expired, stale_incarnation, ...).")
                 .labelNames("reason").register(registry);
         for (Refused why : Refused.values()) refused.put(why, r.labels(why.label()));
@@ -42,6 +47,8 @@ public final class RdmaMetrics {
         revocations = Counter.build("farmem_agent_rdma_slab_revocations_total",
                 "Slab registrations dropped because a newer claim or epoch took the slab over: the keys older runtimes hold stop working.")
                 .register(registry);
+        expired = Counter.build("farmem_agent_rdma_connections_expired_total",
+                "RDMA connections the agent ended because their token expired (an ERROR TOKEN_EXPIRED, then a disconnect).").register(registry);
     }
 
     public void connectionOpened() {
@@ -72,6 +79,10 @@ public final class RdmaMetrics {
         revocations.inc();
     }
 
+    public void expired() {
+        expired.inc();
+    }
+
     public double connections() {
         return connections.get();
     }
@@ -90,5 +101,9 @@ public final class RdmaMetrics {
 
     public double revocations() {
         return revocations.get();
+    }
+
+    public double expirations() {
+        return expired.get();
     }
 }

@@ -11,7 +11,7 @@ import org.junit.platform.launcher.core.LauncherFactory;
 import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 
 /**
- * Runs test classes with JUnit's launcher and prints one line per test ({@code GUEST-TEST PASSED|FAILED|SKIPPED
+ * Runs test classes (or single tests, {@code Class#method}) with JUnit's launcher and prints one line per test ({@code GUEST-TEST PASSED|FAILED|SKIPPED
  * name: why}): how the RDMA guest runs the transport contract and the host reads its results. Exits 0 when every
  * test passed.
  */
@@ -37,7 +37,8 @@ public final class GuestJUnit {
         };
         Launcher launcher = LauncherFactory.create();
         var request = LauncherDiscoveryRequestBuilder.request();
-        for (String c : args) request.selectors(DiscoverySelectors.selectClass(c));
+        // A class, or one test of it as Class#method (to run one test in the guest while working on it).
+        for (String c : args) request.selectors(c.contains("#") ? DiscoverySelectors.selectMethod(c) : DiscoverySelectors.selectClass(c));
         launcher.execute(request.build(), summary, lines);
         PrintWriter out = new PrintWriter(System.out, true);
         summary.getSummary().printTo(out);

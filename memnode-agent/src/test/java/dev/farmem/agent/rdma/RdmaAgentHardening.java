@@ -144,6 +144,60 @@ class RdmaAgentHardening {
     }
 
     @Test
+    void anAbandonedRdmaCmHandshakeIsDroppedAtTheHelloTimeoutAndTheNextClientIsServed() throws Exception {
+        try (Node n = node(16, Duration.ofSeconds(5));
+                AbandonedHandshake stuck = AbandonedHandshake.start(n.endpoint().host(), n.endpoint().port(), WAIT_MS)) {
+            // The node accepted that request and waits for its handshake to end; before the watchdog, for ever.
+            ByteBuffer data = ByteBuffer.allocateDirect(4096);
+            for (int i = 0; i < 4096; i++) data.put(i, (byte) (i * 13 + 5));
+            try (MemoryNodeConnection good = rdma.connect(n.endpoint(), token(n, "claim-1", 1, 2)).join()) {
+                good.writev(2, new WriteBatch().add(0, data, 0, 4096)).join();
+                ByteBuffer back = ByteBuffer.allocateDirect(4096);
+                good.read(2, 0, back).join();
+                assertThat(back).isEqualTo(data.clear());
+            }
+            assertThat(n.metric("farmem_agent_rdma_hellos_refused_total", "handshake_timeout")).isEqualTo(1);
+            assertThat(n.metric("farmem_agent_rdma_unauthenticated_connections")).isZero();
+        }
+    }
+
+    @Test
+    void aConnectionEndsWhenItsTokenExpiresAndARenewedTokenConnectsAgain() throws Exception {
+        try (Node n = node(16, Duration.ofMinutes(5))) {
+            ByteBuffer data = ByteBuffer.allocateDirect(4096);
+            for (int i = 0; i < 4096; i++) data.put(i, (byte) (i * 3 + 1));
+            // Long enough for the connect and one write on a loaded emulated guest; the test then waits for the end.
+            long expires = System.currentTimeMillis() + 20_000;
+            MemoryNodeConnection shortLived = rdma.connect(n.endpoint(),
+                    issuer.issue("node-a", n.agent().incarnation(), "claim-1", 1, 4, 1, Rights.READ_WRITE, expires)).join();
+            shortLived.writev(4, new WriteBatch().add(0, data, 0, 4096)).join();
+
+            // Wait for the node to end it (no fixed sleep: a READ every 100 ms until one fails).
+            ByteBuffer back = ByteBuffer.allocateDirect(4096);
+            Throwable ended = null;
+            long deadline = System.nanoTime() + 2 * WAIT_MS * 1_000_000L;
+            while (ended == null && System.nanoTime() - deadline < 0) {
+                ended = shortLived.read(4, 0, back).handle((v, t) -> t).join();
+                if (ended == null) Thread.sleep(100);
+            }
+            assertThat(ended).as("a READ after the token expired").isNotNull();
+            assertThat(codeOf(ended)).isEqualTo(ErrorCode.TOKEN_EXPIRED);
+            assertThat((ended instanceof CompletionException ? ended.getCause() : ended).getMessage()).contains("reconnect with the renewed token");
+            assertThat(shortLived.isOpen()).isFalse();
+            Throwable write = shortLived.writev(4, new WriteBatch().add(0, data, 0, 64)).handle((v, t) -> t).join();
+            assertThat(codeOf(write)).as("a WRITE on the ended connection").isEqualTo(ErrorCode.TOKEN_EXPIRED);
+            shortLived.close();
+            assertThat(n.metric("farmem_agent_rdma_connections_expired_total")).isEqualTo(1);
+
+            // The renewed token (same claim and epoch, a later expiry) connects again, and the data is there.
+            try (MemoryNodeConnection renewed = rdma.connect(n.endpoint(), token(n, "claim-1", 1, 4)).join()) {
+                renewed.read(4, 0, back.clear()).join();
+                assertThat(back).isEqualTo(data.clear());
+            }
+        }
+    }
+
+    @Test
     void connectionsWaitingForTheirHelloAreCappedAndAHelloFreesASlot() throws Exception {
         try (Node n = node(2, Duration.ofMinutes(5)); RawClient first = connected(n); RawClient second = connected(n)) {
             try (RawClient third = connected(n)) {

@@ -25,6 +25,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -140,6 +141,47 @@ abstract class TransportContract {
                 assertThat(region.slice(32 * BLOCK + i * 128 + 64, 64)).as("the gap after line %d", i).isEqualTo(ByteBuffer.allocate(64));
                 assertThat(region.slice(64 * BLOCK + i * 256, 128)).as("run %d from plain memory", i).isEqualTo(ByteBuffer.wrap(plain, i * 128, 128));
             }
+        }
+        c.close();
+    }
+
+    /**
+     * A write-back as the cache engine sends it: from its registered frames, with a release ({@code writev} with
+     * {@code sourcesReleased}). Over RDMA the NIC WRITEs from the frames themselves (64 frames, more than one staging
+     * slot holds), so they are released only at the WRITEs' completion; over TCP as they are copied. Either way the
+     * release comes exactly once and no later than the acknowledgement, a segment from plain memory in the same batch
+     * is copied as ever, every byte reads back, and a refused write releases its sources too.
+     */
+    @Test
+    void aWriteBackFromRegisteredFramesReleasesThemOnceByItsAcknowledgementAndReadsBack() {
+        Binding b = pool.bind("zero-copy", SLAB, 1, BLOCK);
+        Binding.Location loc = b.locate(0).get(0);
+        MemoryNodeConnection c = connect(b, loc);
+        ByteBuffer frames = ByteBuffer.allocateDirect(64 * BLOCK);
+        try (Transport.Registration registered = transport.register(frames)) {
+            Random rnd = new Random(11);
+            for (int i = 0; i < 64 * BLOCK; i++) frames.put(i, (byte) rnd.nextInt());
+            byte[] plain = new byte[BLOCK];
+            rnd.nextBytes(plain);
+            WriteBatch batch = new WriteBatch(65);
+            for (int f = 0; f < 64; f++) batch.add((long) f * BLOCK, frames, f * BLOCK, BLOCK);
+            batch.add(64L * BLOCK, ByteBuffer.wrap(plain), 0, BLOCK);
+            AtomicInteger released = new AtomicInteger();
+            int releasedAtAck = c.writev(loc.remoteSlab(), batch, released::incrementAndGet).thenApply(v -> released.get()).join();
+            assertThat(releasedAtAck).as("released by the acknowledgement").isEqualTo(1);
+            assertThat(released).as("released once").hasValue(1);
+
+            ByteBuffer back = ByteBuffer.allocate(65 * BLOCK);
+            List<CompletableFuture<Void>> reads = new ArrayList<>();
+            for (int blk = 0; blk < 65; blk++) reads.add(c.read(loc.remoteSlab(), (long) blk * BLOCK, back.slice(blk * BLOCK, BLOCK)));
+            CompletableFuture.allOf(reads.toArray(CompletableFuture[]::new)).join();
+            assertThat(back.slice(0, 64 * BLOCK)).as("the frames").isEqualTo(frames.duplicate().clear());
+            assertThat(back.slice(64 * BLOCK, BLOCK)).as("the plain block").isEqualTo(ByteBuffer.wrap(plain));
+
+            AtomicInteger refusedReleased = new AtomicInteger();
+            assertFails(c.writev(loc.remoteSlab(), new WriteBatch().add(SLAB - 32, frames, 0, BLOCK), refusedReleased::incrementAndGet),
+                    ErrorCode.OUT_OF_RANGE);
+            assertThat(refusedReleased).as("a refused write's sources are released too").hasValue(1);
         }
         c.close();
     }

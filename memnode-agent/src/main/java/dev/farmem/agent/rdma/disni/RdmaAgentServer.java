@@ -24,10 +24,12 @@ import dev.farmem.transport.wire.Protocol;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,9 +46,14 @@ import org.slf4j.LoggerFactory;
  * {@link ConnectionLimits#helloTimeout()} to present its HELLO, at most {@link ConnectionLimits#maxUnauthenticated()}
  * connections wait for theirs at a time (more get CONNECTION_CLOSED at once), a HELLO longer than the longest token
  * is refused (and one longer than a receive buffer fails in the NIC), anything before HELLO is refused, and a
- * refused token gets the code TCP would send. Each refusal is an ERROR message, then a disconnect.
+ * refused token gets the code TCP would send. Each refusal is an ERROR message, then a disconnect. The rdma_cm
+ * handshake itself gets the HELLO timeout too ({@link HandshakeWatchdog}): a client that abandons it cannot hold the
+ * accepting thread. A connection lives no longer than its token, as on TCP: at the token's expiry it gets an ERROR
+ * TOKEN_EXPIRED and is disconnected, so its QP leaves the connected state and the client's next one-sided READ or
+ * WRITE fails in its NIC.
  *
- * <p>Threads: one accepting, one per connection (it blocks on its completion channel: control messages only).
+ * <p>Threads: one accepting, its watchdog, one per connection (it blocks on its completion channel: control messages
+ * only).
  */
 public final class RdmaAgentServer implements RdmaService {
 
@@ -66,6 +73,7 @@ public final class RdmaAgentServer implements RdmaService {
     private final SlabKeys keys;
     private final Endpoint endpoint;
     private final Thread acceptor;
+    private final HandshakeWatchdog<Connection> watchdog;
     private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
@@ -82,7 +90,10 @@ public final class RdmaAgentServer implements RdmaService {
             QpEndpoint ep = new QpEndpoint(group, id, serverSide);
             Connection c = new Connection(ep);
             ep.attach(c);
-            ep.onInit(c::init);
+            ep.onInit(e -> {
+                handshakeBegins(c);
+                c.init(e);
+            });
             return ep;
         });
         try {
@@ -98,6 +109,7 @@ public final class RdmaAgentServer implements RdmaService {
         store.onTakeover(keys::revoke);
         this.acceptor = new Thread(this::acceptLoop, "farmem-rdma-accept-" + endpoint);
         acceptor.setDaemon(true);
+        this.watchdog = new HandshakeWatchdog<>(acceptor, limits.helloTimeout());
         acceptor.start();
         log.info("serving RDMA on {}", endpoint);
     }
@@ -117,6 +129,7 @@ public final class RdmaAgentServer implements RdmaService {
         if (closed) return;
         closed = true;
         acceptor.interrupt();
+        watchdog.close();
         for (Connection c : new ArrayList<>(connections)) c.stop();
         try {
             group.close();
@@ -127,15 +140,31 @@ public final class RdmaAgentServer implements RdmaService {
         keys.close();
     }
 
+    /** On the accepting thread, inside DiSNI's accept: the connection's QP exists and its handshake has begun. */
+    private void handshakeBegins(Connection c) {
+        watchdog.begin(c);
+    }
+
     private void acceptLoop() {
         while (!closed) {
             QpEndpoint ep;
             try {
                 ep = listener.accept();
             } catch (IOException e) {
-                if (!closed) log.warn("accepting an RDMA connection failed: {}", e.toString());
+                HandshakeWatchdog.Ended<Connection> ended = watchdog.end();
+                if (closed) break;
+                if (ended.cut()) {
+                    metrics.refused(Refused.HANDSHAKE_TIMEOUT);
+                    log.warn("dropped an RDMA connection whose rdma_cm handshake did not complete within {} ms (--hello-timeout): the client "
+                            + "abandoned it or is far too slow; the node accepts the next connection", limits.helloTimeout().toMillis());
+                } else {
+                    log.warn("accepting an RDMA connection failed: {}", e.toString());
+                }
+                if (ended.handshake() != null) ended.handshake().teardown();
                 continue;
             }
+            watchdog.end(); // established, even if the watchdog cut it at the same moment: it is served
+            if (ep == null) continue; // DiSNI's accept returns null when it was woken with no connect request
             Connection c = (Connection) ep.attachment();
             connections.add(c);
             metrics.connectionOpened();
@@ -156,6 +185,10 @@ public final class RdmaAgentServer implements RdmaService {
         /** Over the cap on unauthenticated connections: refused as soon as its thread runs. */
         private boolean overLimit;
         private long helloDeadline;
+        /** When the token presented in HELLO expires ({@link System#nanoTime()}); meaningful once {@link #tokenExpires} is set. */
+        private long tokenDeadline;
+        private boolean tokenExpires;
+        private long tokenExpiresAtMillis;
 
         Connection(QpEndpoint ep) {
             this.ep = ep;
@@ -220,6 +253,13 @@ public final class RdmaAgentServer implements RdmaService {
                         metrics.refused(Refused.HELLO_TIMEOUT);
                         refuse(new TransportException(ErrorCode.UNAUTHENTICATED, "no HELLO within " + limits.helloTimeout().toMillis()
                                 + " ms of connecting"));
+                        break;
+                    }
+                    // The token's expiry, as TCP's one timer per connection: this thread wakes at least every POLL_MS anyway.
+                    if (tokenExpires && System.nanoTime() - tokenDeadline >= 0) {
+                        metrics.expired();
+                        refuse(new TransportException(ErrorCode.TOKEN_EXPIRED, "the connection's token expired at "
+                                + Instant.ofEpochMilli(tokenExpiresAtMillis) + ": reconnect with the renewed token of the binding"));
                         break;
                     }
                     int n = poll.execute().getPolls();
@@ -320,6 +360,9 @@ public final class RdmaAgentServer implements RdmaService {
                 throw new TransportException(ErrorCode.OUT_OF_RANGE, "the token grants " + grants.size() + " slabs on this node, one RDMA HELLO_OK holds "
                         + RdmaProtocol.MAX_GRANTS + ": use larger slabs");
             }
+            tokenExpiresAtMillis = grant.expiresAtMillis();
+            tokenDeadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(grant.expiresAtMillis() - System.currentTimeMillis());
+            tokenExpires = true;
             int s = takeSend();
             RdmaProtocol.helloOk(messages.sendBuffer(s), store.slabSize(), grants.toArray(RdmaProtocol.Grant[]::new));
             messages.post(s, messages.sendBuffer(s).position());
@@ -354,6 +397,7 @@ public final class RdmaAgentServer implements RdmaService {
             return s;
         }
 
+        /** Releases what the connection holds; also for one whose handshake was abandoned (never started). */
         private void teardown() {
             helloOrGone();
             if (connections.remove(this)) metrics.connectionClosed();

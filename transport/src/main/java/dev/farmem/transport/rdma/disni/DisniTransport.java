@@ -108,9 +108,17 @@ public final class DisniTransport implements Transport {
     public Registration register(ByteBuffer memory) {
         Registrations.Region r = registrations.add(memory);
         for (RdmaConnection c : connections) c.adopt(r);
-        return () -> {
-            for (RdmaConnection c : connections) c.drop(r);
-            registrations.remove(r);
+        return new Registration() {
+            @Override
+            public boolean writesWithoutCopy() {
+                return true; // where a device refused the registration, its connections copy: still correct, only slower
+            }
+
+            @Override
+            public void close() {
+                for (RdmaConnection c : connections) c.drop(r);
+                registrations.remove(r);
+            }
         };
     }
 

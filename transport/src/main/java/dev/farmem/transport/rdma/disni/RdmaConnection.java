@@ -43,9 +43,12 @@ import java.util.function.Supplier;
  * signaled: in-order execution on one QP means its completion covers the chain; a batch longer than one chain is split
  * over several slots. Zero copy for READs: a destination inside memory registered with the transport (a client cache's
  * region, {@link #adopt}) is the work request's own scatter entry, so the NIC writes into the cache frame itself; any
- * other destination gets the slot's staging, copied out at completion. WRITEV segments are always copied into the
- * slot's staging before they are posted: the SPI lets the caller reuse its buffers at return, and the cache reuses a
- * frame as soon as its write-back is sent. The hot path allocates only the future the SPI returns.
+ * other destination gets the slot's staging, copied out at completion. Zero copy for WRITEVs that let the transport keep
+ * their sources ({@link #writev(int, WriteBatch, Runnable)}, the cache's write-back): a segment inside registered
+ * memory is the WRITE's own scatter entry, and the sources are released when the chain's last, signaled WRITE
+ * completes (or, if the connection fails first, once its QP is destroyed). Other segments, and every segment of the
+ * two-argument {@code writev} (whose caller may reuse its buffers at return), are copied into the slot's staging before
+ * they are posted. The hot path allocates only the future the SPI returns (and, with zero copy, one release counter).
  *
  * <p>Failures: a completion with a remote access error means the node revoked the slab's registration (another runtime
  * attached): that request and every later one fail with {@code FENCED}. Any other error, a timeout, a disconnect or
@@ -84,6 +87,9 @@ final class RdmaConnection implements MemoryNodeConnection {
     private final AtomicBoolean polling = new AtomicBoolean();
     private volatile Thread pollingThread;
     private final AtomicInteger inFlight = new AtomicInteger();
+    /** Sources of failed zero-copy WRITEs, released once the QP is destroyed (the NIC cannot read them after that). */
+    private final List<Runnable> releasedAtTeardown = new ArrayList<>();
+    private boolean tornDown;
     /** The registered client memory this connection reads into and writes from with no copy ({@link #adopt}). */
     private volatile Registrations.Local[] locals = new Registrations.Local[0];
     private final IbvWC[] wcs = new IbvWC[POLL_BATCH];
@@ -199,18 +205,34 @@ final class RdmaConnection implements MemoryNodeConnection {
         return f;
     }
 
-    /**
-     * One chain of RDMA WRITEs per part of the batch: a part holds at most {@code maxSegments} segments (one chain in
-     * one slot's share of the send queue) and at most {@code slotBytes} bytes (its slot's staging). The write-back hands
-     * over up to 1024 segments; a longer batch becomes several chains, each in its own slot, and the batch completes
-     * when all did (a failure fails it once: the connection then fails the others).
-     *
-     * <p>Always copied, even from registered memory: the SPI lets the caller reuse the sources as soon as this returns,
-     * and the in-process cache does (it reuses a frame once its write-back is sent, not acknowledged), so the NIC must
-     * not read the frame after this returns.
-     */
+    /** Copied into the slots' staging before it returns, whatever the sources: the caller may reuse them at once. */
     @Override
     public CompletableFuture<Void> writev(int slab, WriteBatch batch) {
+        return write(slab, batch, null);
+    }
+
+    /** WRITEs straight from the sources that lie in registered memory; {@code sourcesReleased} runs when the NIC is done with them. */
+    @Override
+    public CompletableFuture<Void> writev(int slab, WriteBatch batch, Runnable sourcesReleased) {
+        Release release = new Release(sourcesReleased);
+        try {
+            return write(slab, batch, release);
+        } finally {
+            release.run(); // this call's own count: the chains that read registered sources hold theirs until they complete
+        }
+    }
+
+    /**
+     * One chain of RDMA WRITEs per part of the batch: a part holds at most {@code maxSegments} segments (one chain in
+     * one slot's share of the send queue) and at most {@code slotBytes} bytes to copy (its slot's staging). The
+     * write-back hands over up to 1024 segments; a longer batch becomes several chains, each in its own slot, and the
+     * batch completes when all did (a failure fails it once: the connection then fails the others).
+     *
+     * <p>With {@code release} null every segment is copied: the caller may reuse the sources as soon as this returns.
+     * Otherwise a segment inside registered memory is written from where it lies, and its chain holds {@code release}
+     * until its completion.
+     */
+    private CompletableFuture<Void> write(int slab, WriteBatch batch, Release release) {
         int segments = batch.size();
         if (segments == 0) return CompletableFuture.completedFuture(null);
         int g = grant(slab);
@@ -222,15 +244,15 @@ final class RdmaConnection implements MemoryNodeConnection {
                         + "transport's largest transfer (" + options.slotBytes() + ", RdmaOptions.slotBytes): split it"));
             }
         }
-        int end = partEnd(batch, 0);
-        if (end == segments) return writeChain(slab, g, batch, 0, segments, true);
+        int end = partEnd(batch, 0, release);
+        if (end == segments) return writeChain(slab, g, batch, 0, segments, true, release);
         int parts = 0;
-        for (int from = 0; from < segments; from = partEnd(batch, from)) parts++;
+        for (int from = 0; from < segments; from = partEnd(batch, from, release)) parts++;
         CompletableFuture<Void> all = new CompletableFuture<>();
         AtomicInteger remaining = new AtomicInteger(parts);
         for (int from = 0; from < segments; from = end) {
-            end = partEnd(batch, from);
-            writeChain(slab, g, batch, from, end, false).whenComplete((v, e) -> {
+            end = partEnd(batch, from, release);
+            writeChain(slab, g, batch, from, end, false, release).whenComplete((v, e) -> {
                 if (e != null) all.completeExceptionally(e);
                 else if (remaining.decrementAndGet() == 0) all.complete(null);
             });
@@ -238,21 +260,32 @@ final class RdmaConnection implements MemoryNodeConnection {
         return all;
     }
 
-    /** The end of the part of {@code batch} that starts at {@code from}: one chain and one staging slot's bytes. */
-    private int partEnd(WriteBatch batch, int from) {
+    /** The end of the part of {@code batch} that starts at {@code from}: one chain and one staging slot's bytes to copy. */
+    private int partEnd(WriteBatch batch, int from, Release release) {
         int copied = 0;
         int i = from;
         while (i < batch.size() && i - from < options.maxSegments()) {
             int length = batch.length(i);
-            if (i > from && copied + length > options.slotBytes()) break;
-            copied += length;
+            boolean copy = release == null || registered(batch, i) == null;
+            if (copy && i > from && copied + length > options.slotBytes()) break;
+            if (copy) copied += length;
             i++;
         }
         return i;
     }
 
-    /** Segments {@code [from, to)} as one chain in one slot, copied into its staging now (the caller may reuse them at return). */
-    private CompletableFuture<Void> writeChain(int slab, int g, WriteBatch batch, int from, int to, boolean inline) {
+    /** The registration segment {@code i}'s source lies in, or null (heap memory, or direct memory not registered). */
+    private Registrations.Local registered(WriteBatch batch, int i) {
+        ByteBuffer source = batch.source(i);
+        if (!source.isDirect()) return null;
+        return Registrations.find(locals, MemoryUtils.getAddress(source) + batch.sourceIndex(i), batch.length(i));
+    }
+
+    /**
+     * Segments {@code [from, to)} as one chain in one slot. Those written from registered memory (only with a
+     * {@code release}) make the chain hold {@code release} until it completes; the others are copied into its staging now.
+     */
+    private CompletableFuture<Void> writeChain(int slab, int g, WriteBatch batch, int from, int to, boolean inline, Release release) {
         Slot s;
         try {
             s = acquire();
@@ -267,9 +300,10 @@ final class RdmaConnection implements MemoryNodeConnection {
         int segments = to - from;
         SVCPostSend chain = s.chain(segments, ep, stagingMr.getLkey());
         int at = 0;
+        boolean zeroCopy = false;
         for (int i = 0; i < segments; i++) {
             int length = batch.length(from + i);
-            s.staging.put(at, batch.source(from + i), batch.sourceIndex(from + i), length);
+            Registrations.Local local = release != null ? registered(batch, from + i) : null;
             SVCPostSend.SendWRMod wr;
             try {
                 wr = chain.getWrMod(i);
@@ -278,10 +312,21 @@ final class RdmaConnection implements MemoryNodeConnection {
             }
             wr.getRdmaMod().setRemote_addr(grantAddrs[g] + batch.remoteOffset(from + i));
             wr.getRdmaMod().setRkey(grantKeys[g]);
-            wr.getSgeMod(0).setAddr(s.stagingAddr + at);
-            wr.getSgeMod(0).setLength(length);
-            at += length;
+            SVCPostSend.SgeMod sge = wr.getSgeMod(0);
+            if (local != null) {
+                // Zero copy: the NIC reads the cache frame itself, which stays the caller's to keep until the release.
+                sge.setAddr(MemoryUtils.getAddress(batch.source(from + i)) + batch.sourceIndex(from + i));
+                sge.setLkey(local.lkey());
+                zeroCopy = true;
+            } else {
+                s.staging.put(at, batch.source(from + i), batch.sourceIndex(from + i), length);
+                sge.setAddr(s.stagingAddr + at);
+                sge.setLkey(stagingMr.getLkey());
+                at += length;
+            }
+            sge.setLength(length);
         }
+        s.release = zeroCopy ? release.hold() : null;
         s.dst = null;
         s.isRead = false;
         s.deadline = System.nanoTime() + timeoutNanos;
@@ -542,10 +587,14 @@ final class RdmaConnection implements MemoryNodeConnection {
             if (f == null) return; // already failed (closed), or an earlier failed WRITE of the same chain
             if (ok) {
                 if (s.isRead && s.dst != null) s.dst.put(s.dstIndex, s.staging, 0, s.length); // staged, not zero copy
+                Runnable sources = s.release; // the last WRITE of the chain completed: the NIC has read every source
+                s.release = null;
                 release(s);
+                if (sources != null) sources.run();
                 f.complete(null);
             } else {
                 TransportException why = failure(status, s.isRead ? "a READ" : "a WRITEV");
+                releaseAtTeardown(s);
                 release(s);
                 f.completeExceptionally(why);
                 fail(why);
@@ -650,6 +699,7 @@ final class RdmaConnection implements MemoryNodeConnection {
             @SuppressWarnings("unchecked")
             CompletableFuture<Void> f = (CompletableFuture<Void>) FUTURE.getAndSet(s, null);
             if (f != null) {
+                releaseAtTeardown(s);
                 release(s);
                 f.completeExceptionally(cause);
             }
@@ -665,6 +715,23 @@ final class RdmaConnection implements MemoryNodeConnection {
             pings.remove(id);
             if (f != null) f.completeExceptionally(cause);
         }
+    }
+
+    /**
+     * A failed slot's zero-copy sources: the NIC may still read them (a timed-out WRITE) until the QP is destroyed, so they
+     * are released in {@link #teardown}, or now if that already happened.
+     */
+    private void releaseAtTeardown(Slot s) {
+        Runnable sources = s.release;
+        s.release = null;
+        if (sources == null) return;
+        synchronized (releasedAtTeardown) {
+            if (!tornDown) {
+                releasedAtTeardown.add(sources);
+                return;
+            }
+        }
+        sources.run();
     }
 
     private void release(Slot s) {
@@ -688,6 +755,13 @@ final class RdmaConnection implements MemoryNodeConnection {
         } catch (IOException | RuntimeException e) {
             // as above
         }
+        List<Runnable> sources;
+        synchronized (releasedAtTeardown) {
+            tornDown = true;
+            sources = new ArrayList<>(releasedAtTeardown);
+            releasedAtTeardown.clear();
+        }
+        for (Runnable r : sources) r.run(); // the QP is gone: nothing reads them any more
         for (Slot s : slots) if (s != null) s.free();
         if (messages != null) messages.close();
         try {
@@ -698,6 +772,26 @@ final class RdmaConnection implements MemoryNodeConnection {
         onClose.run();
     }
 
+    /** Runs the caller's release once every holder (the call itself, then each zero-copy chain) let go. */
+    private static final class Release implements Runnable {
+        private final Runnable sourcesReleased;
+        private final AtomicInteger holders = new AtomicInteger(1);
+
+        Release(Runnable sourcesReleased) {
+            this.sourcesReleased = sourcesReleased;
+        }
+
+        Runnable hold() {
+            holders.incrementAndGet();
+            return this;
+        }
+
+        @Override
+        public void run() {
+            if (holders.decrementAndGet() == 0) sourcesReleased.run();
+        }
+    }
+
     /** One request's staging buffer and its prebuilt post calls. */
     private static final class Slot {
         final int index;
@@ -706,6 +800,8 @@ final class RdmaConnection implements MemoryNodeConnection {
         final SVCPostSend read;
         final SVCPostSend[] chains;
         volatile CompletableFuture<Void> future;
+        /** Held while the chain WRITEs from the caller's registered memory; run when the NIC is done with it. */
+        Runnable release;
         ByteBuffer dst;
         int dstIndex;
         int length;
