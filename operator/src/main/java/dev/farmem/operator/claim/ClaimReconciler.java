@@ -38,6 +38,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
@@ -62,7 +63,7 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
     private static final Logger LOG = LoggerFactory.getLogger(ClaimReconciler.class);
     static final Duration RETRY_PENDING = Duration.ofSeconds(5);
     static final Duration RESYNC_BOUND = Duration.ofSeconds(60);
-    /** How often a claim whose replicas are being filled asks the agents for progress. */
+    /** How soon a claim whose replicas cannot be filled yet (a join, binding or copy failed) tries again; a running copy is paced by {@link CopyPace}. */
     static final Duration FOLLOW_COPY = Duration.ofSeconds(2);
 
     private final String namespace;
@@ -70,6 +71,8 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
     private final OperatorMetrics metrics;
     private InformerEventSource<MemoryNode, FarMemoryClaim> memoryNodes;
     private InformerEventSource<FarMemoryPool, FarMemoryClaim> pools;
+    /** The pace of each claim's running copies, by claim uid: in memory only, since it decides nothing but when to look. */
+    private final Map<String, CopyPace> paces = new ConcurrentHashMap<>();
 
     public ClaimReconciler(String namespace, PoolAllocations allocations, OperatorMetrics metrics) {
         this.namespace = namespace;
@@ -137,9 +140,23 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         status.serving(lost, problem, progress, heal.failures());
         metrics.rereplication(claim.getMetadata().getNamespace() + "/" + claim.getMetadata().getName(), poolName, progress == null ? 0 : progress.toGo());
         boolean healing = heal.filling() || !heal.failures().isEmpty();
+        if (!heal.filling()) paces.remove(claim.getMetadata().getUid());
         return report(claim, status, events, UpdateControl.<FarMemoryClaim>noUpdate()
                 // Looked at every quarter of the tokens' life (at most RESYNC_BOUND), so they are renewed before three quarters of it.
-                .rescheduleAfter(healing ? FOLLOW_COPY : problem == null ? BindingSecret.lifetime(pool).checkEvery(RESYNC_BOUND) : RETRY_PENDING));
+                .rescheduleAfter(healing ? nextLook(claim, progress, heal.failures())
+                        : problem == null ? BindingSecret.lifetime(pool).checkEvery(RESYNC_BOUND) : RETRY_PENDING));
+    }
+
+    /**
+     * When a healing claim is looked at again: a running copy when it should be done ({@link CopyPace}), a copy with
+     * nothing to go at once (its binding then drops the filling replicas), anything that failed after {@link #FOLLOW_COPY}.
+     */
+    private Duration nextLook(FarMemoryClaim claim, ReplicaHealing.Progress progress, List<String> failures) {
+        if (progress == null || progress.filling() == 0 || !progress.problems().isEmpty() || !failures.isEmpty()) return FOLLOW_COPY;
+        long now = System.nanoTime();
+        CopyPace pace = paces.compute(claim.getMetadata().getUid(),
+                (uid, seen) -> seen == null || progress.copied() < seen.copiedAtStart() ? CopyPace.start(now, progress.copied()) : seen);
+        return pace.next(now, progress.copied(), progress.toGo());
     }
 
     /** What {@link #heal} leaves for the rest of the reconcile: whether replicas are being filled, why the new ones could not join or be placed. */
@@ -185,7 +202,7 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         }
         boolean filling = st.extents.stream().anyMatch(e -> e.replicas.stream().anyMatch(ReplicaHealing::filling));
         if (!filling) return new Heal(false, null, failures);
-        List<String> joinFailures = ReplicaHealing.join(claim.getMetadata().getUid(), st, nodes, issuer);
+        List<String> joinFailures = ReplicaHealing.join(claim.getMetadata().getUid(), st, nodes, issuer, BindingSecret.lifetime(pool));
         return new Heal(true, joinFailures.isEmpty() ? null : String.join("; ", joinFailures), failures);
     }
 
@@ -197,7 +214,8 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
                                          Map<String, MemoryNode> nodes, Set<String> lost, ClaimStatusAggregator status) {
         FarMemoryClaimStatus st = status.status();
         List<FarMemoryClaimStatus.Replica> completed = new ArrayList<>();
-        ReplicaHealing.Progress p = ReplicaHealing.fill(claim.getMetadata().getUid(), st, nodes, lost, issuer(client, state, pool.getMetadata().getName()), completed);
+        ReplicaHealing.Progress p = ReplicaHealing.fill(claim.getMetadata().getUid(), st, nodes, lost, issuer(client, state, pool.getMetadata().getName()),
+                BindingSecret.lifetime(pool), completed);
         if (!completed.isEmpty()) {
             // Locked, as an allocation: the replaced replicas' slabs are free only once the status no longer names them.
             status.write(events, true);
@@ -336,6 +354,7 @@ public class ClaimReconciler implements Reconciler<FarMemoryClaim>, Cleaner<FarM
         // The binding Secret goes now, not later with the garbage collector: no client should find it after the claim is gone.
         context.managedWorkflowAndDependentResourceContext().cleanupManageWorkflow().throwAggregateExceptionIfErrorsPresent();
         metrics.forgetClaim(claim.getMetadata().getUid());
+        paces.remove(claim.getMetadata().getUid());
         LOG.info("claim {}/{} deleted: its slabs are free", claim.getMetadata().getNamespace(), claim.getMetadata().getName());
         return DeleteControl.defaultDelete();
     }

@@ -5,10 +5,12 @@ import dev.farmem.common.token.CapabilityToken;
 import dev.farmem.common.token.Rights;
 import dev.farmem.common.token.SlabRange;
 import dev.farmem.common.token.TokenIssuer;
+import dev.farmem.common.token.TokenLifetime;
 import dev.farmem.crds.FarMemoryClaimStatus;
 import dev.farmem.crds.MemoryNode;
 import dev.farmem.operator.allocation.PoolAllocations;
 import dev.farmem.operator.allocation.SlabAllocator;
+import dev.farmem.transport.ErrorCode;
 import dev.farmem.transport.TransportException;
 import dev.farmem.transport.wire.BlockingWireClient;
 import dev.farmem.transport.wire.WireFrame.CopyOk;
@@ -36,13 +38,18 @@ import java.util.Set;
  * The correctness argument is in docs/architecture.md, "Re-replication". The operator dials agents here, and only
  * here: a COPY is a request to one agent, answered with its progress at once.
  *
+ * <p>Every token issued here lives the pool's {@code tokenTtlSeconds}, like the binding's: a copy token is no
+ * longer-lived door into the claim's slabs than a client's. Each look issues fresh ones; the only token that lives as
+ * long as a copy is the source token the destination agent connected with. A copy that outlives it is cut off by the
+ * source agent ({@code TOKEN_EXPIRED}); {@link #fill} renews it at once, sending the COPY again with a fresh source
+ * token, which restarts the copy where it stopped (chunks already filled are not read again), and reports no problem.
+ *
  * <p>A drain, scale-down or upgrade moves a node's slabs with the same steps: call them with the node in
  * {@code leaving}; the node's replicas stay (and are the copy's source) until their replacements are complete.
  */
 final class ReplicaHealing {
 
     static final Duration AGENT_TIMEOUT = Duration.ofSeconds(10);
-    static final Duration TOKEN_LIFETIME = Duration.ofHours(1);
 
     /** What the copies of one claim report: bytes filled and to go, and what stops them (empty when nothing does). */
     record Progress(int filling, long copied, long toGo, List<String> problems) {}
@@ -89,13 +96,13 @@ final class ReplicaHealing {
      * Attaches every filling replica's slabs with a COPY token at the status's epoch (the join). Idempotent. Returns
      * the failures; the binding must not name the new replicas until this returned none.
      */
-    static List<String> join(String claimUid, FarMemoryClaimStatus status, Map<String, MemoryNode> nodes, TokenIssuer issuer) {
+    static List<String> join(String claimUid, FarMemoryClaimStatus status, Map<String, MemoryNode> nodes, TokenIssuer issuer, TokenLifetime lifetime) {
         List<String> failures = new ArrayList<>();
         for (FarMemoryClaimStatus.Extent e : status.extents) {
             for (FarMemoryClaimStatus.Replica f : e.replicas) {
                 if (!filling(f)) continue;
-                try (BlockingWireClient c = BlockingWireClient.connect(endpoint(f.node, nodes), token(issuer, f, e, nodes, claimUid, status.epoch, Rights.COPY),
-                        AGENT_TIMEOUT)) {
+                try (BlockingWireClient c = BlockingWireClient.connect(endpoint(f.node, nodes), token(issuer, f, e, nodes, claimUid, status.epoch, Rights.COPY,
+                        lifetime), AGENT_TIMEOUT)) {
                     // Joined: the agent tracks the lines clients write from now on.
                 } catch (TransportException | IllegalStateException ex) {
                     failures.add("new replica on " + f.node + " cannot join: " + ex.getMessage());
@@ -112,7 +119,7 @@ final class ReplicaHealing {
      * complete (the caller records the status).
      */
     static Progress fill(String claimUid, FarMemoryClaimStatus status, Map<String, MemoryNode> nodes, Set<String> lost, TokenIssuer issuer,
-                         List<FarMemoryClaimStatus.Replica> completed) {
+                         TokenLifetime lifetime, List<FarMemoryClaimStatus.Replica> completed) {
         int filling = 0;
         long copied = 0;
         long toGo = 0;
@@ -127,17 +134,22 @@ final class ReplicaHealing {
                     // next write lands, re-reads the binding, and writes to the new replica too.
                     for (FarMemoryClaimStatus.Replica s : sources) {
                         try (BlockingWireClient ignored = BlockingWireClient.connect(endpoint(s.node, nodes),
-                                token(issuer, s, e, nodes, claimUid, status.epoch, Rights.READ), AGENT_TIMEOUT)) {
+                                token(issuer, s, e, nodes, claimUid, status.epoch, Rights.READ, lifetime), AGENT_TIMEOUT)) {
                             // Fenced.
                         }
                     }
                     // A moving replica is the natural source; else the first complete one.
                     FarMemoryClaimStatus.Replica source = sources.stream().filter(s -> s.node.equals(f.replaces)).findFirst().orElse(sources.get(0));
                     CopyOk p;
-                    try (BlockingWireClient c = BlockingWireClient.connect(endpoint(f.node, nodes), token(issuer, f, e, nodes, claimUid, status.epoch, Rights.COPY),
-                            AGENT_TIMEOUT)) {
+                    try (BlockingWireClient c = BlockingWireClient.connect(endpoint(f.node, nodes), token(issuer, f, e, nodes, claimUid, status.epoch, Rights.COPY,
+                            lifetime), AGENT_TIMEOUT)) {
                         p = c.copy(f.firstSlab, source.firstSlab, e.count, endpoint(source.node, nodes),
-                                token(issuer, source, e, nodes, claimUid, status.epoch, Rights.READ));
+                                token(issuer, source, e, nodes, claimUid, status.epoch, Rights.READ, lifetime));
+                        if (sourceTokenExpired(p)) {
+                            // Renewal: the copy outlived its source token; the same COPY with a fresh one resumes it.
+                            p = c.copy(f.firstSlab, source.firstSlab, e.count, endpoint(source.node, nodes),
+                                    token(issuer, source, e, nodes, claimUid, status.epoch, Rights.READ, lifetime));
+                        }
                     }
                     copied += p.bytesCopied();
                     toGo += p.bytesToGo();
@@ -157,6 +169,11 @@ final class ReplicaHealing {
         return new Progress(filling, copied, toGo, problems);
     }
 
+    /** The copy stopped because the source agent ended its connection at the source token's expiry. */
+    static boolean sourceTokenExpired(CopyOk p) {
+        return p.state() == CopyState.FAILED && p.message() != null && p.message().contains(ErrorCode.TOKEN_EXPIRED.name());
+    }
+
     private static Endpoint endpoint(String node, Map<String, MemoryNode> nodes) {
         MemoryNode m = nodes.get(node);
         if (m == null || m.getStatus() == null || m.getStatus().endpoint == null) throw new IllegalStateException("memory node " + node + " has no endpoint yet");
@@ -164,8 +181,8 @@ final class ReplicaHealing {
     }
 
     private static String token(TokenIssuer issuer, FarMemoryClaimStatus.Replica r, FarMemoryClaimStatus.Extent e, Map<String, MemoryNode> nodes,
-                                String claimUid, long epoch, Rights rights) {
+                                String claimUid, long epoch, Rights rights, TokenLifetime lifetime) {
         return issuer.issue(new CapabilityToken(r.node, BindingSecret.incarnationOf(r.node, nodes.get(r.node)), claimUid, epoch,
-                List.of(new SlabRange(r.firstSlab, e.count)), rights, System.currentTimeMillis() + TOKEN_LIFETIME.toMillis()));
+                List.of(new SlabRange(r.firstSlab, e.count)), rights, lifetime.expiresAt(System.currentTimeMillis())));
     }
 }

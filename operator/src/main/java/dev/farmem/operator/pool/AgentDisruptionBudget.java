@@ -5,16 +5,18 @@ import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.dependent.GarbageCollected;
 import io.javaoperatorsdk.operator.processing.dependent.Creator;
+import io.javaoperatorsdk.operator.processing.dependent.Updater;
 import io.javaoperatorsdk.operator.processing.dependent.kubernetes.KubernetesDependentResource;
 
 /**
  * The pool's PodDisruptionBudget over its agent pods ({@link AgentObjects#disruptionBudget}): the
  * eviction API (a drain, a cluster autoscaler) cannot take an agent whose memory node still holds
- * claim slabs; the operator moves the slabs, then marks the pod, which releases it. Its spec never
- * changes, so it is created once; owned by the pool, it goes with it.
+ * claim slabs; the operator moves the slabs, then marks the pod, which releases it. Its {@code minAvailable} follows
+ * the number of agent pods it covers ({@link AgentPlan#guarded}), so it is updated whenever that changes; owned by the
+ * pool, it goes with it.
  */
 public class AgentDisruptionBudget extends KubernetesDependentResource<PodDisruptionBudget, FarMemoryPool>
-        implements Creator<PodDisruptionBudget, FarMemoryPool>, GarbageCollected<FarMemoryPool> {
+        implements Creator<PodDisruptionBudget, FarMemoryPool>, Updater<PodDisruptionBudget, FarMemoryPool>, GarbageCollected<FarMemoryPool> {
     public static final String NAME = "agent-disruption-budget";
 
     public AgentDisruptionBudget() {
@@ -23,6 +25,7 @@ public class AgentDisruptionBudget extends KubernetesDependentResource<PodDisrup
 
     @Override
     protected PodDisruptionBudget desired(FarMemoryPool pool, Context<FarMemoryPool> context) {
-        return AgentObjects.disruptionBudget(pool, PoolKeySecret.plan(context).namespace());
+        AgentPlan plan = PoolKeySecret.plan(context);
+        return AgentObjects.disruptionBudget(pool, plan.namespace(), plan.guarded());
     }
 }

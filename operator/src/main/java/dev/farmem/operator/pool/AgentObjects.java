@@ -108,15 +108,21 @@ public final class AgentObjects {
     }
 
     /**
-     * The pool's PodDisruptionBudget: no agent pod that still holds claim slabs may be evicted
-     * (maxUnavailable 0), so {@code kubectl drain} waits until the operator moved its slabs away and
-     * marked the pod {@value #SLABS_MOVED_LABEL}, which the selector excludes. Owned by the pool.
+     * The pool's PodDisruptionBudget: no agent pod that still holds claim slabs may be evicted, so
+     * {@code kubectl drain} waits until the operator moved its slabs away and marked the pod
+     * {@value #SLABS_MOVED_LABEL}, which the selector excludes. Owned by the pool.
+     *
+     * <p>An integer {@code minAvailable} equal to the number of pods the selector covers ({@code guarded}), not
+     * {@code maxUnavailable: 0}: the disruption controller needs the pods' controller's scale subresource to resolve
+     * {@code maxUnavailable} or a percentage, and their controller is a MemoryNode, which has none (the budget then
+     * only reported a sync error); for an integer {@code minAvailable} it counts the pods themselves. The operator
+     * keeps {@code guarded} equal to that set as it changes, so every covered pod must be healthy and none may go.
      */
-    public static PodDisruptionBudget disruptionBudget(FarMemoryPool pool, String namespace) {
+    public static PodDisruptionBudget disruptionBudget(FarMemoryPool pool, String namespace, int guarded) {
         String name = pool.getMetadata().getName();
         return new PodDisruptionBudgetBuilder().withNewMetadata().withName(disruptionBudgetName(name)).withNamespace(namespace)
                 .withLabels(labels(name)).withOwnerReferences(ownerOf(pool)).endMetadata()
-                .withNewSpec().withMaxUnavailable(new IntOrString(0))
+                .withNewSpec().withMinAvailable(new IntOrString(guarded))
                 .withNewSelector().withMatchLabels(labels(name))
                 .addNewMatchExpression().withKey(SLABS_MOVED_LABEL).withOperator("DoesNotExist").endMatchExpression()
                 .endSelector()

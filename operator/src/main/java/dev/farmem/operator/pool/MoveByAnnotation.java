@@ -10,7 +10,8 @@ import java.util.HashMap;
  * Moves a leaving node's slabs the one way re-replication offers: the annotation
  * {@link MemoryNodes#MOVE_ANNOTATION} on its MemoryNode, which the claim reconcile acts on (a new
  * replica elsewhere for every replica there, filled by an agent-to-agent copy, then the old one
- * dropped). Annotating is idempotent; the claims' statuses show the copy's progress.
+ * dropped). Annotating is idempotent; the claims' statuses show the copy's progress. Once the node holds no slab and
+ * stays (the move was asked for by hand, or its drain was undone), the annotation goes and it takes slabs again.
  */
 public final class MoveByAnnotation implements SlabMover {
 
@@ -28,5 +29,18 @@ public final class MoveByAnnotation implements SlabMover {
             }
         }
         return "moving its slabs to other nodes (re-replication: the claims' statuses show the bytes to go)";
+    }
+
+    @Override
+    public void finish(KubernetesClient client, MemoryNode moved) {
+        if (!MemoryNodes.isMovingAway(moved)) return;
+        try {
+            client.resource(moved).edit(m -> {
+                if (m.getMetadata().getAnnotations() != null) m.getMetadata().getAnnotations().remove(MemoryNodes.MOVE_ANNOTATION);
+                return m;
+            });
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 404) throw e; // retired meanwhile
+        }
     }
 }

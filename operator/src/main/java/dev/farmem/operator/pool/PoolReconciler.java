@@ -164,8 +164,8 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
         state.allocator().setNodes(MemoryNodes.allocatorNodes(seen.mine(), foundLost));
         Placed placed = place(client, pool, spec, seen, foundLost);
         Retired retired = retire(client, pool.getMetadata().getName(), seen, placed.plan(), foundLost, state.allocator());
-        drain(client, events, pool, spec, seen, placed.plan(), foundLost, state.allocator(), retired);
-        Refusal refused = applyAgents(context, seen, placed, retired, foundLost);
+        DrainPlan drained = drain(client, events, pool, spec, seen, placed.plan(), foundLost, state.allocator(), retired);
+        Refusal refused = applyAgents(context, seen, placed, retired, foundLost, drained);
         report(status, spec, placed.plan(), seen.mine(), foundLost, retired.draining(), state);
         if (refused != null) status.userMustAct(refused.reason(), refused.message());
         FarMemoryPoolStatus written = status.write(events);
@@ -258,13 +258,14 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
      * time, {@link DrainPlan}). Each leaving memory node's status says why it drains and what it waits
      * for, and it accepts no new slab meanwhile ({@link MemoryNodes#acceptsSlabs}).
      */
-    private void drain(KubernetesClient client, EventRecorder events, FarMemoryPool pool, FarMemoryPoolSpec spec, Observed seen,
+    private DrainPlan drain(KubernetesClient client, EventRecorder events, FarMemoryPool pool, FarMemoryPoolSpec spec, Observed seen,
                        Placement.Plan plan, Set<String> foundLost, SlabAllocator allocator, Retired retired) {
         List<MemoryNode> live = seen.mine().stream().filter(m -> !MemoryNodes.isLost(m, foundLost) && !retired.deleted().contains(m.getMetadata().getName()))
                 .toList();
         List<Departures.Departure> leaving = Departures.of(live, plan, seen.podOf(), spec.agent.image);
         Set<String> holding = allocator.nodesInUse();
-        DrainPlan todo = DrainPlan.of(leaving, holding, seen.podOf());
+        Set<String> marked = live.stream().filter(MemoryNodes::isMovingAway).map(m -> m.getMetadata().getName()).collect(Collectors.toSet());
+        DrainPlan todo = DrainPlan.of(leaving, holding, seen.podOf(), marked);
         Map<String, String> why = new java.util.HashMap<>(todo.waiting());
         for (Departures.Departure d : todo.move()) {
             MemoryNode m = live.stream().filter(x -> x.getMetadata().getName().equals(d.memoryNode())).findFirst().orElseThrow();
@@ -275,6 +276,10 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
             why.putIfAbsent(m, "its slabs moved: its agent may go");
         }
         for (String m : todo.protect()) labelPod(client, m, null);
+        for (String name : todo.unmark()) {
+            mover.finish(client, live.stream().filter(x -> x.getMetadata().getName().equals(name)).findFirst().orElseThrow());
+            LOG.info("pool {}: memory node {} holds no slab any more and stays: its move is over", pool.getMetadata().getName(), name);
+        }
         for (MemoryNode m : live) {
             String name = m.getMetadata().getName();
             // An upgrade that waits for its turn is not draining yet: it keeps taking slabs.
@@ -292,6 +297,7 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
             retired.deleted().add(name);
             LOG.info("pool {}: memory node {} holds no slab: replaced for the agent upgrade", pool.getMetadata().getName(), name);
         }
+        return todo;
     }
 
     /** Marks (or unmarks, with null) an agent pod as holding no claim slab: the pool's disruption budget covers only unmarked pods. */
@@ -325,10 +331,12 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
     /**
      * Apply the plan through the workflow: the key Secret, a Lease per memory node that is not
      * Lost, and an agent pod per memory node that serves (chosen or draining); other agent pods
-     * and Leases of the pool go. Returns the refusal of agent pods the user must fix, or null;
-     * any other failure fails the reconcile, which is retried.
+     * and Leases of the pool go; the disruption budget guards the agent pods the drain plan does not
+     * release. Returns the refusal of agent pods the user must fix, or null; any other failure fails
+     * the reconcile, which is retried.
      */
-    private Refusal applyAgents(Context<FarMemoryPool> context, Observed seen, Placed placed, Retired retired, Set<String> foundLost) {
+    private Refusal applyAgents(Context<FarMemoryPool> context, Observed seen, Placed placed, Retired retired, Set<String> foundLost,
+                                DrainPlan drained) {
         List<MemoryNode> all = new ArrayList<>(seen.mine());
         all.addAll(placed.created());
         List<MemoryNode> leased = all.stream().filter(m -> !MemoryNodes.isLost(m, foundLost) && !retired.deleted().contains(m.getMetadata().getName()))
@@ -337,7 +345,8 @@ public class PoolReconciler implements Reconciler<FarMemoryPool>, Cleaner<FarMem
                 .filter(m -> placed.plan().chosen().contains(m.getSpec().nodeName) || retired.draining().contains(m.getMetadata().getName()))
                 .map(m -> new AgentPlan.Agent(m, seen.nodeByName().get(m.getSpec().nodeName))).toList();
         var workflow = context.managedWorkflowAndDependentResourceContext();
-        workflow.put(AgentPlan.class, new AgentPlan(namespace, agentServiceAccount, agentDefaults, leased, agents));
+        int guarded = drained.guarded(agents.stream().map(a -> a.memoryNode().getMetadata().getName()).toList(), seen.podOf());
+        workflow.put(AgentPlan.class, new AgentPlan(namespace, agentServiceAccount, agentDefaults, leased, agents, guarded));
         WorkflowReconcileResult result = workflow.reconcileManagedWorkflow();
         Refusal refused = null;
         for (var failed : result.getErroredDependents().entrySet()) {

@@ -16,4 +16,10 @@ public interface SlabMover {
      * it holds some. Returns what the move is doing, in a user's words, for the MemoryNode's status.
      */
     String move(KubernetesClient client, MemoryNode leaving, Departures.Departure why);
+
+    /**
+     * The move off {@code moved} is over (it holds no slab and does not leave): whatever marks it as moving goes, so
+     * it takes slabs again. Called on every reconcile that finds it so; idempotent.
+     */
+    void finish(KubernetesClient client, MemoryNode moved);
 }

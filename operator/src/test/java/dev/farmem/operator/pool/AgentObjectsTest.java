@@ -13,6 +13,7 @@ import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.SecurityContext;
+import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -38,6 +39,18 @@ class AgentObjectsTest {
         assertThat(pod.getSpec().getRestartPolicy()).isEqualTo("Never");
         assertThat(pod.getSpec().getAffinity().getNodeAffinity().getRequiredDuringSchedulingIgnoredDuringExecution().getNodeSelectorTerms()
                 .get(0).getMatchFields().get(0).getValues()).containsExactly("node-x");
+    }
+
+    @Test
+    void theBudgetAsksForEveryGuardedAgentWithAnIntegerTheDisruptionControllerCountsWithoutAScaleSubresource() {
+        PodDisruptionBudget budget = AgentObjects.disruptionBudget(pool("tcp", null), "farmem-system", 2);
+        assertThat(budget.getSpec().getMaxUnavailable()).as("needs the controller's scale subresource").isNull();
+        assertThat(budget.getSpec().getMinAvailable().getIntVal()).isEqualTo(2);
+        assertThat(budget.getSpec().getMinAvailable().getStrVal()).as("a percentage needs the scale subresource too").isNull();
+        assertThat(budget.getSpec().getSelector().getMatchExpressions()).singleElement().satisfies(e -> {
+            assertThat(e.getKey()).isEqualTo(AgentObjects.SLABS_MOVED_LABEL);
+            assertThat(e.getOperator()).isEqualTo("DoesNotExist");
+        });
     }
 
     @Test
