@@ -28,4 +28,16 @@ public class AgentDisruptionBudget extends KubernetesDependentResource<PodDisrup
         AgentPlan plan = PoolKeySecret.plan(context);
         return AgentObjects.disruptionBudget(pool, plan.namespace(), plan.guarded());
     }
+
+    /**
+     * A patch of the spec, not an update: the disruption controller rewrites the budget's status whenever a pod it
+     * covers changes, so an update carrying the cached resourceVersion mostly conflicted (and failed the reconcile).
+     */
+    @Override
+    public PodDisruptionBudget update(PodDisruptionBudget actual, PodDisruptionBudget desired, FarMemoryPool pool, Context<FarMemoryPool> context) {
+        return context.getClient().resource(actual).edit(b -> {
+            b.setSpec(desired.getSpec());
+            return b;
+        });
+    }
 }
