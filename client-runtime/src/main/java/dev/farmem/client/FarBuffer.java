@@ -4,6 +4,7 @@ import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.client.cache.Translation;
 import dev.farmem.client.engine.BlockCache;
 import dev.farmem.client.engine.ThreadLocalCounter;
+import dev.farmem.transport.Transport;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -222,26 +223,14 @@ public final class FarBuffer {
      * Starts the misses of {@code blocks[0..wave)}, then waits for all of them. Each completion
      * copies its block's values into {@code out} and unpins at once, on whichever thread completed
      * it, so a batch holds no frame while it waits. Misses the engine cannot start without
-     * waiting are served on this thread once all the others are out.
+     * waiting are served on this thread once all the others are out. The wave's requests leave
+     * together once all are started, one write per memory node ({@link BlockCache#gather}).
      */
     private void fetchWave(long[] indices, int scale, long[] out, long[] blocks, int[] head, int[] next, int wave) {
         List<Runnable> mustWait = new ArrayList<>();
         CompletableFuture<?>[] done = new CompletableFuture<?>[wave];
-        for (int k = 0; k < wave; k++) {
-            int first = head[k];
-            try {
-                done[k] = engine.pinAsync(blocks[k], mustWait::add).thenAccept(frame -> {
-                    try {
-                        for (int j = first; j >= 0; j = next[j]) {
-                            out[j] = region.getLong(frame, (int) (base + (indices[j] << scale)) & blockMask);
-                        }
-                    } finally {
-                        engine.unpin(frame);
-                    }
-                });
-            } catch (RuntimeException e) {
-                done[k] = CompletableFuture.failedFuture(e);
-            }
+        try (Transport.Gather gathered = engine.gather()) {
+            startWave(indices, scale, out, blocks, head, next, wave, mustWait, done);
         }
         for (Runnable r : mustWait) r.run(); // completes its future; failures land there
         CompletableFuture<Void> all = CompletableFuture.allOf(done);
@@ -258,6 +247,27 @@ public final class FarBuffer {
         if (failure != null) throw failure;
     }
 
+    /** Starts the wave's misses (those that would have to wait go to {@code mustWait}), with no wait. */
+    private void startWave(long[] indices, int scale, long[] out, long[] blocks, int[] head, int[] next, int wave,
+                           List<Runnable> mustWait, CompletableFuture<?>[] done) {
+        for (int k = 0; k < wave; k++) {
+            int first = head[k];
+            try {
+                done[k] = engine.pinAsync(blocks[k], mustWait::add).thenAccept(frame -> {
+                    try {
+                        for (int j = first; j >= 0; j = next[j]) {
+                            out[j] = region.getLong(frame, (int) (base + (indices[j] << scale)) & blockMask);
+                        }
+                    } finally {
+                        engine.unpin(frame);
+                    }
+                });
+            } catch (RuntimeException e) {
+                done[k] = CompletableFuture.failedFuture(e);
+            }
+        }
+    }
+
     /**
      * Starts fetching the blocks of {@code [index, index + length)} that are not cached, and
      * returns without waiting: a later read of them hits, or waits only for the rest of its
@@ -272,9 +282,11 @@ public final class FarBuffer {
         long first = addr >>> blockShift;
         long last = (addr + length - 1) >>> blockShift;
         long max = Math.max(1, region.frameCount() / 2);
-        for (long b = first; b <= last && b - first < max; b++) {
-            if (region.lookup(b) >= 0) continue;
-            engine.pinAsync(b, mustWait -> { }).thenAccept(engine::unpin);
+        try (Transport.Gather gathered = engine.gather()) { // the requests leave together, one write per memory node
+            for (long b = first; b <= last && b - first < max; b++) {
+                if (region.lookup(b) >= 0) continue;
+                engine.pinAsync(b, mustWait -> { }).thenAccept(engine::unpin);
+            }
         }
     }
 

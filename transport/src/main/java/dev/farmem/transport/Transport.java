@@ -72,6 +72,29 @@ public interface Transport extends AutoCloseable {
         return Registration.NONE;
     }
 
+    /**
+     * Holds back the requests the calling thread sends on this transport's connections until the returned scope closes,
+     * then sends them: for a thread that puts many requests in flight before it waits for any (a batch of misses). Over
+     * TCP each connection's held requests then leave in one write, one system call for the batch instead of one each (or
+     * a hand-off to the I/O thread each). Scopes nest; the outermost close sends. Inside a scope the thread must not wait
+     * for the reply to a request it sent there (it would wait until the request timed out); a send that has to wait for
+     * room in flight sends what the thread holds first. Transports that gain nothing by it (RDMA posts each request as a
+     * work request anyway) ignore it.
+     */
+    default Gather gather() {
+        return Gather.NONE;
+    }
+
+    /** A {@link #gather} scope of the calling thread; close it on that thread, once. */
+    interface Gather extends AutoCloseable {
+        /** Nothing held: requests leave as they are sent. */
+        Gather NONE = () -> {};
+
+        /** Sends what the thread held, unless an enclosing scope is still open. */
+        @Override
+        void close();
+    }
+
     /** A {@link #register} in force until closed. */
     interface Registration extends AutoCloseable {
         /** Nothing to release (a transport that copies anyway). */

@@ -1,6 +1,7 @@
 package dev.farmem.client.engine;
 
 import dev.farmem.client.cache.CacheRegion;
+import dev.farmem.transport.Transport;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 
@@ -45,6 +46,15 @@ public interface BlockCache extends AutoCloseable {
      */
     default CompletableFuture<Integer> pinAsync(long block, Executor waiter) {
         return CompletableFuture.completedFuture(pin(block));
+    }
+
+    /**
+     * Holds the misses this thread starts ({@link #pinAsync}) until the scope closes, then sends them together: over
+     * TCP one write per memory node for the whole batch ({@link Transport#gather}). Close it before waiting for any of
+     * them. This default holds nothing.
+     */
+    default Transport.Gather gather() {
+        return Transport.Gather.NONE;
     }
 
     /**

@@ -4,6 +4,7 @@ import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.client.cache.ClockHand;
 import dev.farmem.client.cache.DirtyLineMask;
 import dev.farmem.client.cache.Translation;
+import dev.farmem.transport.Transport;
 import dev.farmem.transport.TransportException;
 import dev.farmem.transport.WriteBatch;
 import dev.farmem.transport.wire.Protocol;
@@ -202,6 +203,12 @@ public final class CacheEngine implements BlockCache {
         }
         if (l.frame >= 0) return CompletableFuture.completedFuture(l.frame);
         return CompletableFuture.supplyAsync(() -> pinWaiting(block, true), waiter);
+    }
+
+    /** The misses of a batch leave together: one write per memory node (the router's transport gathers them). */
+    @Override
+    public Transport.Gather gather() {
+        return router.gather();
     }
 
     /** The slow path of {@link #pin}: looks again under the lock, and waits when it has to. */

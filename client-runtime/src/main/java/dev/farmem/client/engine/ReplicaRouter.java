@@ -135,6 +135,11 @@ public final class ReplicaRouter implements AutoCloseable {
         }
     }
 
+    /** Holds this thread's requests until the scope closes, then sends them together ({@link Transport#gather}). */
+    public Transport.Gather gather() {
+        return transport.gather();
+    }
+
     /**
      * Reads {@code dst.remaining()} bytes of claim slab {@code slab} at {@code offset} from one
      * live replica, trying the next on failure. Fails when every replica failed.

@@ -6,6 +6,8 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 
@@ -30,6 +32,8 @@ final class DirectWriter implements FrameWriter {
     private final ArrayDeque<ByteBuf> queued = new ArrayDeque<>();
     /** True while the event loop writes (frames queued or in Netty's outbound buffer); guarded by {@link #lock}. */
     private boolean viaLoop;
+    /** The views of a gathered burst, reused; guarded by {@link #lock}. */
+    private ByteBuffer[] gathered = new ByteBuffer[16];
     /** The connection failed: frames sent from now on are dropped; guarded by {@link #lock}. */
     private boolean discarded;
 
@@ -67,6 +71,52 @@ final class DirectWriter implements FrameWriter {
                 }
             }
             queued.add(frame);
+            if (!viaLoop) {
+                viaLoop = true;
+                channel.eventLoop().execute(this::drain);
+            }
+        } finally {
+            lock.unlock();
+            if (failed != null) onFailure.accept(failed);
+        }
+    }
+
+    /**
+     * A thread's gathered frames: written by the caller with one gathering write (writev) whenever the event loop is
+     * not writing, whether or not other requests are in flight, since the burst costs one system call either way; what
+     * the socket does not take goes to the event loop, as for a lone frame.
+     */
+    @Override
+    public void sendAll(List<ByteBuf> frames) {
+        int n = frames.size();
+        if (n == 0) return;
+        IOException failed = null;
+        lock.lock();
+        try {
+            if (discarded) {
+                for (ByteBuf f : frames) f.release();
+                return;
+            }
+            int first = 0;
+            if (!viaLoop && !Thread.currentThread().isInterrupted()) { // an interrupted caller: see send
+                if (gathered.length < n) gathered = new ByteBuffer[Math.max(n, gathered.length * 2)];
+                for (int i = 0; i < n; i++) gathered[i] = frames.get(i).nioBuffer();
+                try {
+                    socket.write(gathered, 0, n);
+                } catch (IOException e) {
+                    for (ByteBuf f : frames) f.release();
+                    failed = e;
+                    return;
+                }
+                while (first < n && !gathered[first].hasRemaining()) frames.get(first++).release();
+                if (first < n) {
+                    ByteBuf partial = frames.get(first);
+                    partial.skipBytes(partial.readableBytes() - gathered[first].remaining());
+                }
+                Arrays.fill(gathered, 0, n, null);
+                if (first == n) return;
+            }
+            for (int i = first; i < n; i++) queued.add(frames.get(i));
             if (!viaLoop) {
                 viaLoop = true;
                 channel.eventLoop().execute(this::drain);

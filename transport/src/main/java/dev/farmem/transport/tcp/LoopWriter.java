@@ -2,6 +2,7 @@ package dev.farmem.transport.tcp;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
+import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -25,6 +26,12 @@ final class LoopWriter implements FrameWriter {
     @Override
     public void send(ByteBuf frame, boolean alone) {
         outbox.add(frame);
+        if (drainScheduled.compareAndSet(false, true)) channel.eventLoop().execute(this::drain);
+    }
+
+    @Override
+    public void sendAll(List<ByteBuf> frames) {
+        outbox.addAll(frames);
         if (drainScheduled.compareAndSet(false, true)) channel.eventLoop().execute(this::drain);
     }
 

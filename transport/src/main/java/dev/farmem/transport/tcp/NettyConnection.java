@@ -18,6 +18,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.nio.ByteBuffer;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -46,6 +47,8 @@ final class NettyConnection implements MemoryNodeConnection {
     private final AtomicLong ids = new AtomicLong(HELLO_ID + 1);
     private final Semaphore room;
     private final FrameWriter writer;
+    /** The transport's per-thread {@link Gathering}s: a request sent inside a gather scope is held there until it closes. */
+    private final ThreadLocal<Gathering> gathering;
     private final long timeoutNanos;
     private volatile TransportException closedBecause;
     private ScheduledFuture<?> sweeper;
@@ -54,8 +57,9 @@ final class NettyConnection implements MemoryNodeConnection {
     private volatile int maxFrameSize;
     private volatile int maxSegments = Protocol.DEFAULT_MAX_SEGMENTS;
 
-    NettyConnection(Channel channel, Endpoint endpoint, TcpOptions options) {
+    NettyConnection(Channel channel, Endpoint endpoint, TcpOptions options, ThreadLocal<Gathering> gathering) {
         this.channel = channel;
+        this.gathering = gathering;
         this.endpoint = endpoint;
         this.options = options;
         this.alloc = channel.alloc();
@@ -110,7 +114,7 @@ final class NettyConnection implements MemoryNodeConnection {
         Pending p = new Pending(id, Kind.READ, dst, length, held, System.nanoTime() + timeoutNanos);
         boolean alone = pending.isEmpty();
         if (!register(p)) return p.future;
-        writer.send(WireCodec.read(alloc, id, slab, offset, length), alone);
+        send(WireCodec.read(alloc, id, slab, offset, length), alone);
         return p.future;
     }
 
@@ -143,7 +147,7 @@ final class NettyConnection implements MemoryNodeConnection {
             frame.release();
             return p.future;
         }
-        writer.send(frame, alone);
+        send(frame, alone);
         return p.future;
     }
 
@@ -153,8 +157,20 @@ final class NettyConnection implements MemoryNodeConnection {
         Pending p = new Pending(id, Kind.PING, null, 0, 0, System.nanoTime() + timeoutNanos);
         boolean alone = pending.isEmpty();
         if (!register(p)) return p.future.thenApply(x -> 0L); // already failed
-        writer.send(WireCodec.ping(alloc, id), alone);
+        send(WireCodec.ping(alloc, id), alone);
         return p.future.thenApply(x -> System.nanoTime() - p.sentNanos);
+    }
+
+    /** A request's frame goes to the writer, or is held when the calling thread gathers ({@link NettyTransport#gather}). */
+    private void send(ByteBuf frame, boolean alone) {
+        Gathering g = gathering.get();
+        if (g != null && g.isOpen()) g.hold(this, frame);
+        else writer.send(frame, alone);
+    }
+
+    /** The frames a thread gathered for this connection, in order, with one write where the writer can. */
+    void sendGathered(List<ByteBuf> frames) {
+        writer.sendAll(frames);
     }
 
     @Override
@@ -179,6 +195,10 @@ final class NettyConnection implements MemoryNodeConnection {
      */
     private int acquire(int bytes) {
         if (channel.eventLoop().inEventLoop()) return room.tryAcquire(bytes) ? bytes : 0;
+        if (room.tryAcquire(bytes)) return bytes;
+        // The room comes back with replies; those to requests this thread holds come only once they are sent.
+        Gathering g = gathering.get();
+        if (g != null && g.isOpen()) g.sendHeld();
         try {
             if (room.tryAcquire(bytes, timeoutNanos, TimeUnit.NANOSECONDS)) return bytes;
             throw new TransportException(ErrorCode.TIMEOUT, "no room to send to " + endpoint + " within " + options.requestTimeout()

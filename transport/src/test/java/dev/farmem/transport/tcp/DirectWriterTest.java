@@ -24,8 +24,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * A caller writes a lone frame to the socket itself and hands the others to the event loop; when
- * the peer stops reading and the socket fills, the event loop takes over the rest. Whatever path a
+ * A caller writes a lone frame, or a gathered burst with one write, to the socket itself and hands the others to the
+ * event loop; when the peer stops reading and the socket fills, the event loop takes over the rest. Whatever path a
  * frame takes, the peer receives every frame whole and in the order sent, whichever threads sent them.
  */
 class DirectWriterTest {
@@ -97,6 +97,32 @@ class DirectWriterTest {
             next[t]++;
         }
         assertEquals(null, failure.get());
+    }
+
+    @Test
+    void gatheredBurstsArriveWholeAndInOrderBehindEarlierFramesAlsoWhenTheSocketFills() throws Exception {
+        // 64 bursts of 8 frames of 64 KiB: the socket fills in the first bursts, the loop writes the rest of each.
+        List<ByteBuf> burst = new ArrayList<>();
+        writer.send(frame(0), true);
+        for (int b = 0; b < 64; b++) {
+            for (int i = 0; i < 8; i++) burst.add(frame(1 + b * 8 + i));
+            writer.sendAll(burst);
+            burst.clear();
+        }
+        writer.send(frame(513), false);
+        List<Integer> seen = readFrames(514);
+        for (int i = 0; i < seen.size(); i++) assertEquals(i, seen.get(i), "frames out of order: " + seen);
+        assertEquals(null, failure.get());
+    }
+
+    @Test
+    void aBurstSentAfterTheConnectionFailedIsDroppedNotWritten() throws Exception {
+        writer.discardQueued();
+        List<ByteBuf> burst = List.of(frame(0), frame(1));
+        writer.sendAll(burst);
+        for (ByteBuf f : burst) assertEquals(0, f.refCnt());
+        peer.configureBlocking(false);
+        assertEquals(0, peer.read(ByteBuffer.allocate(16)));
     }
 
     @Test
