@@ -172,9 +172,11 @@ public final class WorkloadBench {
                 title, ByteSize.format(size), agents, replication, runs, seconds, warmup, seed);
         System.out.println(machine());
         if (linkMbps > 0) System.out.printf("network: loopback TCP through an emulated full-duplex %d Mb/s link (fetches in, write-backs out), headers counted%n", linkMbps);
-        System.out.printf(Locale.ROOT, "%n%6s %26s %26s %14s %8s %8s %14s %14s%n", "cache", "ops/s " + a.name() + " [min-max]",
-                "ops/s " + b.name() + " [min-max]", b.name() + "/" + a.name(), "hits", "hits", "p50 us/call", "p50 us/call");
-        System.out.printf(Locale.ROOT, "%6s %26s %26s %14s %8s %8s %14s %14s%n", "", "", "", "", a.name(), b.name(), a.name(), b.name());
+        System.out.printf(Locale.ROOT, "%n%6s %26s %26s %14s %8s %8s %14s %14s %12s %12s %10s %10s%n", "cache", "ops/s " + a.name() + " [min-max]",
+                "ops/s " + b.name() + " [min-max]", b.name() + "/" + a.name(), "hits", "hits", "p50 us/call", "p50 us/call",
+                "cpu us/miss", "cpu us/miss", "cs/miss", "cs/miss");
+        System.out.printf(Locale.ROOT, "%6s %26s %26s %14s %8s %8s %14s %14s %12s %12s %10s %10s%n", "", "", "", "", a.name(), b.name(), a.name(), b.name(),
+                a.name(), b.name(), a.name(), b.name());
         try (EmbeddedPool pool = EmbeddedPool.start(agents, perAgent, slab)) {
             Binding binding = pool.bind("bench-reads", size, replication, BLOCK);
             WorkloadRunner.load(binding, seed);
@@ -184,21 +186,32 @@ public final class WorkloadBench {
                 long cache = Math.max(16L * BLOCK, size * pct / 100 / BLOCK * BLOCK);
                 List<RunResult> first = new ArrayList<>();
                 List<RunResult> second = new ArrayList<>();
+                List<double[]> firstCost = new ArrayList<>();
+                List<double[]> secondCost = new ArrayList<>();
                 for (int run = 0; run < runs; run++) {
                     for (Side side : run % 2 == 0 ? new Side[] {a, b} : new Side[] {b, a}) {
                         WorkloadRunner.Config c = new WorkloadRunner.Config(Workload.ZIPF, cache, 64, 1, warmup, seconds, seed + run, linkMbps);
-                        RunResult r = WorkloadRunner.runReads(binding, side.on(c), side.batch());
+                        WorkloadRunner.ReadRun read = WorkloadRunner.runReads(binding, side.on(c), side.batch());
+                        RunResult r = read.result();
                         (side == a ? first : second).add(r);
+                        (side == a ? firstCost : secondCost).add(new double[] {read.cpuMicrosPerMiss(), read.switchesPerMiss()});
                         if (json) System.out.println(r.toJson());
                     }
                 }
-                System.out.printf(Locale.ROOT, "%5d%% %26s %26s %13.2fx %7.1f%% %7.1f%% %14.1f %14.1f%n", pct, spread(first, RunResult::opsPerSec),
+                System.out.printf(Locale.ROOT, "%5d%% %26s %26s %13.2fx %7.1f%% %7.1f%% %14.1f %14.1f %12.1f %12.1f %10.2f %10.2f%n", pct, spread(first, RunResult::opsPerSec),
                         spread(second, RunResult::opsPerSec), median(second, RunResult::opsPerSec) / median(first, RunResult::opsPerSec),
                         100 * median(first, RunResult::hitRatio), 100 * median(second, RunResult::hitRatio),
-                        median(first, RunResult::p50Nanos) / 1e3, median(second, RunResult::p50Nanos) / 1e3);
+                        median(first, RunResult::p50Nanos) / 1e3, median(second, RunResult::p50Nanos) / 1e3,
+                        medianOf(firstCost, 0), medianOf(secondCost, 0), medianOf(firstCost, 1), medianOf(secondCost, 1));
             }
         }
         System.out.printf(Locale.ROOT, "%nfigure (docs/benchmarks.md): %s%n", figure);
+    }
+
+    /** The median of column {@code i} of the runs' per-miss costs. */
+    private static double medianOf(List<double[]> costs, int i) {
+        double[] v = costs.stream().mapToDouble(x -> x[i]).sorted().toArray();
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
     public static String machine() {

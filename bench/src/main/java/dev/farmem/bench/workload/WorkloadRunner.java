@@ -78,9 +78,10 @@ public final class WorkloadRunner {
      * Random 8-byte reads at Zipf 0.99 over the 1 KiB records of the zipf workload (a random long
      * of the record), read one {@code getLong} at a time ({@code batch} 1) or {@code batch} at a
      * time with {@code FarBuffer.getLongs}, whose misses are in flight together. An operation is
-     * one 8-byte read either way; the latency recorded is that of a step (one call).
+     * one 8-byte read either way; the latency recorded is that of a step (one call). With it, what
+     * the whole process spent per miss of the measured part: CPU microseconds and context switches.
      */
-    public static RunResult runReads(Binding binding, Config c, int batch) throws InterruptedException {
+    public static ReadRun runReads(Binding binding, Config c, int batch) throws InterruptedException {
         FarMemoryOptions options = FarMemoryOptions.defaults().cacheBytes(c.cacheBytes()).trackingGranularity(c.trackingGranularity());
         ZipfGenerator zipf = Workload.ZIPF.zipfFor(binding.sizeBytes());
         EmulatedLink link = c.linkMbps() > 0 ? new EmulatedLink(new NettyTransport(), c.linkMbps()) : null;
@@ -100,11 +101,16 @@ public final class WorkloadRunner {
             warmCache(buf, Math.min(mem.cacheBytes(), mem.size()));
             drive(buf, c, reads, batch, c.warmupSeconds(), c.seed() + 1);
             ClientMetrics.Snapshot before = mem.stats();
+            ProcessCost start = ProcessCost.now();
             Drive measured = drive(buf, c, reads, batch, c.seconds(), c.seed());
+            double[] perMiss = ProcessCost.now().since(start, Math.max(1, mem.stats().minus(before).misses()));
             ClientMetrics.Snapshot s = mem.stats().minus(before);
-            return result(batch == 1 ? "zipf-get" : "zipf-get-" + batch, c, mem, measured, s);
+            return new ReadRun(result(batch == 1 ? "zipf-get" : "zipf-get-" + batch, c, mem, measured, s), perMiss[0], perMiss[1]);
         }
     }
+
+    /** A read run, and what the process spent per miss in its measured part (NaN switches where /proc has none). */
+    public record ReadRun(RunResult result, double cpuMicrosPerMiss, double switchesPerMiss) {}
 
     /**
      * The load phase (as YCSB's): writes every byte of the claim once and flushes, so that the

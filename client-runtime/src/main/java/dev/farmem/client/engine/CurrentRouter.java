@@ -2,6 +2,7 @@ package dev.farmem.client.engine;
 
 import dev.farmem.client.BindingWatch;
 import dev.farmem.common.binding.Binding;
+import dev.farmem.transport.Transport;
 import dev.farmem.transport.TransportException;
 import dev.farmem.transport.WriteBatch;
 import java.nio.ByteBuffer;
@@ -138,6 +139,11 @@ public final class CurrentRouter implements AutoCloseable {
     /** Reads {@code dst.remaining()} bytes of claim slab {@code slab} at {@code offset}; see {@link ReplicaRouter#read}. */
     public CompletableFuture<Void> read(long slab, long offset, ByteBuffer dst) {
         return send(r -> r.read(slab, offset, dst), "read of claim slab " + slab);
+    }
+
+    /** Holds this thread's requests until the scope closes ({@link ReplicaRouter#gather}); every router of a far memory shares its transport. */
+    public Transport.Gather gather() {
+        return router.gather();
     }
 
     /**
