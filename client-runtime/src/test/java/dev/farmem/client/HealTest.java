@@ -229,6 +229,49 @@ class HealTest {
     }
 
     @Test
+    void onceOneReplicaRefusesTheBindingAsOutdatedNoWriteIsAcknowledgedByTheOthersAlone(@TempDir Path dir) throws Exception {
+        Binding b = pool.bind("moved", MIB, 2, 4096); // agent-0 stays; agent-1 moves its slab to agent-2 (a drain)
+        Path file = dir.resolve("binding.json");
+        write(file, b);
+        long longs = MIB / 8;
+        long epoch = b.epoch() + 1000;
+        int staying = slabOn(b, 0, "agent-0");
+        int moving = slabOn(b, 0, "agent-1");
+        FarMemoryOptions options = FarMemoryOptions.defaults().cacheBytes(16 * 4096).backgroundFlusher(false).prefetchDepth(0).bindingPollMillis(50);
+        try (FarMemory mem = FarMemory.open(file, options)) {
+            FarLongArray arr = mem.longArray(0, longs);
+            for (long i = 0; i < longs; i += 8) arr.set(i, i + 1);
+            mem.flush();
+
+            BlockingWireClient.connect(endpoint(2), token(2, b, epoch, JOIN_SLAB, Rights.COPY), AGENT_TIMEOUT).close(); // joined
+            // The operator fences the replicas one after the other: here the moving one (the copy's source) is fenced, the other not yet.
+            BlockingWireClient.connect(endpoint(1), token(1, b, epoch, moving, Rights.READ), AGENT_TIMEOUT).close();
+            // Misses read agent-0, so evictions go on; each write-back reaches agent-0, and agent-1 refuses the first of them.
+            CompletableFuture<Void> writing = CompletableFuture.runAsync(() -> {
+                for (long i = 0; i < longs; i += 8) arr.set(i, -i);
+                mem.flush();
+            });
+            Thread.sleep(FILE_LAG_MILLIS);
+            write(file, binding(b, epoch, List.of(List.of(replica("agent-0", staying), replica("agent-1", moving), filling("agent-2", JOIN_SLAB)))));
+            writing.join();
+        }
+        // Filled from the moving replica, the new one alone holds every acknowledged write: none was acknowledged by agent-0 alone.
+        try (BlockingWireClient copier = BlockingWireClient.connect(endpoint(2), token(2, b, epoch, JOIN_SLAB, Rights.COPY), AGENT_TIMEOUT)) {
+            String sourceToken = token(1, b, epoch, moving, Rights.READ);
+            CopyOk p = copier.copy(JOIN_SLAB, moving, 1, endpoint(1), sourceToken);
+            for (int polls = 0; p.state() == CopyState.RUNNING && polls < 10_000; polls++) {
+                Thread.sleep(5);
+                p = copier.copy(JOIN_SLAB, moving, 1, endpoint(1), sourceToken);
+            }
+            assertThat(p.state()).as(p.message()).isEqualTo(CopyState.DONE);
+        }
+        try (FarMemory joined = FarMemory.open(binding(b, epoch, List.of(List.of(replica("agent-2", JOIN_SLAB)))), FarMemoryOptions.defaults().cacheBytes(64 * 1024))) {
+            FarLongArray arr = joined.longArray(0, longs);
+            for (long i = 0; i < longs; i += 8) assertThat(arr.get(i)).as("long %d on the new replica", i).isEqualTo(-i);
+        }
+    }
+
+    @Test
     void aBindingThatComesTooLateFailsTheFlushNamingTheClaimAndTheLinesItRefusedGoOutWithTheNextFlush(@TempDir Path dir) throws Exception {
         Binding b = pool.bind("late", MIB, 1, 4096);
         Path file = dir.resolve("binding.json");

@@ -58,8 +58,10 @@ public final class CurrentRouter implements AutoCloseable {
     private volatile BindingWatch watch;
     private volatile Path followed;
     private volatile boolean closed;
-    /** A binding that was refused or could not be connected, logged once; on the watch's thread only. */
+    /** A binding of another claim, refused and logged once; on the watch's thread only. */
     private Binding refused;
+    /** A binding none of whose nodes could be reached, logged once and tried again at every poll; on the watch's thread only. */
+    private Binding unreachable;
 
     /** How to build the router of {@code binding}, following {@code previous} (null at the start). */
     @FunctionalInterface
@@ -86,7 +88,10 @@ public final class CurrentRouter implements AutoCloseable {
         this.watch = new BindingWatch(bindingFile, "farmem-binding-" + claim, pollMillis, this::follow);
     }
 
-    /** Moves to {@code fresh} when it is a newer binding of this claim (see the class comment); a binding equal to the current one changes nothing. */
+    /**
+     * Moves to {@code fresh} when it is a newer binding of this claim (see the class comment); a binding equal to the current
+     * one changes nothing. Called on the watch's thread, one binding at a time.
+     */
     public void follow(Binding fresh) {
         Binding now = binding;
         if (closed || fresh.equals(now) || fresh.equals(refused)) return;
@@ -109,9 +114,11 @@ public final class CurrentRouter implements AutoCloseable {
         try {
             fresher = connect.connect(fresh, current);
         } catch (RuntimeException e) {
-            refused = fresh;
-            LOG.error("the binding of claim {} at epoch {} cannot be used, this far memory keeps epoch {}: {}", claim, fresh.epoch(), now.epoch(),
-                    e.getMessage());
+            if (!fresh.equals(unreachable)) {
+                LOG.error("the binding of claim {} at epoch {} cannot be used yet, this far memory keeps epoch {} and tries again at the next read: {}",
+                        claim, fresh.epoch(), now.epoch(), e.getMessage());
+            }
+            unreachable = fresh;
             return;
         }
         install(fresh, fresher);

@@ -20,7 +20,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
@@ -42,9 +41,10 @@ import org.slf4j.LoggerFactory;
  * until a later binding says it is complete.
  *
  * <p>A node that refuses a request as {@code FENCED} or {@code TOKEN_EXPIRED} says this binding is no longer current
- * (a heal fenced it at a newer epoch, or its tokens ran out): a write it refused fails even when other replicas took
- * it, because it is acknowledged only once it is on every replica of the current binding, a joining one included.
- * {@link CurrentRouter} sends it again there.
+ * (a heal fenced it at a newer epoch, or its tokens ran out): from then on every write on this router fails, the one
+ * refused included even when other replicas took it, because a write is acknowledged only once it is on every replica
+ * of the current binding, a joining one included ({@link CurrentRouter} sends it again there). Reads go on: every
+ * write acknowledged before is on every live replica of this binding.
  */
 public final class ReplicaRouter implements AutoCloseable {
 
@@ -66,6 +66,8 @@ public final class ReplicaRouter implements AutoCloseable {
     /** Per node, why it was taken out (the first failure), for errors about slabs with no replica left. */
     private final AtomicReferenceArray<Throwable> lostBecause;
     private final long timeoutMillis;
+    /** The first refusal of this binding as outdated: every write fails with it from then on. */
+    private volatile TransportException outdated;
 
     public ReplicaRouter(Binding binding, Transport transport, LongAdder replicaFailures, long timeoutMillis) {
         this(binding, transport, replicaFailures, timeoutMillis, null);
@@ -193,12 +195,14 @@ public final class ReplicaRouter implements AutoCloseable {
         };
         CompletableFuture<Void> result = new CompletableFuture<>();
         AtomicInteger remaining = new AtomicInteger(1);
+        TransportException refused = outdated;
+        if (refused != null) return CompletableFuture.failedFuture(refused);
         AtomicInteger succeeded = new AtomicInteger();
         Throwable[] lastError = new Throwable[1];
-        AtomicReference<TransportException> outdated = new AtomicReference<>();
         Runnable done = () -> {
             if (remaining.decrementAndGet() > 0) return;
-            if (outdated.get() != null) result.completeExceptionally(outdated.get());
+            TransportException o = outdated;
+            if (o != null) result.completeExceptionally(o);
             else if (succeeded.get() > 0) result.complete(null);
             else result.completeExceptionally(noReplicaLeft(s, "write-back", lastError[0]));
         };
@@ -219,12 +223,6 @@ public final class ReplicaRouter implements AutoCloseable {
                     succeeded.incrementAndGet();
                 } else {
                     synchronized (lastError) { lastError[0] = err; }
-                    if (refusesThisBinding(unwrap(err))) {
-                        outdated.compareAndSet(null, new TransportException(((TransportException) unwrap(err)).code(), "memory node " + nodeNames[node]
-                                + " refused the write-back of slab " + s + " of claim " + binding.claim() + " at epoch " + binding.epoch() + " ("
-                                + unwrap(err).getMessage() + "): this binding is no longer current, and the write is not acknowledged until every"
-                                + " replica of a newer one has it", unwrap(err)));
-                    }
                     fail(node, "write", err);
                 }
                 done.run();
@@ -284,8 +282,7 @@ public final class ReplicaRouter implements AutoCloseable {
 
     /** True when a node refused this binding as outdated ({@code FENCED}, {@code TOKEN_EXPIRED}): renewed tokens cannot bring it back. */
     public boolean refusedAsOutdated() {
-        for (int i = 0; i < nodeNames.length; i++) if (refusesThisBinding(lostBecause.get(i))) return true;
-        return false;
+        return outdated != null;
     }
 
     /** Why node {@code name} at {@code endpoint} was taken out for a failure of its own, or null (live, elsewhere, or only refused this binding). */
@@ -316,6 +313,12 @@ public final class ReplicaRouter implements AutoCloseable {
     }
 
     private void fail(int node, String what, Throwable err) {
+        Throwable why = unwrap(err);
+        if (outdated == null && refusesThisBinding(why)) {
+            outdated = new TransportException(((TransportException) why).code(), "memory node " + nodeNames[node] + " refused a " + what + " of claim "
+                    + binding.claim() + " at epoch " + binding.epoch() + " (" + why.getMessage() + "): this binding is no longer current, and a"
+                    + " write is acknowledged only once every replica of a newer one has it", why);
+        }
         replicaFailures.increment();
         failed.set(node, 1);
         lostBecause.compareAndSet(node, null, unwrap(err));
