@@ -196,7 +196,10 @@ public final class ReplicaRouter implements AutoCloseable {
         CompletableFuture<Void> result = new CompletableFuture<>();
         AtomicInteger remaining = new AtomicInteger(1);
         TransportException refused = outdated;
-        if (refused != null) return CompletableFuture.failedFuture(refused);
+        if (refused != null) {
+            sourcesReleased.run(); // handed to no transport
+            return CompletableFuture.failedFuture(refused);
+        }
         AtomicInteger succeeded = new AtomicInteger();
         Throwable[] lastError = new Throwable[1];
         Runnable done = () -> {
