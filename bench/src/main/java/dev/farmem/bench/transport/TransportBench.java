@@ -127,12 +127,12 @@ public final class TransportBench {
                 long slice = Math.min(nanos, 500_000_000L);
                 while (System.nanoTime() < warmEnd) {
                     qd1(c, slab, slice / 4, memory);
-                    readThroughput(c, slab, depth, slice, memory);
-                    writevThroughput(c, slab, depth, slice, memory);
+                    readThroughput(tcp, c, slab, depth, slice, memory);
+                    writevThroughput(tcp, c, slab, depth, slice, memory);
                     if (rdma) {
                         qd1(c, slab, slice / 4, copied);
-                        readThroughput(c, slab, depth, slice, copied);
-                        writevThroughput(c, slab, depth, slice, copied);
+                        readThroughput(tcp, c, slab, depth, slice, copied);
+                        writevThroughput(tcp, c, slab, depth, slice, copied);
                     }
                 }
                 // Warm-up rounds are measured like the others and thrown away: on a busy machine the JIT
@@ -151,10 +151,10 @@ public final class TransportBench {
                     // the same transport copying through its staging (buffers not registered).
                     double[] fq = qd1(c, slab, nanos, memory);
                     double[] pq = rdma ? qd1(c, slab, nanos, copied) : plainQd1(plainRead, nanos);
-                    double fr = readThroughput(c, slab, depth, nanos, memory);
-                    double pr = rdma ? readThroughput(c, slab, depth, nanos, copied) : plainRead.pipelined(depth, nanos);
-                    double fw = writevThroughput(c, slab, depth, nanos, memory);
-                    double pw = rdma ? writevThroughput(c, slab, depth, nanos, copied) : plainWrite.pipelined(depth, nanos);
+                    double fr = readThroughput(tcp, c, slab, depth, nanos, memory);
+                    double pr = rdma ? readThroughput(tcp, c, slab, depth, nanos, copied) : plainRead.pipelined(depth, nanos);
+                    double fw = writevThroughput(tcp, c, slab, depth, nanos, memory);
+                    double pw = rdma ? writevThroughput(tcp, c, slab, depth, nanos, copied) : plainWrite.pipelined(depth, nanos);
                     System.out.printf(Locale.ROOT, "%s %d: READ QD1 p50 %.1f/%.1f us, READ %.1f/%.1f kops/s, WRITEV %.1f/%.1f kops/s (%s)%n",
                             r < 0 ? "warm-up" : "round", r < 0 ? r + warmup + 1 : r + 1, fq[0] / 1e3, pq[0] / 1e3, fr / 1e3, pr / 1e3, fw / 1e3, pw / 1e3,
                             rdma ? "registered/unregistered" : "farmem/plain");
@@ -228,7 +228,7 @@ public final class TransportBench {
     }
 
     /** 4 KiB READs kept {@code depth} deep, into {@code depth} blocks of {@code memory}; returns ops/s. */
-    static double readThroughput(MemoryNodeConnection c, int slab, int depth, long nanos, ByteBuffer memory) throws InterruptedException {
+    static double readThroughput(Transport transport, MemoryNodeConnection c, int slab, int depth, long nanos, ByteBuffer memory) throws InterruptedException {
         ArrayBlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(depth);
         for (int i = 0; i < depth; i++) free.add(memory.slice(i * BLOCK, BLOCK));
         AtomicLong done = new AtomicLong();
@@ -241,12 +241,15 @@ public final class TransportBench {
             // Like the plain client: wait for room, then send everything there is room for.
             ready.add(free.take());
             free.drainTo(ready);
-            for (ByteBuffer dst : ready) {
-                c.read(slab, (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK, dst).whenComplete((v, e) -> {
-                    if (e != null) failure.set(e);
-                    done.incrementAndGet();
-                    free.add(dst);
-                });
+            // and, like the plain client, write the burst at once: a batch of misses goes out this way (Transport.gather)
+            try (Transport.Gather burst = transport.gather()) {
+                for (ByteBuffer dst : ready) {
+                    c.read(slab, (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK, dst).whenComplete((v, e) -> {
+                        if (e != null) failure.set(e);
+                        done.incrementAndGet();
+                        free.add(dst);
+                    });
+                }
             }
             ready.clear();
         }
@@ -257,7 +260,7 @@ public final class TransportBench {
     }
 
     /** WRITEVs of 4 dirty lines of a block of {@code memory} to random places in a random block, kept {@code depth} deep; returns ops/s. */
-    static double writevThroughput(MemoryNodeConnection c, int slab, int depth, long nanos, ByteBuffer memory) throws InterruptedException {
+    static double writevThroughput(Transport transport, MemoryNodeConnection c, int slab, int depth, long nanos, ByteBuffer memory) throws InterruptedException {
         Semaphore window = new Semaphore(depth);
         AtomicLong done = new AtomicLong();
         AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -269,16 +272,18 @@ public final class TransportBench {
         while (System.nanoTime() < end && failure.get() == null) {
             window.acquire();
             int room = 1 + window.drainPermits();
-            for (int n = 0; n < room; n++) {
-                long base = (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK;
-                int line = rnd.nextInt(16);
-                batch.clear();
-                for (int i = 0; i < 4; i++, line += 1 + rnd.nextInt(12)) batch.add(base + line * LINE, block, line * LINE, LINE);
-                c.writev(slab, batch).whenComplete((v, e) -> {
-                    if (e != null) failure.set(e);
-                    done.incrementAndGet();
-                    window.release();
-                });
+            try (Transport.Gather burst = transport.gather()) {
+                for (int n = 0; n < room; n++) {
+                    long base = (long) rnd.nextInt((int) (SLAB / BLOCK)) * BLOCK;
+                    int line = rnd.nextInt(16);
+                    batch.clear();
+                    for (int i = 0; i < 4; i++, line += 1 + rnd.nextInt(12)) batch.add(base + line * LINE, block, line * LINE, LINE);
+                    c.writev(slab, batch).whenComplete((v, e) -> {
+                        if (e != null) failure.set(e);
+                        done.incrementAndGet();
+                        window.release();
+                    });
+                }
             }
         }
         window.acquire(depth);
