@@ -2,6 +2,7 @@ package dev.farmem.client;
 
 import dev.farmem.client.cache.CacheRegion;
 import dev.farmem.client.engine.BlockCache;
+import dev.farmem.client.engine.BoundTransports;
 import dev.farmem.client.engine.CacheEngine;
 import dev.farmem.client.engine.ClientMetrics;
 import dev.farmem.client.engine.CurrentRouter;
@@ -46,8 +47,8 @@ public final class FarMemory implements AutoCloseable {
     private final SidecarClient sidecar;
     private final CurrentRouter router;
     private final ClientMetrics metrics;
-    private final Transport ownedTransport;
-    private Transport.Registration registration;
+    /** The transports of the bindings followed, with the cache registered; null in sidecar mode. */
+    private final BoundTransports transports;
     private final String transportName;
     private final int trackingGranularity;
 
@@ -77,49 +78,28 @@ public final class FarMemory implements AutoCloseable {
         CollectorRegistry registry = options.registry() != null ? options.registry() : new CollectorRegistry(true);
         CacheRegion region = CacheRegion.allocate(blockSize, Math.toIntExact(frames), claimBlocks);
         this.metrics = new ClientMetrics(binding.claim(), frames * blockSize, registry);
-        Transport transport;
         CurrentRouter router = null;
+        // Each binding's transport (the one it names, or the options' override), the cache's frames registered with it: misses land
+        // and write-backs leave from them in place over RDMA.
+        this.transports = new BoundTransports(binding.claim(), region.buffer(), options.transport() == null ? null : options.transport().get(),
+                name -> Transports.open(name, TcpOptions.defaults()));
         try {
-            this.ownedTransport = options.transport() == null ? openTransport(binding) : null;
-            transport = ownedTransport != null ? ownedTransport : options.transport().get();
-        } catch (RuntimeException e) {
-            metrics.unregister();
-            throw e;
-        }
-        try {
-            // The cache's frames are where misses land and write-backs leave from: RDMA READs into them and WRITEs from them in place.
-            this.registration = transport.register(region.buffer());
-            this.transportName = transport.name();
-            router = new CurrentRouter(binding, (b, previous) -> new ReplicaRouter(b, transport, metrics.replicaFailures,
+            this.transportName = transports.of(binding).name();
+            router = new CurrentRouter(binding, (b, previous) -> new ReplicaRouter(b, transports.of(b), metrics.replicaFailures,
                     options.requestTimeoutMillis(), previous), options.requestTimeoutMillis());
             this.engine = new CacheEngine(region, router, metrics, binding.claim(), binding.sizeBytes(), binding.slabSize(),
                     options.trackingGranularity(), options.prefetchDepth(), options.backgroundFlusher(),
                     // The region dies with this process: frames are reused once sent (from a copy), unless the transport WRITEs
                     // from them with no copy (RDMA): then once the WRITE completed, which is also the acknowledgement.
-                    options.flusherLowWatermark(), !registration.writesWithoutCopy());
+                    options.flusherLowWatermark(), !transports.writesWithoutCopy());
         } catch (RuntimeException e) {
             metrics.unregister();
             if (router != null) router.close();
-            if (registration != null) registration.close();
-            if (ownedTransport != null) ownedTransport.close();
+            transports.close();
             throw e;
         }
         this.router = router;
         if (bindingFile != null) router.follow(bindingFile, options.bindingPollMillis()); // last: a failed open leaves no watch running
-    }
-
-    /**
-     * The transport the binding names ({@code tcp} when it names none): what the claim's pool serves. A binding that
-     * says {@code rdma} on a host that cannot do RDMA fails here with the probe's reason.
-     */
-    static Transport openTransport(Binding binding) {
-        String name = binding.transport() == null ? "tcp" : binding.transport();
-        try {
-            return Transports.open(name, TcpOptions.defaults());
-        } catch (IllegalStateException | IllegalArgumentException e) {
-            throw new IllegalStateException("claim " + binding.claim() + " is bound with transport " + name + ", which this process cannot open: "
-                    + e.getMessage() + " (FarMemoryOptions.transport overrides the binding)", e);
-        }
     }
 
     private FarMemory(SidecarClient sidecar) {
@@ -131,7 +111,7 @@ public final class FarMemory implements AutoCloseable {
         this.trackingGranularity = CacheRegion.LINE;
         this.router = null;
         this.metrics = null;
-        this.ownedTransport = null;
+        this.transports = null;
         this.transportName = null;
     }
 
@@ -264,8 +244,7 @@ public final class FarMemory implements AutoCloseable {
             engine.close(); // stops following the binding too
         } finally {
             // After the engine: no request that reads or writes the cache's frames is in flight any more.
-            if (registration != null) registration.close();
-            if (ownedTransport != null) ownedTransport.close();
+            if (transports != null) transports.close();
         }
     }
 }

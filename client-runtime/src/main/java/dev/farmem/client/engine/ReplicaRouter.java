@@ -306,7 +306,7 @@ public final class ReplicaRouter implements AutoCloseable {
     /** Whether {@code other} binds what this router serves, apart from the tokens. */
     private boolean sameAttachExceptTokens(Binding other) {
         if (!binding.claimUid().equals(other.claimUid()) || binding.epoch() != other.epoch() || !binding.extents().equals(other.extents())
-                || !binding.nodes().keySet().equals(other.nodes().keySet())) {
+                || !binding.nodes().keySet().equals(other.nodes().keySet()) || !BoundTransports.name(binding).equals(BoundTransports.name(other))) {
             return false;
         }
         for (String n : nodeNames) {

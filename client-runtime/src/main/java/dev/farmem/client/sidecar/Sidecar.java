@@ -3,6 +3,7 @@ package dev.farmem.client.sidecar;
 import dev.farmem.client.BindingWatch;
 import dev.farmem.client.FarMemoryOptions;
 import dev.farmem.client.cache.CacheRegion;
+import dev.farmem.client.engine.BoundTransports;
 import dev.farmem.client.engine.CacheEngine;
 import dev.farmem.client.engine.ClientMetrics;
 import dev.farmem.client.engine.CurrentRouter;
@@ -61,9 +62,8 @@ public final class Sidecar implements AutoCloseable {
     private final SidecarOptions options;
     private final SharedFiles files;
     private final CollectorRegistry registry;
-    private final Transport ownedTransport;
-    private final Transport transport;
-    private final Transport.Registration registration;
+    /** The transports of the bindings followed, with the mapped region registered. */
+    private final BoundTransports transports;
     private final EventLoopGroup io;
     private final ExecutorService workers;
     private final CurrentEngine current;
@@ -91,15 +91,16 @@ public final class Sidecar implements AutoCloseable {
 
         this.registry = eo.registry() != null ? eo.registry() : new CollectorRegistry(true);
         this.io = EventLoops.group(1, "farmem-sidecar-io");
+        // Each binding's transport (TCP on the sidecar's own event loop, which the doorbells share, or RDMA where the claim's pool
+        // serves it), the mapped region's frames registered with it: RDMA READs land in them in place.
+        this.transports = new BoundTransports(binding.claim(), region.buffer(), eo.transport() == null ? null : eo.transport().get(),
+                name -> name.equals("tcp") ? new NettyTransport(TcpOptions.defaults(), io) : Transports.open(name, TcpOptions.defaults()));
         try {
-            this.ownedTransport = eo.transport() == null ? openTransport(binding, io) : null;
-            this.transport = ownedTransport != null ? ownedTransport : eo.transport().get();
+            transports.of(binding);
         } catch (RuntimeException e) {
             io.shutdownGracefully(0, 1, TimeUnit.SECONDS);
             throw e;
         }
-        // The mapped region's frames are where misses land: RDMA READs into them in place.
-        this.registration = transport.register(region.buffer());
         this.workers = Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, "farmem-sidecar-worker");
             t.setDaemon(true);
@@ -113,8 +114,7 @@ public final class Sidecar implements AutoCloseable {
             this.dispatcher = new RequestDispatcher(files.dir, control, current, claimBlocks, counters, io, workers, options.pollMicros());
         } catch (IOException | RuntimeException e) {
             if (engine != null) engine.close();
-            registration.close();
-            if (ownedTransport != null) ownedTransport.close();
+            transports.close();
             io.shutdownGracefully(0, 1, TimeUnit.SECONDS);
             workers.shutdown();
             throw e;
@@ -144,26 +144,10 @@ public final class Sidecar implements AutoCloseable {
         }
     }
 
-    /**
-     * The transport the binding names: TCP on the sidecar's own event loop (the memory nodes' connections and the
-     * doorbells share it), or RDMA where the claim's pool serves it; a binding that says {@code rdma} on a host that
-     * cannot do RDMA fails with the probe's reason.
-     */
-    static Transport openTransport(Binding binding, EventLoopGroup io) {
-        String name = binding.transport() == null ? "tcp" : binding.transport();
-        if (name.equals("tcp")) return new NettyTransport(TcpOptions.defaults(), io);
-        try {
-            return Transports.open(name, TcpOptions.defaults());
-        } catch (IllegalStateException | IllegalArgumentException e) {
-            throw new IllegalStateException("claim " + binding.claim() + " is bound with transport " + name + ", which this sidecar cannot open: "
-                    + e.getMessage(), e);
-        }
-    }
-
     /** The engine over the shared region, with connections for {@code b}. */
     private CacheEngine newEngine(Binding b, ClientMetrics m) {
         FarMemoryOptions eo = options.engine();
-        CurrentRouter router = new CurrentRouter(b, (next, previous) -> new ReplicaRouter(next, transport, m.replicaFailures, eo.requestTimeoutMillis(),
+        CurrentRouter router = new CurrentRouter(b, (next, previous) -> new ReplicaRouter(next, transports.of(next), m.replicaFailures, eo.requestTimeoutMillis(),
                 previous), eo.requestTimeoutMillis());
         try {
             return new CacheEngine(files.region, router, m, b.claim(), b.sizeBytes(), b.slabSize(), eo.trackingGranularity(),
@@ -223,8 +207,7 @@ public final class Sidecar implements AutoCloseable {
             l.unlock();
             files.stopped(failure == null ? "stopped cleanly, every dirty line written back" : "stopped; the last write-back failed: "
                     + failure.getMessage());
-            registration.close(); // after the engine: no request reads or writes the frames any more
-            if (ownedTransport != null) ownedTransport.close();
+            transports.close(); // after the engine: no request reads or writes the frames any more
             io.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         }
         if (failure != null) throw failure;
