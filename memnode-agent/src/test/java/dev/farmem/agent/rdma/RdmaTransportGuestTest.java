@@ -1,92 +1,20 @@
 package dev.farmem.agent.rdma;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
-import java.io.IOException;
-import java.lang.reflect.Method;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import dev.farmem.transport.rdma.RdmaGuest;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.DynamicTest;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
 /**
  * The transport contract on RDMA, for real: one boot of the e2e/rdma-vm guest (Soft-RoCE) runs
  * {@link RdmaTransportContract} and the agent's limits on RDMA ({@link RdmaAgentHardening}), and every test comes back
- * here as a test of its own. Skipped, saying why,
- * under -Dfarmem.e2e.skip=true (a guest run takes minutes under TCG), without root, or where the guest cannot start.
+ * here as a test of its own ({@link RdmaGuest#junit}). Skipped, saying why, under -Dfarmem.e2e.skip=true (a guest run
+ * takes minutes under TCG), without root, or where the guest cannot start.
  */
 class RdmaTransportGuestTest {
 
-    private static final Pattern LINE = Pattern.compile("(?m)^GUEST-TEST (SUCCESSFUL|FAILED|ABORTED|SKIPPED) ([^:\\n]+?)(?:: (.*))?$");
-
     @TestFactory
     Stream<DynamicTest> theTransportContractAndTheAgentsLimitsHoldOnRdma() throws Exception {
-        String out = guest();
-        List<DynamicTest> tests = new ArrayList<>();
-        List<Method> methods = new ArrayList<>(Arrays.asList(TransportContract.class.getDeclaredMethods()));
-        methods.addAll(Arrays.asList(RdmaAgentHardening.class.getDeclaredMethods()));
-        for (Method m : methods) {
-            if (!m.isAnnotationPresent(Test.class)) continue;
-            String name = m.getName() + "()";
-            tests.add(DynamicTest.dynamicTest(m.getName(), () -> {
-                Matcher line = LINE.matcher(out);
-                String status = null;
-                String why = null;
-                while (line.find()) {
-                    if (line.group(2).equals(name)) {
-                        status = line.group(1);
-                        why = line.group(3);
-                    }
-                }
-                assertThat(status).as("the guest ran %s; its output:%n%s", name, out).isNotNull();
-                assertThat(status).as("%s in the guest: %s", name, why).isEqualTo("SUCCESSFUL");
-            }));
-        }
-        return tests.stream();
-    }
-
-    private static String guest() throws IOException, InterruptedException {
-        Assumptions.assumeFalse(Boolean.getBoolean("farmem.e2e.skip"), "guest tests are skipped (-Dfarmem.e2e.skip=true)");
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")), "e2e/rdma-vm installs its packages and boots QEMU as root");
-        Path script = Path.of("..", "e2e", "rdma-vm").toAbsolutePath().normalize();
-        Assumptions.assumeTrue(Files.isExecutable(script), "no " + script + " (the test runs in the memnode-agent module's directory)");
-        List<String> argv = new ArrayList<>(Arrays.asList(script.toString(), "--timeout", "1500", "--",
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:+ErrorFileToStdout",
-                "--add-exports", "java.base/sun.nio.ch=ALL-UNNAMED",
-                "-Xmx768m", "-XX:MaxDirectMemorySize=512m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-cp", System.getProperty("java.class.path"), GuestJUnit.class.getName(), RdmaTransportContract.class.getName(),
-                RdmaAgentHardening.class.getName()));
-        String crashed = null;
-        for (int attempt = 1; attempt <= 2; attempt++) {
-            Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
-            p.getOutputStream().close();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(1560, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new AssertionError("e2e/rdma-vm did not finish; its output so far:\n" + out);
-            }
-            // 125: the guest did not run the command (QEMU or the kernel failed); the script printed why.
-            Assumptions.assumeTrue(p.exitValue() != 125, () -> "the RDMA guest could not start here: " + out);
-            if (!out.contains("A fatal error has been detected by the Java Runtime Environment")) {
-                return out;
-            }
-            // seen in 2 of 5 CI runs with multi-threaded TCG (e2e/rdma-vm now runs single-threaded TCG): a SIGSEGV in fresh JIT code
-            System.err.println("the guest's JVM crashed (attempt " + attempt + " of 2); its output:\n" + out);
-            crashed = out;
-        }
-        String report = crashed;
-        Assumptions.abort(() -> "the guest's JVM crashed twice (a SIGSEGV in JIT code it had just installed, seen with multi-threaded TCG; see the RDMA test bed in e2e/README.md); "
-                + "the crash report is in the test output:\n" + report.lines().limit(12).reduce("", (x, y) -> x + y + "\n"));
-        throw new AssertionError("unreachable");
+        return RdmaGuest.junit(1500, RdmaTransportContract.class, RdmaAgentHardening.class);
     }
 }

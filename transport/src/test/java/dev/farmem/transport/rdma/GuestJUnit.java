@@ -1,4 +1,4 @@
-package dev.farmem.agent.rdma;
+package dev.farmem.transport.rdma;
 
 import java.io.PrintWriter;
 import org.junit.platform.engine.TestExecutionResult;
@@ -11,9 +11,9 @@ import org.junit.platform.launcher.core.LauncherFactory;
 import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 
 /**
- * Runs test classes (or single tests, {@code Class#method}) with JUnit's launcher and prints one line per test ({@code GUEST-TEST PASSED|FAILED|SKIPPED
- * name: why}): how the RDMA guest runs the transport contract and the host reads its results. Exits 0 when every
- * test passed.
+ * Runs test classes (or single tests, {@code Class#method}) with JUnit's launcher and prints one line per test
+ * ({@code GUEST-TEST SUCCESSFUL|FAILED|ABORTED|SKIPPED name: why}): how the RDMA guest runs a module's guest suite
+ * ({@link RdmaGuest#junit}) and the host reads its results. Exits 0 when every test passed.
  */
 public final class GuestJUnit {
 
