@@ -86,7 +86,7 @@ public final class FarMemory implements AutoCloseable {
         try {
             this.transportName = transports.of(binding).name();
             router = new CurrentRouter(binding, (b, previous) -> new ReplicaRouter(b, transports.of(b), metrics.replicaFailures,
-                    options.requestTimeoutMillis(), previous), options.requestTimeoutMillis());
+                    options.requestTimeoutMillis(), previous), options.requestTimeoutMillis(), options.bindingWaitMillis());
             this.engine = new CacheEngine(region, router, metrics, binding.claim(), binding.sizeBytes(), binding.slabSize(),
                     options.trackingGranularity(), options.prefetchDepth(), options.backgroundFlusher(),
                     // The region dies with this process: frames are reused once sent (from a copy), unless the transport WRITEs

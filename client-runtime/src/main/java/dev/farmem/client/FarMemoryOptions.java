@@ -18,6 +18,7 @@ public final class FarMemoryOptions {
     private double flusherLowWatermark = 0.10;
     private long requestTimeoutMillis = 10_000;
     private long bindingPollMillis = 1_000;
+    private long bindingWaitMillis = 120_000;
     private CollectorRegistry registry;
     private Supplier<Transport> transport;
 
@@ -64,15 +65,24 @@ public final class FarMemoryOptions {
         return this;
     }
 
-    /**
-     * How long opening waits for the memory nodes, and how long a request the binding could no longer serve (a heal
-     * fenced it, or no replica was left) waits for a newer binding in the file before it fails (default 10 s). A
-     * kubelet refreshes a mounted binding Secret up to about a minute after the operator wrote it: raise this where a
-     * request should rather wait that long than fail across a heal.
-     */
+    /** How long opening waits for the memory nodes, and a request for its replicas' answers (default 10 s). */
     public FarMemoryOptions requestTimeoutMillis(long millis) {
         if (millis <= 0) throw new IllegalArgumentException("request timeout must be positive, got " + millis);
         this.requestTimeoutMillis = millis;
+        return this;
+    }
+
+    /**
+     * How long a request the binding could no longer serve (a heal fenced it, or no replica was left) waits for a newer
+     * binding in the file before it fails (default 120 s): a kubelet refreshes a mounted binding Secret up to about a
+     * minute after the operator wrote it (its sync period plus its Secret cache), and across a heal a request should
+     * rather wait that long than fail. In-process only: a sidecar waits its request timeout, because the application
+     * waits at most a minute for the sidecar's answer; there a refused write-back stays dirty in the shared frame and
+     * goes out once the binding came.
+     */
+    public FarMemoryOptions bindingWaitMillis(long millis) {
+        if (millis <= 0) throw new IllegalArgumentException("binding wait must be positive, got " + millis);
+        this.bindingWaitMillis = millis;
         return this;
     }
 
@@ -110,6 +120,7 @@ public final class FarMemoryOptions {
     public double flusherLowWatermark() { return flusherLowWatermark; }
     public long requestTimeoutMillis() { return requestTimeoutMillis; }
     public long bindingPollMillis() { return bindingPollMillis; }
+    public long bindingWaitMillis() { return bindingWaitMillis; }
     public CollectorRegistry registry() { return registry; }
     public Supplier<Transport> transport() { return transport; }
 }

@@ -278,11 +278,11 @@ class HealTest {
         write(file, b);
         Binding.Replica only = b.extents().get(0).replicas().get(0);
         long epoch = b.epoch() + 1000;
-        try (FarMemory mem = FarMemory.open(file, FarMemoryOptions.defaults().cacheBytes(64 * 1024).requestTimeoutMillis(1_000).bindingPollMillis(50))) {
+        try (FarMemory mem = FarMemory.open(file, FarMemoryOptions.defaults().cacheBytes(64 * 1024).bindingWaitMillis(1_000).bindingPollMillis(50))) {
             FarLongArray arr = mem.longArray(0, MIB / 8);
             arr.set(0, 1);
             mem.flush();
-            // A heal's fence, whose binding the file shows only after the request timeout.
+            // A heal's fence, whose binding the file shows only after the binding wait.
             BlockingWireClient.connect(endpoint(agent(only.node())), token(agent(only.node()), b, epoch, only.firstSlab(), Rights.READ), AGENT_TIMEOUT).close();
             arr.set(0, 2);
             assertThatThrownBy(mem::flush)

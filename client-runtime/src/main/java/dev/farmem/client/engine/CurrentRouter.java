@@ -33,8 +33,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Requests.</b> A read that no replica served, or a write that no replica took or that a replica refused as
  * outdated ({@code FENCED}, {@code TOKEN_EXPIRED}; see {@link ReplicaRouter}), is not failed at once when a binding file is
- * followed: the file is read at once, the request waits for a router newer than the one it failed on, up to the request
- * timeout from its first failure, and is sent again there (a write then reaches every replica of the newer binding, a
+ * followed: the file is read at once, the request waits for a router newer than the one it failed on, up to the binding wait
+ * ({@code FarMemoryOptions.bindingWaitMillis}) from its first failure, and is sent again there (a write then reaches every replica of the newer binding, a
  * joining one too). Only when no newer binding came in that time does it fail, naming the claim, what refused it and
  * where the binding was awaited. A write's bytes must stay as they were until its future completes ({@link CacheEngine}
  * copies the lines of a frame it reuses once sent). Without a binding file the first failure is the answer.
@@ -50,6 +50,8 @@ public final class CurrentRouter implements AutoCloseable {
     /** Builds the router of a binding, given the router it follows (null for the first one). */
     private final RouterFactory connect;
     private final long timeoutMillis;
+    /** How long a request refused on an outdated binding waits for a newer one. */
+    private final long bindingWaitMillis;
     private volatile ReplicaRouter router;
     /** The binding {@link #router} serves, with the tokens last renewed. */
     private volatile Binding binding;
@@ -70,10 +72,11 @@ public final class CurrentRouter implements AutoCloseable {
     }
 
     /** Connects {@code binding} now (failing as {@link ReplicaRouter}'s constructor does) and serves it until a newer one is followed. */
-    public CurrentRouter(Binding binding, RouterFactory connect, long timeoutMillis) {
+    public CurrentRouter(Binding binding, RouterFactory connect, long timeoutMillis, long bindingWaitMillis) {
         this.claim = binding.claim();
         this.connect = connect;
         this.timeoutMillis = timeoutMillis;
+        this.bindingWaitMillis = bindingWaitMillis;
         this.binding = binding;
         this.router = connect.connect(binding, null);
     }
@@ -202,7 +205,7 @@ public final class CurrentRouter implements AutoCloseable {
                 result.completeExceptionally(cause);
                 return;
             }
-            long until = deadline != 0 ? deadline : System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+            long until = deadline != 0 ? deadline : System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(bindingWaitMillis);
             CompletableFuture<ReplicaRouter> waiting = next; // before looking at the router: see install
             ReplicaRouter now = router;
             if (now == r) {
@@ -220,7 +223,7 @@ public final class CurrentRouter implements AutoCloseable {
 
     /** The error of a request that failed on {@code r} and found no newer router in time (or the far memory closed). */
     private RuntimeException noNewerBinding(String what, ReplicaRouter r, Throwable cause, Throwable waited) {
-        String why = waited instanceof TimeoutException ? "no newer binding of the claim arrived in " + followed + " within " + timeoutMillis
+        String why = waited instanceof TimeoutException ? "no newer binding of the claim arrived in " + followed + " within " + bindingWaitMillis
                 + " ms (a heal writes one with the new epoch: read the claim's status, and check that the binding Secret is mounted and current)"
                 : "the far memory closed while it waited for a newer binding";
         String message = "the " + what + " of claim " + claim + " failed on the binding at epoch " + r.binding().epoch() + " (" + cause.getMessage()

@@ -148,7 +148,7 @@ public final class Sidecar implements AutoCloseable {
     private CacheEngine newEngine(Binding b, ClientMetrics m) {
         FarMemoryOptions eo = options.engine();
         CurrentRouter router = new CurrentRouter(b, (next, previous) -> new ReplicaRouter(next, transports.of(next), m.replicaFailures, eo.requestTimeoutMillis(),
-                previous), eo.requestTimeoutMillis());
+                previous), eo.requestTimeoutMillis(), eo.requestTimeoutMillis()); // the application waits at most 60 s for the sidecar (SidecarClient)
         try {
             return new CacheEngine(files.region, router, m, b.claim(), b.sizeBytes(), b.slabSize(), eo.trackingGranularity(),
                     eo.prefetchDepth(), eo.backgroundFlusher(), eo.flusherLowWatermark());
